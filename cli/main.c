@@ -1,0 +1,66 @@
+/* fcvm: run Podman containers in microVMs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/config.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: fcvm [--state-dir DIR] COMMAND [ARGS...]\n"
+	      "\n"
+	      "commands:\n"
+	      "  supervise [-- CMD...]   run a supervisor and its helpers (with CMD: for CMD's lifetime)\n"
+	      "  status [--json]         the supervisor and helpers: pid, uid, capabilities, seccomp, uptime\n"
+	      "  ping [HELPER]           round trip to the supervisor or through it to a helper\n"
+	      "  shutdown                stop the instance (its owner only)\n"
+	      "  version                 print the version\n"
+	      "\n"
+	      "The instance is chosen by --state-dir DIR or FCVM_STATE_DIR, else FCVM_SOCKET, else the\n"
+	      "system instance (" FCVM_SYSTEM_STATE_DIR "), else your own, started on demand.\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_opts o = { .state_dir = getenv(FCVM_ENV_STATE_DIR) };
+	int i = 1;
+	if (o.state_dir && !*o.state_dir)
+		o.state_dir = NULL;
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc) {
+			o.state_dir = argv[i + 1];
+			i += 2;
+		} else if (strncmp(argv[i], "--state-dir=", 12) == 0) {
+			o.state_dir = argv[i] + 12;
+			i++;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return EXIT_OK;
+		} else {
+			fprintf(stderr, "fcvm: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[i];
+	int sub_argc = argc - i;
+	char **sub_argv = argv + i;
+	if (strcmp(cmd, "supervise") == 0)
+		return cmd_supervise(sub_argc, sub_argv, o.state_dir);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(sub_argc, sub_argv, &o);
+	if (strcmp(cmd, "ping") == 0)
+		return cmd_ping(sub_argc, sub_argv, &o);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+		return cmd_version(sub_argc, sub_argv, &o);
+	if (strcmp(cmd, "shutdown") == 0)
+		return cmd_shutdown(sub_argc, sub_argv, &o);
+	fprintf(stderr, "fcvm: unknown command '%s' (try 'fcvm --help')\n", cmd);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,180 @@
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/procinfo.h"
+#include "common/util.h"
+#include "helpers/common/helper.h"
+#include "proto/chan.h"
+
+struct helper_args {
+	const char *mode;
+	bool change_ids;
+	uid_t uid;
+	gid_t gid;
+};
+
+static int parse_args(int argc, char **argv, struct helper_args *a)
+{
+	static const struct option opts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "uid", required_argument, NULL, 'u' },
+		{ "gid", required_argument, NULL, 'g' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	bool have_uid = false, have_gid = false;
+	int c;
+	memset(a, 0, sizeof(*a));
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (strcmp(optarg, "system") != 0 && strcmp(optarg, "rootless") != 0)
+				return -1;
+			a->mode = optarg;
+			break;
+		case 'u':
+			if (!parse_uint(optarg, UINT32_MAX - 1, &v))
+				return -1;
+			a->uid = (uid_t)v;
+			have_uid = true;
+			break;
+		case 'g':
+			if (!parse_uint(optarg, UINT32_MAX - 1, &v))
+				return -1;
+			a->gid = (gid_t)v;
+			have_gid = true;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (!a->mode || optind != argc || have_uid != have_gid)
+		return -1;
+	a->change_ids = have_uid;
+	return 0;
+}
+
+static void serve_ping(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)
+{
+	if (procinfo_fill(rep, &rep->body, h->name, h->mode, h->started_ms) < 0)
+		pmsg_set_error(rep, PE_INTERNAL, "%s: cannot describe itself", h->name);
+}
+
+static helper_handler find_handler(const struct helper_op *ops, size_t nops, enum proto_op op)
+{
+	if (op == OP_PING)
+		return serve_ping;
+	for (size_t i = 0; i < nops; i++)
+		if (ops[i].op == op)
+			return ops[i].fn;
+	return NULL;
+}
+
+static int send_reply(struct pmsg *rep)
+{
+	struct perr e;
+	int rc = chan_send_msg(FCVM_HELPER_CHANNEL_FD, rep, &e);
+	if (rc == -EINVAL) {
+		/* Our own reply broke the schema: a bug here, not the peer's fault. */
+		log_err("reply to '%s' does not fit the schema: %s", rep->op->name, e.msg);
+		struct pmsg err;
+		pmsg_init_reply(&err, rep);
+		pmsg_set_error(&err, PE_INTERNAL, "reply does not fit the schema");
+		rc = chan_send_msg(FCVM_HELPER_CHANNEL_FD, &err, NULL);
+		pmsg_free(&err);
+	}
+	return rc;
+}
+
+/* Answer one frame. Returns 0 to go on, -1 to close the channel (and exit). */
+static int handle_frame(struct helper_ctx *h, const struct helper_op *ops, size_t nops,
+			struct pmsg *req, const struct perr *e)
+{
+	if (e->code == PE_MALFORMED) {
+		log_audit("malformed frame from the supervisor: %s; closing the channel", e->msg);
+		return -1;
+	}
+	if (req->kind != PK_REQUEST) {
+		log_audit("unexpected message kind %u; closing the channel", req->kind);
+		return -1;
+	}
+	struct pmsg rep;
+	int rc;
+	if (e->code != PE_OK) {
+		/* op unknown or body invalid: refuse, with the decoder's reason */
+		log_audit("refused request id=%u: %s: %s", req->id, proto_err_name(e->code), e->msg);
+		if (req->op)
+			pmsg_init_reply(&rep, req);
+		else /* unknown op: an error reply needs some valid op name; ids match replies */
+			pmsg_init(&rep, PK_REPLY, OP_PING, req->id);
+		pmsg_set_error(&rep, e->code, "%s", e->msg);
+	} else {
+		helper_handler fn = find_handler(ops, nops, req->op->id);
+		pmsg_init_reply(&rep, req);
+		if (!fn) {
+			log_audit("refused '%s' id=%u: not served by %s", req->op->name, req->id, h->name);
+			pmsg_set_error(&rep, PE_NOT_IMPLEMENTED, "%s does not serve '%s'", h->name,
+				       req->op->name);
+		} else {
+			fn(h, req, &rep);
+		}
+	}
+	rc = send_reply(&rep);
+	pmsg_free(&rep);
+	if (rc < 0 && rc != -EPIPE)
+		log_err("send reply: %s", strerror(-rc));
+	return rc < 0 ? -1 : 0;
+}
+
+int helper_main(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops,
+		size_t nops, int argc, char **argv)
+{
+	struct helper_args a;
+	struct helper_ctx h = { .name = name, .started_ms = now_realtime_ms() };
+	char err[256];
+
+	log_init(name);
+	if (parse_args(argc, argv, &a) < 0) {
+		log_err("usage: fcvm-%s --mode system|rootless [--uid N --gid N] (channel on fd %d)",
+			name, FCVM_HELPER_CHANNEL_FD);
+		return 2;
+	}
+	h.mode = a.mode;
+	int keep[] = { FCVM_HELPER_CHANNEL_FD };
+	struct sandbox_opts so = {
+		.keep_fds = keep,
+		.nkeep = ARRAY_LEN(keep),
+		.change_ids = a.change_ids,
+		.uid = a.uid,
+		.gid = a.gid,
+	};
+	if (sandbox_enter(policy, &so, err, sizeof(err)) < 0) {
+		log_err("sandbox: %s", err);
+		return 1;
+	}
+	log_info("serving (%s mode, uid %u)", h.mode, (unsigned)getuid());
+
+	for (;;) {
+		struct pmsg req;
+		struct perr e = { 0 };
+		int r = chan_recv_msg(FCVM_HELPER_CHANNEL_FD, &req, &e);
+		if (r == 0) {
+			log_info("supervisor closed the channel; exiting");
+			return 0;
+		}
+		if (r < 0) {
+			log_audit("channel error: %s; closing it", strerror(-r));
+			return 1;
+		}
+		int go_on = handle_frame(&h, ops, nops, &req, &e);
+		pmsg_free(&req);
+		if (go_on < 0)
+			return 1;
+	}
+}

@@ -1,0 +1,29 @@
+/* The runtime every privileged helper shares: argument parsing, its sandbox, and a blocking
+ * request loop on its channel (fd 3) with a dispatch table of the operations it serves.
+ * `ping` is served by every helper; anything not in the table is refused and audited. */
+#ifndef FCVM_HELPER_H
+#define FCVM_HELPER_H
+
+#include "policy/sandbox.h"
+#include "proto/proto.h"
+
+struct helper_ctx {
+	const char *name;       /* "netd" ... */
+	const char *mode;       /* "system" | "rootless" */
+	uint64_t started_ms;
+};
+
+/* Serve req: fill rep (initialised as a reply to req) or make it an error with
+ * pmsg_set_error. The return value is ignored; errors travel in rep. */
+typedef void (*helper_handler)(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep);
+
+struct helper_op {
+	enum proto_op op;
+	helper_handler fn;
+};
+
+/* main() of a helper. argv: --mode system|rootless [--uid N --gid N] */
+int helper_main(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops,
+		size_t nops, int argc, char **argv);
+
+#endif

@@ -1,0 +1,105 @@
+/* Staged self-sandboxing. Each fcvm process enters its sandbox in one fixed order:
+ *   1. close stray fds       (everything but stdio and the fds it was handed)
+ *   2. rlimits               (from its policy)
+ *   3. namespaces            (unshare the ones its policy lists)
+ *   4. drop capabilities     (bounding, inheritable, ambient cleared; securebits locked;
+ *                             uid/gid changed if asked; permitted = effective = policy caps)
+ *   5. PR_SET_NO_NEW_PRIVS
+ *   6. non-dumpable          (no ptrace, no /proc/PID access by the same uid)
+ *   7. seccomp               (the policy's allowlist; default kills the process)
+ * The policy of each process is a readable file in policy/NAME.policy, compiled into C at
+ * build time (policy/policyc.c) as `const struct sandbox_policy policy_NAME`.
+ */
+#ifndef FCVM_SANDBOX_H
+#define FCVM_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <seccomp.h>
+#include <sys/capability.h>
+
+enum sandbox_action {
+	SB_ALLOW,
+	SB_ENOSYS,   /* libc probes it and falls back (clone3, openat2, faccessat2, ...) */
+	SB_EPERM,    /* refused quietly where a caller handles it */
+};
+
+struct sandbox_rule {
+	int nr;                     /* syscall number (SCMP_SYS(name)) */
+	const char *name;           /* for messages */
+	enum sandbox_action action;
+	unsigned nargs;
+	struct scmp_arg_cmp args[3];
+};
+
+struct sandbox_rlimit {
+	int resource;               /* RLIMIT_* */
+	rlim_t soft, hard;
+};
+
+struct sandbox_policy {
+	const char *name;
+	const cap_value_t *caps;    /* capabilities kept (permitted = effective) */
+	size_t ncaps;
+	int unshare_flags;          /* CLONE_NEW* entered at stage 3 */
+	const struct sandbox_rlimit *rlimits;
+	size_t nrlimits;
+	const struct sandbox_rule *rules;
+	size_t nrules;
+	bool allow_ambient;         /* leave SECBIT_NO_CAP_AMBIENT_RAISE unset: this process
+	                               hands capabilities to children it execs (the launcher) */
+};
+
+struct sandbox_opts {
+	const int *keep_fds;        /* fds kept open at stage 1 besides 0, 1, 2 */
+	size_t nkeep;
+	bool change_ids;            /* switch to uid/gid at stage 4 (system mode) */
+	uid_t uid;
+	gid_t gid;
+	bool skip_namespaces;       /* caller already placed the process in its namespaces */
+};
+
+/* Run all stages in order. Returns 0, or -1 with a message in err naming the stage. */
+int sandbox_enter(const struct sandbox_policy *p, const struct sandbox_opts *o, char *err, size_t errlen);
+
+/* The stages, for callers that must do work between them, and for tests. Each returns 0 or -errno. */
+int sandbox_close_fds(const int *keep, size_t nkeep);
+int sandbox_set_rlimits(const struct sandbox_policy *p);
+int sandbox_unshare(const struct sandbox_policy *p);
+int sandbox_drop_caps(const struct sandbox_policy *p, bool change_ids, uid_t uid, gid_t gid);
+int sandbox_no_new_privs(void);
+int sandbox_nondumpable(void);
+int sandbox_seccomp(const struct sandbox_policy *p);
+
+/* In a child about to exec a helper: put caps in the inheritable and ambient sets so the
+ * exec'd program (run as uid 0 under SECBIT_NOROOT, or any uid) starts with exactly them.
+ * They must be in the permitted set. Returns 0 or -errno. */
+int sandbox_pass_caps_on_exec(const cap_value_t *caps, size_t ncaps);
+
+/* Build (not load) the policy's filter, e.g. to export or count rules. Caller seccomp_release()s. */
+scmp_filter_ctx sandbox_build_filter(const struct sandbox_policy *p);
+
+/* What the calling process looks like now (for status replies). */
+struct sandbox_report {
+	uint64_t capeff;            /* effective capability mask (bit n = capability n) */
+	int seccomp;                /* 0 off, 1 strict, 2 filter */
+	bool no_new_privs;
+	bool dumpable;
+};
+int sandbox_report_self(struct sandbox_report *r);
+/* Names of the capabilities in mask, comma-less: calls fn for each ("CAP_NET_ADMIN"...). */
+void sandbox_cap_names(uint64_t mask, void (*fn)(const char *name, void *arg), void *arg);
+
+/* The compiled-in policies. */
+extern const struct sandbox_policy policy_supervisor;
+extern const struct sandbox_policy policy_launcher;
+extern const struct sandbox_policy policy_netd;
+extern const struct sandbox_policy policy_stored;
+extern const struct sandbox_policy policy_uffdd;
+const struct sandbox_policy *sandbox_policy_by_name(const char *name);
+
+#endif

@@ -1,0 +1,28 @@
+/* Length-prefixed framing on byte streams (client <-> supervisor, supervisor <-> agent):
+ * a 4-byte big-endian length (1..PROTO_MAX_FRAME) followed by that many bytes of msgpack. */
+#ifndef FCVM_STREAM_H
+#define FCVM_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "proto/proto.h"
+
+#define STREAM_HDR 4
+
+/* Look at buffered bytes. Returns 1 if a whole frame is present (*payload_len set; the frame
+ * occupies STREAM_HDR + *payload_len bytes), 0 if more bytes are needed, -1 if the header
+ * announces an invalid length (0 or > PROTO_MAX_FRAME): close the stream. */
+int stream_frame_peek(const void *buf, size_t len, size_t *payload_len);
+
+/* Blocking helpers for simple peers (the CLI, tests). Retry on EINTR.
+ * Return 0 / -errno; recv returns -EPROTO for an invalid length, -EPIPE on EOF at a frame
+ * boundary or mid-frame. */
+int stream_write_frame(int fd, const void *buf, size_t len);
+int stream_read_frame(int fd, void *buf, size_t cap, size_t *len);
+
+/* Encode+write / read+decode a message (no fds on streams). recv returns like
+ * chan_recv_msg: 1 (check e->code), 0 on EOF, -errno. */
+int stream_send_msg(int fd, const struct pmsg *m, struct perr *e);
+int stream_recv_msg(int fd, struct pmsg *m, struct perr *e);
+
+#endif

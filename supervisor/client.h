@@ -1,0 +1,44 @@
+/* One client connection on the control socket. */
+#ifndef FCVM_CLIENT_H
+#define FCVM_CLIENT_H
+
+#include <event2/bufferevent.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "proto/proto.h"
+#include "supervisor/supervisor.h"
+
+struct client {
+	struct supervisor *sup;
+	struct bufferevent *bev; /* NULL once the connection is gone */
+	uid_t uid;               /* from SO_PEERCRED at accept */
+	gid_t gid;
+	pid_t pid;
+	unsigned refs;           /* the connection itself + each request still being served */
+	unsigned inflight;
+	TAILQ_ENTRY(client) link;
+};
+
+/* Keep c alive while a request is served asynchronously; release when its reply is sent. */
+void client_hold(struct client *c);
+void client_release(struct client *c);
+/* Encode and queue rep (dropped quietly if the client has gone). */
+void client_send(struct client *c, const struct pmsg *rep);
+
+/* The operations clients may ask for (supervisor/sup_ops.c). */
+typedef void (*control_fn)(struct client *c, const struct pmsg *req);
+enum control_who {
+	WHO_ANYONE, /* any local user that can reach the socket */
+	WHO_CLIENT, /* a user this instance serves (all users for the system instance; the
+	               owner and root for a private one) */
+	WHO_OWNER,  /* the user who started the instance, or root */
+};
+struct control_op {
+	enum proto_op op;
+	enum control_who who;
+	control_fn fn;
+};
+const struct control_op *control_op_find(enum proto_op op);
+
+#endif

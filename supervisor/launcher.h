@@ -1,0 +1,30 @@
+/* The launcher: the process `fcvm supervise` started as. It forks the supervisor (which drops
+ * everything), the optional command, and each helper on the supervisor's request — the one
+ * thing the capability-less supervisor cannot do itself. It keeps only the capabilities it
+ * hands to helpers, under a seccomp filter that is a superset of theirs (filters stack across
+ * fork and exec). It serves exactly three requests: spawn (a helper by name), ready, ping. */
+#ifndef FCVM_LAUNCHER_H
+#define FCVM_LAUNCHER_H
+
+#include <sys/types.h>
+
+#include "supervisor/instance.h"
+
+struct launcher_setup {
+	const struct instance *inst;
+	int chan;                      /* to the supervisor */
+	int exe_fd[HELPER__COUNT];     /* O_PATH fds of the helper programs */
+	int devnull;
+	int state_dirfd;               /* to remove the socket at exit */
+	int user_err;
+	int lock_fd;                   /* flock on DIR/lock: one instance per state dir */                  /* the user's stderr, for the few lines meant for them */
+	pid_t sup_pid;
+	pid_t cmd_pid;                 /* 0: no command */
+	int cmd_go;                    /* write end of the command's start pipe, or -1 */
+};
+
+/* Runs until the supervisor and the command are gone. Returns the exit status for
+ * `fcvm supervise`: the command's, or 0 after an orderly stop. */
+int launcher_main(struct launcher_setup *ls);
+
+#endif

@@ -1,0 +1,234 @@
+/* The control socket: accept, identify each client by SO_PEERCRED, read length-prefixed
+ * frames, authorise each request against the dispatch table, answer. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "common/log.h"
+#include "proto/stream.h"
+#include "supervisor/client.h"
+
+#define MAX_CLIENTS 256
+#define MAX_INFLIGHT 32 /* per client; past that requests are refused with PE_BUSY */
+
+void client_hold(struct client *c)
+{
+	c->refs++;
+	c->inflight++;
+}
+
+static void client_unref(struct client *c)
+{
+	if (--c->refs == 0)
+		free(c);
+}
+
+void client_release(struct client *c)
+{
+	c->inflight--;
+	client_unref(c);
+}
+
+static void client_drop(struct client *c)
+{
+	if (!c->bev)
+		return;
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	TAILQ_REMOVE(&c->sup->clients, c, link);
+	c->sup->nclients--;
+	client_unref(c);
+}
+
+void client_send(struct client *c, const struct pmsg *rep)
+{
+	if (!c->bev)
+		return;
+	unsigned char buf[STREAM_HDR + PROTO_MAX_FRAME];
+	size_t len;
+	struct perr e;
+	if (pmsg_encode(rep, buf + STREAM_HDR, PROTO_MAX_FRAME, &len, &e) != PE_OK) {
+		log_err("reply to '%s' does not fit the schema: %s", rep->op->name, e.msg);
+		struct pmsg err;
+		pmsg_init_reply(&err, rep);
+		pmsg_set_error(&err, PE_INTERNAL, "the supervisor built an invalid reply (a bug): %s", e.msg);
+		if (pmsg_encode(&err, buf + STREAM_HDR, PROTO_MAX_FRAME, &len, &e) != PE_OK) {
+			pmsg_free(&err);
+			return;
+		}
+		pmsg_free(&err);
+	}
+	buf[0] = (unsigned char)(len >> 24);
+	buf[1] = (unsigned char)(len >> 16);
+	buf[2] = (unsigned char)(len >> 8);
+	buf[3] = (unsigned char)len;
+	bufferevent_write(c->bev, buf, STREAM_HDR + len);
+}
+
+static bool authorised(const struct client *c, enum control_who who)
+{
+	const struct instance *in = c->sup->inst;
+	bool owner = c->uid == in->owner_uid || c->uid == 0;
+	switch (who) {
+	case WHO_ANYONE:
+		return true;
+	case WHO_CLIENT:
+		return in->multi_user || owner;
+	case WHO_OWNER:
+		return owner;
+	}
+	return false;
+}
+
+static void reply_error(struct client *c, const struct pmsg *req, int code, const char *msg)
+{
+	struct pmsg rep;
+	if (req->op)
+		pmsg_init_reply(&rep, req);
+	else
+		pmsg_init(&rep, PK_REPLY, OP_PING, req->id);
+	pmsg_set_error(&rep, code, "%s", msg);
+	client_send(c, &rep);
+	pmsg_free(&rep);
+}
+
+static void dispatch(struct client *c, struct pmsg *req, const struct perr *e)
+{
+	char msg[512];
+	if (e->code != PE_OK) {
+		log_audit("uid %u pid %d: refused request id=%u: %s: %s", (unsigned)c->uid, (int)c->pid, req->id,
+			  proto_err_name(e->code), e->msg);
+		reply_error(c, req, e->code, e->msg);
+		return;
+	}
+	if (req->kind != PK_REQUEST) {
+		reply_error(c, req, PE_INVALID, "clients send requests only");
+		return;
+	}
+	const struct control_op *op = control_op_find(req->op->id);
+	if (!op) {
+		log_audit("uid %u pid %d: refused '%s': not a client operation", (unsigned)c->uid, (int)c->pid,
+			  req->op->name);
+		snprintf(msg, sizeof(msg), "'%s' is not a client operation", req->op->name);
+		reply_error(c, req, PE_DENIED, msg);
+		return;
+	}
+	if (!authorised(c, op->who)) {
+		log_audit("uid %u pid %d: refused '%s': permission denied", (unsigned)c->uid, (int)c->pid,
+			  req->op->name);
+		snprintf(msg, sizeof(msg),
+			 "permission denied: this fcvm instance belongs to uid %u; start your own with "
+			 "'fcvm supervise --state-dir DIR' or use the system instance",
+			 (unsigned)c->sup->inst->owner_uid);
+		reply_error(c, req, PE_DENIED, msg);
+		return;
+	}
+	if (c->inflight >= MAX_INFLIGHT) {
+		reply_error(c, req, PE_BUSY, "too many requests in flight on this connection");
+		return;
+	}
+	op->fn(c, req);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	while (c->bev) {
+		size_t have = evbuffer_get_length(in), n;
+		if (have < STREAM_HDR)
+			return;
+		int r = stream_frame_peek(evbuffer_pullup(in, STREAM_HDR), STREAM_HDR, &n);
+		if (r < 0) {
+			log_audit("uid %u pid %d: invalid frame length; closing the connection", (unsigned)c->uid,
+				  (int)c->pid);
+			client_drop(c);
+			return;
+		}
+		if (have < STREAM_HDR + n)
+			return;
+		const unsigned char *frame = evbuffer_pullup(in, (ev_ssize_t)(STREAM_HDR + n));
+		struct pmsg req;
+		struct perr e = { 0 };
+		pmsg_decode(&req, frame + STREAM_HDR, n, &e);
+		evbuffer_drain(in, STREAM_HDR + n);
+		if (e.code == PE_MALFORMED) {
+			log_audit("uid %u pid %d: malformed frame (%s); closing the connection", (unsigned)c->uid,
+				  (int)c->pid, e.msg);
+			pmsg_free(&req);
+			client_drop(c);
+			return;
+		}
+		c->refs++; /* a handler may drop the connection */
+		dispatch(c, &req, &e);
+		pmsg_free(&req);
+		client_unref(c);
+	}
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		client_drop(arg);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct supervisor *s = arg;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || s->nclients >= MAX_CLIENTS ||
+	    s->stopping) {
+		close(fd);
+		return;
+	}
+	struct client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->sup = s;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->pid = cred.pid;
+	c->refs = 1;
+	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		close(fd);
+		free(c);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&s->clients, c, link);
+	s->nclients++;
+	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+int control_start(struct supervisor *s, int listen_fd)
+{
+	TAILQ_INIT(&s->clients);
+	evutil_make_socket_nonblocking(listen_fd);
+	s->listener = evconnlistener_new(s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+					 listen_fd);
+	return s->listener ? 0 : -1;
+}
+
+void control_stop(struct supervisor *s)
+{
+	if (s->listener) {
+		evconnlistener_free(s->listener);
+		s->listener = NULL;
+	}
+	struct client *c;
+	while ((c = TAILQ_FIRST(&s->clients)))
+		client_drop(c);
+}

@@ -1,0 +1,154 @@
+/* The supervisor process: sandbox itself, then run the event loop. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "policy/sandbox.h"
+#include "supervisor/client.h"
+#include "supervisor/supervisor.h"
+
+#define DRAIN_POLL_MS 10
+#define DRAIN_MAX_MS 1000
+
+static void on_ready_ack(struct pmsg *rep, void *arg)
+{
+	(void)arg;
+	if (rep->err_code != PE_OK)
+		log_err("launcher refused 'ready': %s", rep->err_msg);
+}
+
+void supervisor_check_ready(struct supervisor *s)
+{
+	if (s->ready_sent || !helpers_all_up(s))
+		return;
+	s->ready_sent = true;
+	log_info("all helpers are up; ready");
+	struct pmsg req;
+	pmsg_init(&req, PK_REQUEST, OP_READY, 0);
+	peer_call(&s->launcher, &req, on_ready_ack, NULL);
+	pmsg_free(&req);
+}
+
+/* Exit the loop once replies already queued to clients have gone out (bounded). */
+static void on_drain_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct supervisor *s = arg;
+	static unsigned waited;
+	(void)fd;
+	(void)what;
+	bool pending = false;
+	struct client *c;
+	TAILQ_FOREACH(c, &s->clients, link)
+		if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+			pending = true;
+	waited += DRAIN_POLL_MS;
+	if (!pending || waited >= DRAIN_MAX_MS) {
+		event_base_loopbreak(s->base);
+		return;
+	}
+	struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+	event_base_once(s->base, -1, EV_TIMEOUT, on_drain_timer, s, &tv);
+}
+
+void supervisor_shutdown(struct supervisor *s, const char *why)
+{
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	log_info("shutting down: %s", why);
+	if (s->listener) {
+		evconnlistener_free(s->listener);
+		s->listener = NULL;
+	}
+	helpers_stop(s);
+	struct timeval tv = { 0, 0 };
+	event_base_once(s->base, -1, EV_TIMEOUT, on_drain_timer, s, &tv);
+}
+
+static void on_launcher_request(struct peer *p, const struct pmsg *req, struct pmsg *rep, void *arg)
+{
+	struct supervisor *s = arg;
+	(void)p;
+	if (req->op->id == OP_SHUTDOWN) {
+		const char *why = prec_str(&req->body, "reason");
+		supervisor_shutdown(s, why ? why : "asked by the launcher");
+		return;
+	}
+	log_audit("launcher: refused '%s'", req->op->name);
+	pmsg_set_error(rep, PE_DENIED, "the supervisor does not serve '%s' to the launcher", req->op->name);
+}
+
+static void on_launcher_closed(struct peer *p, void *arg)
+{
+	(void)p;
+	/* Without the launcher no helper can be restarted: stop cleanly. */
+	supervisor_shutdown(arg, "the launcher went away");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	supervisor_shutdown(arg, sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd)
+{
+	struct supervisor s = { .inst = inst, .started_ms = now_realtime_ms() };
+	char err[256];
+
+	log_init("supervisor");
+	signal(SIGPIPE, SIG_IGN);
+	int keep[] = { listen_fd, launcher_fd };
+	struct sandbox_opts so = {
+		.keep_fds = keep,
+		.nkeep = ARRAY_LEN(keep),
+		.change_ids = inst->system_mode,
+		.uid = inst->sup_uid,
+		.gid = inst->sup_gid,
+	};
+	if (sandbox_enter(&policy_supervisor, &so, err, sizeof(err)) < 0) {
+		log_err("sandbox: %s", err);
+		return 1;
+	}
+
+	struct event_config *cfg = event_config_new();
+	/* epoll only: the seccomp policy allows exactly its syscalls. */
+	event_config_avoid_method(cfg, "poll");
+	event_config_avoid_method(cfg, "select");
+	s.base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (!s.base) {
+		log_err("cannot create the event loop");
+		return 1;
+	}
+	if (peer_open(&s.launcher, s.base, "launcher", launcher_fd, on_launcher_request, on_launcher_closed, &s) < 0 ||
+	    control_start(&s, listen_fd) < 0) {
+		log_err("cannot watch the launcher channel or the control socket");
+		return 1;
+	}
+	s.sig_term = evsignal_new(s.base, SIGTERM, on_signal, &s);
+	s.sig_int = evsignal_new(s.base, SIGINT, on_signal, &s);
+	evsignal_add(s.sig_term, NULL);
+	evsignal_add(s.sig_int, NULL);
+
+	log_info("%s mode, uid %u, state dir %s", inst->mode_name, (unsigned)getuid(), inst->state_dir);
+	helpers_start(&s);
+	event_base_dispatch(s.base);
+
+	control_stop(&s);
+	helpers_stop(&s);
+	peer_close(&s.launcher);
+	event_free(s.sig_term);
+	event_free(s.sig_int);
+	event_base_free(s.base);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,237 @@
+/* What clients may ask the supervisor, and who may ask it (the dispatch table at the end). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/procinfo.h"
+#include "common/util.h"
+#include "supervisor/client.h"
+
+/* ---- version ---- */
+
+static void op_version(struct client *c, const struct pmsg *req)
+{
+	struct pmsg rep;
+	pmsg_init_reply(&rep, req);
+	prec_set_str(&rep, &rep.body, "version", FCVM_VERSION);
+	prec_set_uint(&rep, &rep.body, "protocol", PROTO_VERSION);
+	client_send(c, &rep);
+	pmsg_free(&rep);
+}
+
+/* ---- ping: the supervisor itself, or forwarded to one helper ---- */
+
+struct forward {
+	struct client *c;
+	uint32_t id;
+	enum proto_op op;
+};
+
+static void on_forwarded(struct pmsg *hrep, void *arg)
+{
+	struct forward *f = arg;
+	/* Re-address the helper's reply to the client's request id. */
+	hrep->id = f->id;
+	hrep->kind = PK_REPLY;
+	if (!hrep->op)
+		hrep->op = proto_op(f->op);
+	client_send(f->c, hrep);
+	client_release(f->c);
+	free(f);
+}
+
+static void op_ping(struct client *c, const struct pmsg *req)
+{
+	const char *target = prec_str(&req->body, "helper");
+	if (target) {
+		int id = helper_by_name(target);
+		if (id < 0) {
+			struct pmsg rep;
+			pmsg_init_reply(&rep, req);
+			pmsg_set_error(&rep, PE_NOT_FOUND, "no helper named '%s' (netd, stored, uffdd)", target);
+			client_send(c, &rep);
+			pmsg_free(&rep);
+			return;
+		}
+		struct forward *f = calloc(1, sizeof(*f));
+		if (!f)
+			abort();
+		f->c = c;
+		f->id = req->id;
+		f->op = OP_PING;
+		client_hold(c);
+		struct pmsg hreq;
+		pmsg_init(&hreq, PK_REQUEST, OP_PING, 0);
+		helper_call(c->sup, (enum helper_id)id, &hreq, on_forwarded, f);
+		pmsg_free(&hreq);
+		return;
+	}
+	struct pmsg rep;
+	pmsg_init_reply(&rep, req);
+	if (procinfo_fill(&rep, &rep.body, "supervisor", c->sup->inst->mode_name, c->sup->started_ms) < 0)
+		pmsg_set_error(&rep, PE_INTERNAL, "supervisor cannot describe itself");
+	client_send(c, &rep);
+	pmsg_free(&rep);
+}
+
+/* ---- status: the supervisor, each helper (asked in parallel) and the launcher ---- */
+
+struct status_job {
+	struct client *c;
+	struct pmsg rep;
+	struct precord *slot[HELPER__COUNT + 1]; /* helpers, then the launcher */
+	int waiting;
+};
+
+/* Copy a proc_info record field by field (both records share one definition). */
+static void copy_record(struct pmsg *m, struct precord *dst, const struct precord *src)
+{
+	for (size_t i = 0; i < src->def->nfields; i++) {
+		const struct field_def *f = &src->def->fields[i];
+		if (!(src->present & (1u << i)))
+			continue;
+		const struct pval *v = &src->v[i];
+		switch (f->type) {
+		case FT_STR:
+			prec_set_str(m, dst, f->name, v->s.p);
+			break;
+		case FT_UINT:
+			prec_set_uint(m, dst, f->name, v->u);
+			break;
+		case FT_BOOL:
+			prec_set_bool(m, dst, f->name, v->b);
+			break;
+		case FT_STRLIST:
+			for (uint32_t j = 0; j < v->list.n; j++)
+				prec_add_str(m, dst, f->name, v->list.v[j]);
+			break;
+		default:
+			break; /* proc_info has no other types */
+		}
+	}
+}
+
+static void fill_down(struct pmsg *m, struct precord *r, const char *name, const char *mode)
+{
+	prec_set_str(m, r, "name", name);
+	prec_set_uint(m, r, "pid", 0);
+	prec_set_uint(m, r, "uid", 0);
+	prec_set_uint(m, r, "gid", 0);
+	prec_set_uint(m, r, "capeff", 0);
+	prec_set_uint(m, r, "seccomp", 0);
+	prec_set_bool(m, r, "no_new_privs", false);
+	prec_set_bool(m, r, "dumpable", false);
+	prec_set_str(m, r, "mode", mode);
+	prec_set_uint(m, r, "started_ms", 0);
+}
+
+static void status_finish(struct status_job *j)
+{
+	client_send(j->c, &j->rep);
+	client_release(j->c);
+	pmsg_free(&j->rep);
+	free(j);
+}
+
+struct status_part {
+	struct status_job *job;
+	int slot;
+};
+
+static void on_status_part(struct pmsg *prep, void *arg)
+{
+	struct status_part *p = arg;
+	struct status_job *j = p->job;
+	struct supervisor *s = j->c->sup;
+	struct precord *r = j->slot[p->slot];
+	const char *name = p->slot < HELPER__COUNT ? helper_name((enum helper_id)p->slot) : "launcher";
+	uint64_t now = now_realtime_ms(), started = 0;
+	if (prep->err_code == PE_OK) {
+		copy_record(&j->rep, r, &prep->body);
+		prec_uint(&prep->body, "started_ms", &started);
+		prec_set_uint(&j->rep, r, "uptime_ms", now > started ? now - started : 0);
+		prec_set_str(&j->rep, r, "state", "up");
+	} else {
+		fill_down(&j->rep, r, name, s->inst->mode_name);
+		prec_set_str(&j->rep, r, "state",
+			     p->slot < HELPER__COUNT && s->helpers[p->slot].state == HS_STARTING ? "starting" : "down");
+	}
+	if (p->slot < HELPER__COUNT)
+		prec_set_uint(&j->rep, r, "restarts", s->helpers[p->slot].restarts);
+	free(p);
+	if (--j->waiting == 0)
+		status_finish(j);
+}
+
+static void op_status(struct client *c, const struct pmsg *req)
+{
+	struct supervisor *s = c->sup;
+	const struct instance *in = s->inst;
+	struct status_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		abort();
+	j->c = c;
+	client_hold(c);
+	pmsg_init_reply(&j->rep, req);
+	struct pmsg *m = &j->rep;
+	prec_set_str(m, &m->body, "version", FCVM_VERSION);
+	prec_set_str(m, &m->body, "mode", in->mode_name);
+	prec_set_str(m, &m->body, "state_dir", in->state_dir);
+	prec_set_str(m, &m->body, "socket", in->socket_path);
+	prec_set_uint(m, &m->body, "owner_uid", in->owner_uid);
+
+	struct precord *self = prec_add_record(m, &m->body, "processes");
+	procinfo_fill(m, self, "supervisor", in->mode_name, s->started_ms);
+	prec_set_uint(m, self, "uptime_ms", now_realtime_ms() - s->started_ms);
+	prec_set_uint(m, self, "restarts", 0);
+	prec_set_str(m, self, "state", "up");
+	for (int i = 0; i < HELPER__COUNT; i++)
+		j->slot[i] = prec_add_record(m, &m->body, "processes");
+	j->slot[HELPER__COUNT] = prec_add_record(m, &m->body, "launcher");
+
+	/* Count first: a reply may arrive synchronously (a helper that is down). */
+	j->waiting = HELPER__COUNT + 1;
+	for (int i = 0; i <= HELPER__COUNT; i++) {
+		struct status_part *p = calloc(1, sizeof(*p));
+		if (!p)
+			abort();
+		p->job = j;
+		p->slot = i;
+		struct pmsg ping;
+		pmsg_init(&ping, PK_REQUEST, OP_PING, 0);
+		if (i < HELPER__COUNT)
+			helper_call(s, (enum helper_id)i, &ping, on_status_part, p);
+		else
+			peer_call(&s->launcher, &ping, on_status_part, p);
+		pmsg_free(&ping);
+	}
+}
+
+/* ---- shutdown ---- */
+
+static void op_shutdown(struct client *c, const struct pmsg *req)
+{
+	struct pmsg rep;
+	pmsg_init_reply(&rep, req);
+	client_send(c, &rep);
+	pmsg_free(&rep);
+	log_info("shutdown requested by uid %u pid %d", (unsigned)c->uid, (int)c->pid);
+	supervisor_shutdown(c->sup, "requested by a client");
+}
+
+/* Which requests a client may make, and who may make them. Anything not listed (spawn,
+ * ready: launcher-only operations) is refused and audited. */
+static const struct control_op control_ops[] = {
+	{ OP_VERSION, WHO_ANYONE, op_version },
+	{ OP_PING, WHO_CLIENT, op_ping },
+	{ OP_STATUS, WHO_CLIENT, op_status },
+	{ OP_SHUTDOWN, WHO_OWNER, op_shutdown },
+};
+
+const struct control_op *control_op_find(enum proto_op op)
+{
+	for (size_t i = 0; i < ARRAY_LEN(control_ops); i++)
+		if (control_ops[i].op == op)
+			return &control_ops[i];
+	return NULL;
+}

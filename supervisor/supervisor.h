@@ -1,0 +1,61 @@
+/* The supervisor process: owns all state, brokers client requests to the helpers.
+ * No capabilities, seccomp-filtered, driven by one libevent loop. */
+#ifndef FCVM_SUPERVISOR_H
+#define FCVM_SUPERVISOR_H
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <sys/queue.h>
+
+#include "supervisor/instance.h"
+#include "supervisor/peer.h"
+
+enum helper_state { HS_DOWN, HS_STARTING, HS_UP };
+
+struct helper {
+	enum helper_id id;
+	enum helper_state state;
+	struct peer peer;
+	pid_t pid;
+	uint32_t restarts;
+	uint64_t started_mono_ms;  /* when the current instance came up */
+	uint64_t backoff_ms;       /* delay before the next restart */
+	struct event *restart_timer;
+	struct supervisor *sup;
+};
+
+struct client;
+TAILQ_HEAD(client_list, client);
+
+struct supervisor {
+	const struct instance *inst;
+	struct event_base *base;
+	struct peer launcher;
+	struct helper helpers[HELPER__COUNT];
+	struct evconnlistener *listener;
+	struct client_list clients;
+	unsigned nclients;
+	uint64_t started_ms;
+	bool ready_sent;
+	bool stopping;
+	struct event *sig_term, *sig_int;
+};
+
+int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd);
+
+/* helpers */
+void helpers_start(struct supervisor *s);
+void helpers_stop(struct supervisor *s);
+bool helpers_all_up(const struct supervisor *s);
+/* Send req to helper id; cb gets the reply (PE_UNAVAILABLE when it is down). */
+void helper_call(struct supervisor *s, enum helper_id id, struct pmsg *req, peer_reply_cb cb, void *arg);
+
+/* control socket */
+int control_start(struct supervisor *s, int listen_fd);
+void control_stop(struct supervisor *s);
+
+/* lifecycle */
+void supervisor_shutdown(struct supervisor *s, const char *why);
+void supervisor_check_ready(struct supervisor *s);
+
+#endif

@@ -1,0 +1,64 @@
+# Shared by the integration tests. Each test gets a private state dir, removed (with anything
+# still running in it stopped) on exit, pass or fail.
+set -u
+FCVM=${FCVM:-$PWD/build/fcvm}
+BUILD=${BUILD:-build}
+T_NAME=$(basename "$0" .sh)
+T_DIRS=()
+
+t_pass() { echo "PASS: $T_NAME:$1"; }
+t_fail() { echo "FAIL: $T_NAME:$1${2:+ ($2)}"; }
+t_skip() { echo "SKIP: $T_NAME:$1${2:+ ($2)}"; }
+# t_check NAME CMD...: PASS if CMD succeeds
+t_check() {
+	local name=$1
+	shift
+	if "$@"; then t_pass "$name"; else t_fail "$name"; fi
+}
+
+# cond; t_result NAME: PASS if the previous command succeeded
+t_result() {
+	if [ $? -eq 0 ]; then t_pass "$1"; else t_fail "$1"; fi
+}
+
+t_cleanup() {
+	local d
+	for d in "${T_DIRS[@]}"; do
+		# a supervisor left running in it (test failed half-way): stop it, bounded
+		if [ -S "$d/fcvm.sock" ]; then
+			timeout 10 "$FCVM" --state-dir "$d" shutdown >/dev/null 2>&1
+		fi
+		if [ -f "$d/supervisor.log" ] && [ -n "${T_KEEP_LOGS:-}" ]; then
+			cp "$d/supervisor.log" "/tmp/$T_NAME.$$.log"
+		fi
+		rm -rf "$d"
+	done
+}
+trap t_cleanup EXIT
+
+# A fresh private state dir, world-traversable so other-uid tests can reach the socket.
+t_state_dir() {
+	local d
+	d=$(mktemp -d "/tmp/fcvm-it-$T_NAME.XXXXXX")
+	chmod 0755 "$d"
+	T_DIRS+=("$d")
+	echo "$d"
+}
+
+# t_wait_until SECONDS CMD...: poll CMD every 20 ms until it succeeds; fail after SECONDS.
+t_wait_until() {
+	local limit=$1 start now
+	shift
+	start=$(date +%s%N)
+	while ! "$@" >/dev/null 2>&1; do
+		now=$(date +%s%N)
+		[ $(((now - start) / 1000000)) -ge $((limit * 1000)) ] && return 1
+		sleep 0.02
+	done
+}
+
+t_is_root() { [ "$(id -u)" -eq 0 ]; }
+t_mode() { if t_is_root; then echo system; else echo rootless; fi; }
+
+# CapEff / Seccomp / NoNewPrivs of a pid from /proc
+t_proc_field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
