@@ -85,8 +85,10 @@ $(BUILD)/libfcvm-asan.a: $(SAN_LIB_OBJ)
 $(BUILD)/fcvm: $(patsubst %.c,$(BUILD)/obj/%.o,$(FCVM_SRC)) $(BUILD)/libfcvm.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# (a called variable: in a pattern rule's prerequisites make would replace a literal % by the stem)
+helper_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard helpers/$(1)/*.c))
 .SECONDEXPANSION:
-$(BUILD)/fcvm-%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard helpers/$$*/*.c)) $(BUILD)/libfcvm.a
+$(BUILD)/fcvm-%: $$(call helper_objs,$$*) $(BUILD)/libfcvm.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/check.h $(BUILD)/libfcvm-asan.a

@@ -20,10 +20,11 @@ __attribute__((format(printf, 2, 0))) static void log_line(const char *level, co
 	char line[1024];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	struct tm tm;
-	gmtime_r(&ts.tv_sec, &tm);
-	int n = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %s[%d]: %s: ", tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, ts.tv_nsec / 1000000, log_name, (int)getpid(), level);
+	/* UTC time of day by hand: gmtime_r would open /etc/localtime, which sandboxed
+	 * processes cannot (and need not) do. */
+	long day = (long)(ts.tv_sec % 86400);
+	int n = snprintf(line, sizeof(line), "%02ld:%02ld:%02ld.%03ld %s[%d]: %s: ", day / 3600, day / 60 % 60,
+			 day % 60, ts.tv_nsec / 1000000, log_name, (int)getpid(), level);
 	if (n < 0)
 		return;
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

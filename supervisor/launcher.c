@@ -77,6 +77,11 @@ static int write_file(const char *path, const char *data)
 static int enter_user_ns(uid_t uid, gid_t gid)
 {
 	char map[64];
+	/* The launcher is non-dumpable, and so is this fork of it: its /proc/self files then
+	 * belong to root and it could not write its own maps. It execs right after; the helper
+	 * makes itself non-dumpable again in its sandbox. */
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		return -errno;
 	if (unshare(CLONE_NEWUSER) < 0)
 		return -errno;
 	if (write_file("/proc/self/setgroups", "deny") < 0)

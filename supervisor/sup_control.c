@@ -217,7 +217,8 @@ int control_start(struct supervisor *s, int listen_fd)
 {
 	TAILQ_INIT(&s->clients);
 	evutil_make_socket_nonblocking(listen_fd);
-	s->listener = evconnlistener_new(s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+	/* backlog 0: already listening (bound by the launcher); no listen() needed here */
+	s->listener = evconnlistener_new(s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
 					 listen_fd);
 	return s->listener ? 0 : -1;
 }
