@@ -48,6 +48,7 @@ FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIB_SRC := $(wildcard proto/*.c)
 
 .PHONY: all test unit bench check fuzz fuzz-build deps install clean format
+.SECONDARY: # keep objects make would treat as intermediate (helpers)
 all: $(BUILD)/fcvm $(HELPER_BINS)
 
 # ---- policy compiler: policy/NAME.policy -> C ----

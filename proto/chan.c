@@ -180,11 +180,8 @@ int chan_send_msg(int sock, const struct pmsg *m, struct perr *e)
 
 	if (!e)
 		e = &local;
-	rc = pmsg_encode(m, buf, sizeof(buf), &len, e);
-	if (rc == PE_NO_SPACE)
-		return -EMSGSIZE;
-	if (rc != PE_OK)
-		return -EINVAL;
+	if ((rc = pmsg_encode_frame(m, buf, sizeof(buf), &len, e)) < 0)
+		return rc;
 	/* A message with the wrong number of fds would be refused: not sent either. Their kinds
 	 * are left to the receiver, which must check anyway (and a sandboxed sender might not be
 	 * allowed the syscalls that tell). */

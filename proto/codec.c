@@ -4,6 +4,7 @@
  * pmsg and its precord tree): encode validates before writing a byte; decode first converts
  * msgpack objects into a precord tree (refusing only what the tree cannot represent: wrong
  * types, unknown or duplicate keys) and then runs the same validator. */
+#include <errno.h>
 #include <msgpack.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -632,4 +633,13 @@ int pmsg_decode(struct pmsg *m, const void *buf, size_t len, struct perr *e)
 	}
 	e->code = rc;
 	return rc;
+}
+
+int pmsg_encode_frame(const struct pmsg *m, void *buf, size_t cap, size_t *len, struct perr *e)
+{
+	struct perr local;
+	int rc = pmsg_encode(m, buf, cap, len, e ? e : &local);
+	if (rc == PE_NO_SPACE)
+		return -EMSGSIZE;
+	return rc == PE_OK ? 0 : -EINVAL;
 }

@@ -205,6 +205,9 @@ struct perr {
  * PE_NO_SPACE (buffer too small). */
 int pmsg_encode(const struct pmsg *m, void *buf, size_t cap, size_t *len, struct perr *e);
 
+/* pmsg_encode for senders: 0, -EMSGSIZE (does not fit cap) or -EINVAL (schema; e says why). */
+int pmsg_encode_frame(const struct pmsg *m, void *buf, size_t cap, size_t *len, struct perr *e);
+
 /* Decode and validate one frame into m (initialised here; pmsg_free it afterwards, on
  * success or failure). Returns:
  *   PE_OK;

@@ -109,20 +109,19 @@ int stream_read_frame(int fd, void *buf, size_t cap, size_t *len)
 	return rc == 1 ? -EPIPE : rc;
 }
 
-int stream_send_msg(int fd, const struct pmsg *m, struct perr *e)
+int stream_encode(const struct pmsg *m, void *buf, size_t cap, size_t *len, struct perr *e)
 {
-	unsigned char buf[PROTO_MAX_FRAME];
+	unsigned char *b = buf;
 	struct perr local;
-	size_t len;
+	size_t n;
 	int rc;
 
 	if (!e)
 		e = &local;
-	rc = pmsg_encode(m, buf, sizeof(buf), &len, e);
-	if (rc == PE_NO_SPACE)
+	if (cap < STREAM_HDR)
 		return -EMSGSIZE;
-	if (rc != PE_OK)
-		return -EINVAL;
+	if ((rc = pmsg_encode_frame(m, b + STREAM_HDR, cap - STREAM_HDR, &n, e)) < 0)
+		return rc;
 	/* No fds travel on streams: a message that needs some cannot be sent here. */
 	if (m->nfds) {
 		e->code = PE_INVALID;
@@ -131,7 +130,22 @@ int stream_send_msg(int fd, const struct pmsg *m, struct perr *e)
 	}
 	if (proto_check_fds(m, NULL, 0, e) != PE_OK)
 		return -EINVAL;
-	return stream_write_frame(fd, buf, len);
+	b[0] = (unsigned char)(n >> 24);
+	b[1] = (unsigned char)(n >> 16);
+	b[2] = (unsigned char)(n >> 8);
+	b[3] = (unsigned char)n;
+	*len = STREAM_HDR + n;
+	return 0;
+}
+
+int stream_send_msg(int fd, const struct pmsg *m, struct perr *e)
+{
+	unsigned char buf[STREAM_HDR + PROTO_MAX_FRAME];
+	size_t len;
+	int rc = stream_encode(m, buf, sizeof(buf), &len, e);
+	if (rc < 0)
+		return rc;
+	return stream_write_frame(fd, buf + STREAM_HDR, len - STREAM_HDR);
 }
 
 int stream_recv_msg(int fd, struct pmsg *m, struct perr *e)

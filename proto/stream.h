@@ -20,6 +20,10 @@ int stream_frame_peek(const void *buf, size_t len, size_t *payload_len);
 int stream_write_frame(int fd, const void *buf, size_t len);
 int stream_read_frame(int fd, void *buf, size_t cap, size_t *len);
 
+/* Encode m as one whole frame (header + payload) into buf, for event-loop writers.
+ * Returns 0 and *len, or -EMSGSIZE / -EINVAL (schema, or fds that cannot travel on a stream). */
+int stream_encode(const struct pmsg *m, void *buf, size_t cap, size_t *len, struct perr *e);
+
 /* Encode+write / read+decode a message (no fds on streams). recv returns like
  * chan_recv_msg: 1 (check e->code), 0 on EOF, -errno. */
 int stream_send_msg(int fd, const struct pmsg *m, struct perr *e);

@@ -52,22 +52,17 @@ void client_send(struct client *c, const struct pmsg *rep)
 	unsigned char buf[STREAM_HDR + PROTO_MAX_FRAME];
 	size_t len;
 	struct perr e;
-	if (pmsg_encode(rep, buf + STREAM_HDR, PROTO_MAX_FRAME, &len, &e) != PE_OK) {
+	if (stream_encode(rep, buf, sizeof(buf), &len, &e) < 0) {
 		log_err("reply to '%s' does not fit the schema: %s", rep->op->name, e.msg);
 		struct pmsg err;
 		pmsg_init_reply(&err, rep);
 		pmsg_set_error(&err, PE_INTERNAL, "the supervisor built an invalid reply (a bug): %s", e.msg);
-		if (pmsg_encode(&err, buf + STREAM_HDR, PROTO_MAX_FRAME, &len, &e) != PE_OK) {
-			pmsg_free(&err);
-			return;
-		}
+		int rc = stream_encode(&err, buf, sizeof(buf), &len, &e);
 		pmsg_free(&err);
+		if (rc < 0)
+			return;
 	}
-	buf[0] = (unsigned char)(len >> 24);
-	buf[1] = (unsigned char)(len >> 16);
-	buf[2] = (unsigned char)(len >> 8);
-	buf[3] = (unsigned char)len;
-	bufferevent_write(c->bev, buf, STREAM_HDR + len);
+	bufferevent_write(c->bev, buf, len);
 }
 
 static bool authorised(const struct client *c, enum control_who who)
