@@ -27,10 +27,11 @@ struct stats {
 static struct stats summarise(uint64_t *ns, size_t n, uint64_t total_ns)
 {
 	qsort(ns, n, sizeof(*ns), cmp_u64);
+	size_t p50 = n / 2, p99 = n * 99 / 100;
 	struct stats s = {
-		.p50_us = (double)ns[n / 2] / 1e3,
-		.p99_us = (double)ns[(n * 99) / 100] / 1e3,
-		.rps = (double)n / ((double)total_ns / 1e9),
+	    .p50_us = (double)ns[p50] / 1e3,
+	    .p99_us = (double)ns[p99] / 1e3,
+	    .rps = (double)n / ((double)total_ns / 1e9),
 	};
 	return s;
 }
@@ -70,7 +71,7 @@ static struct stats raw_echo(size_t n, const void *frame, size_t len)
 
 static int dial(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	const char *p = getenv("FCVM_SOCKET");
 	if (!p || strlen(p) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "rtt: run under 'fcvm supervise -- rtt'\n");
@@ -98,8 +99,7 @@ static struct stats via_supervisor(size_t n, const char *helper)
 	for (size_t i = 0; i < n; i++) {
 		uint64_t a = now_mono_ns();
 		req.id = (uint32_t)i + 1;
-		if (stream_send_msg(fd, &req, &e) < 0 || stream_recv_msg(fd, &rep, &e) != 1 ||
-		    rep.err_code != PE_OK) {
+		if (stream_send_msg(fd, &req, &e) < 0 || stream_recv_msg(fd, &rep, &e) != 1 || rep.err_code != PE_OK) {
 			fprintf(stderr, "rtt: request %zu failed\n", i);
 			exit(1);
 		}

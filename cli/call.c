@@ -19,7 +19,7 @@ static int exit_for(int code)
 
 int cli_call(int fd, struct pmsg *req, struct pmsg *rep)
 {
-	struct perr e = { 0 };
+	struct perr e = {0};
 	req->id = 1;
 	int rc = stream_send_msg(fd, req, &e);
 	pmsg_init(rep, PK_REPLY, req->op->id, 0);

@@ -8,15 +8,15 @@
 /* Exit codes (documented in README). */
 enum {
 	EXIT_OK = 0,
-	EXIT_FAIL = 1,          /* the operation failed */
+	EXIT_FAIL = 1, /* the operation failed */
 	EXIT_USAGE = 2,
 	EXIT_NO_SUPERVISOR = 3, /* nothing listening where we looked */
-	EXIT_DENIED = 4,        /* permission denied */
-	EXIT_UNAVAILABLE = 5,   /* a helper is down (restarting) */
+	EXIT_DENIED = 4,	/* permission denied */
+	EXIT_UNAVAILABLE = 5,	/* a helper is down (restarting) */
 };
 
 struct cli_opts {
-	const char *state_dir;  /* --state-dir or FCVM_STATE_DIR; NULL: the default lookup */
+	const char *state_dir; /* --state-dir or FCVM_STATE_DIR; NULL: the default lookup */
 	bool json;
 };
 

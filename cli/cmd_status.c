@@ -10,10 +10,10 @@
 static int parse_common(int argc, char **argv, struct cli_opts *o, const char *usage)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "state-dir", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"json", no_argument, NULL, 'j'},
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 	optind = 1;
@@ -66,7 +66,7 @@ static void fmt_caps(const struct precord *r, char *buf, size_t len)
 
 static void print_proc(const struct precord *r)
 {
-	static const char *const seccomp_names[] = { "off", "strict", "filter" };
+	static const char *const seccomp_names[] = {"off", "strict", "filter"};
 	uint64_t pid = 0, uid = 0, secc = 0, up = 0, restarts = 0;
 	bool nnp = false;
 	char caps[256];
@@ -79,8 +79,8 @@ static void print_proc(const struct precord *r)
 	fmt_caps(r, caps, sizeof(caps));
 	const char *state = prec_str(r, "state");
 	printf("%-11s %-8s %7llu %6llu  %-8s %-4s %8.1fs %8llu  %s\n", prec_str(r, "name"), state ? state : "-",
-	       (unsigned long long)pid, (unsigned long long)uid, seccomp_names[secc > 2 ? 0 : secc],
-	       nnp ? "yes" : "no", (double)up / 1000.0, (unsigned long long)restarts, caps);
+	       (unsigned long long)pid, (unsigned long long)uid, seccomp_names[secc > 2 ? 0 : secc], nnp ? "yes" : "no",
+	       (double)up / 1000.0, (unsigned long long)restarts, caps);
 }
 
 int cmd_status(int argc, char **argv, struct cli_opts *o)

@@ -37,7 +37,7 @@ const char *cli_default_state_dir(void)
 
 static int connect_path(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
@@ -55,13 +55,15 @@ static int connect_path(const char *path)
 static int explain(int err, const char *path, const char *state_dir, int *exit_code)
 {
 	if (err == -EACCES || err == -EPERM) {
-		fprintf(stderr, "fcvm: permission denied connecting to %s: that instance belongs to another user; "
-				"use your own ('fcvm supervise --state-dir DIR') or ask its owner\n",
+		fprintf(stderr,
+			"fcvm: permission denied connecting to %s: that instance belongs to another user; "
+			"use your own ('fcvm supervise --state-dir DIR') or ask its owner\n",
 			path);
 		*exit_code = EXIT_DENIED;
 	} else if (err == -ENOENT || err == -ECONNREFUSED) {
-		fprintf(stderr, "fcvm: no supervisor is running at %s; start one with 'fcvm supervise --state-dir %s'\n",
-			path, state_dir);
+		fprintf(stderr,
+			"fcvm: no supervisor is running at %s; start one with 'fcvm supervise --state-dir %s'\n", path,
+			state_dir);
 		*exit_code = EXIT_NO_SUPERVISOR;
 	} else {
 		fprintf(stderr, "fcvm: cannot connect to %s: %s\n", path, strerror(-err));
@@ -133,11 +135,10 @@ int cli_connect(const struct cli_opts *o, int *exit_code)
 		fd = connect_path(path);
 		if (fd >= 0)
 			return fd;
-		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		struct timespec ts = {0, 20 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	fprintf(stderr, "fcvm: started a supervisor at %s but it did not answer; see %s/%s\n", dir, dir,
-		FCVM_LOG_NAME);
+	fprintf(stderr, "fcvm: started a supervisor at %s but it did not answer; see %s/%s\n", dir, dir, FCVM_LOG_NAME);
 	*exit_code = EXIT_NO_SUPERVISOR;
 	return -1;
 }

@@ -24,7 +24,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	struct cli_opts o = { .state_dir = getenv(FCVM_ENV_STATE_DIR) };
+	struct cli_opts o = {.state_dir = getenv(FCVM_ENV_STATE_DIR)};
 	int i = 1;
 	if (o.state_dir && !*o.state_dir)
 		o.state_dir = NULL;

@@ -16,13 +16,12 @@ static void add_cap_name(const char *name, void *arg)
 		c->rc = -1;
 }
 
-int procinfo_fill(struct pmsg *m, struct precord *r, const char *name, const char *mode,
-		  uint64_t started_ms)
+int procinfo_fill(struct pmsg *m, struct precord *r, const char *name, const char *mode, uint64_t started_ms)
 {
 	struct sandbox_report rep;
 	if (sandbox_report_self(&rep) < 0)
 		return -1;
-	struct cap_names_ctx c = { m, r, 0 };
+	struct cap_names_ctx c = {m, r, 0};
 	int rc = prec_set_str(m, r, "name", name);
 	rc |= prec_set_uint(m, r, "pid", (uint64_t)getpid());
 	rc |= prec_set_uint(m, r, "uid", (uint64_t)getuid());

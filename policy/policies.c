@@ -4,8 +4,8 @@
 
 const struct sandbox_policy *sandbox_policy_by_name(const char *name)
 {
-	static const struct sandbox_policy *const all[] = { &policy_supervisor, &policy_launcher, &policy_netd,
-							     &policy_stored, &policy_uffdd };
+	static const struct sandbox_policy *const all[] = {&policy_supervisor, &policy_launcher, &policy_netd,
+							   &policy_stored, &policy_uffdd};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		if (name && strcmp(all[i]->name, name) == 0)
 			return all[i];

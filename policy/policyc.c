@@ -11,13 +11,13 @@
 #include <string.h>
 
 #define MAX_RULES 512
-#define MAX_CAPS 64
-#define MAX_TOK 16
+#define MAX_CAPS  64
+#define MAX_TOK	  16
 #define MAX_DEPTH 8
 
 struct rule {
 	char name[48];
-	char action[8];  /* allow | enosys | eperm */
+	char action[8];	 /* allow | enosys | eperm */
 	char args[1536]; /* emitted argument comparisons ("" = unconditional) */
 	unsigned nargs;
 	char origin[128];
@@ -82,7 +82,7 @@ static void add_cap(const char *file, int line, const char *cap)
 
 static void add_rule(const char *file, int line, char **tok, int ntok)
 {
-	struct rule r = { 0 };
+	struct rule r = {0};
 	if (ntok < 2 || !is_ident(tok[1]))
 		die(file, line, "%s needs a syscall name", tok[0]);
 	snprintf(r.action, sizeof(r.action), "%s", tok[0]);
@@ -101,13 +101,14 @@ static void add_rule(const char *file, int line, char **tok, int ntok)
 			if (i + 4 >= ntok || strcmp(tok[i + 3], "==") != 0 || !is_const(tok[i + 2]) ||
 			    !is_const(tok[i + 4]))
 				die(file, line, "expected aN & MASK == VALUE");
-			snprintf(buf, sizeof(buf), "{ %d, SCMP_CMP_MASKED_EQ, (scmp_datum_t)(%s), (scmp_datum_t)(%s) }, ",
-				 arg, tok[i + 2], tok[i + 4]);
+			snprintf(buf, sizeof(buf),
+				 "{ %d, SCMP_CMP_MASKED_EQ, (scmp_datum_t)(%s), (scmp_datum_t)(%s) }, ", arg,
+				 tok[i + 2], tok[i + 4]);
 			i += 5;
 		} else {
 			if (i + 2 >= ntok || !is_const(tok[i + 2]))
 				die(file, line, "expected aN == VALUE or aN != VALUE");
-			const char *op = strcmp(tok[i + 1], "==") == 0 ? "SCMP_CMP_EQ"
+			const char *op = strcmp(tok[i + 1], "==") == 0	 ? "SCMP_CMP_EQ"
 					 : strcmp(tok[i + 1], "!=") == 0 ? "SCMP_CMP_NE"
 									 : NULL;
 			if (!op)
@@ -179,9 +180,10 @@ static void parse_line(const char *file, int line, char *text, bool top)
 			die(file, line, "unknown directive '%s'", tok[0]);
 	} else if (strcmp(tok[0], "namespaces") == 0) {
 		for (int i = 1; i < ntok; i++) {
-			static const char *const ok[] = { "net", "ipc", "uts", "mount", "pid", "cgroup", "user" };
-			static const char *const flag[] = { "CLONE_NEWNET", "CLONE_NEWIPC",  "CLONE_NEWUTS", "CLONE_NEWNS",
-							    "CLONE_NEWPID", "CLONE_NEWCGROUP", "CLONE_NEWUSER" };
+			static const char *const ok[] = {"net", "ipc", "uts", "mount", "pid", "cgroup", "user"};
+			static const char *const flag[] = {"CLONE_NEWNET", "CLONE_NEWIPC", "CLONE_NEWUTS",
+							   "CLONE_NEWNS",  "CLONE_NEWPID", "CLONE_NEWCGROUP",
+							   "CLONE_NEWUSER"};
 			size_t k;
 			for (k = 0; k < 7 && strcmp(tok[i], ok[k]) != 0; k++)
 				;
@@ -242,7 +244,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* the process name is the file's base name */
-	char name[64];
+	static char name[64]; /* static: parse_file keeps a pointer to it on its include stack */
 	const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
 	snprintf(name, sizeof(name), "%s", base);
 	char *dot = strstr(name, ".policy");
@@ -274,9 +276,11 @@ int main(int argc, char **argv)
 		const struct rule *r = &rules[i];
 		if (!r->name[0])
 			continue;
-		const char *act = strcmp(r->action, "allow") == 0 ? "SB_ALLOW" : strcmp(r->action, "enosys") == 0 ? "SB_ENOSYS" : "SB_EPERM";
-		printf("\t{ SCMP_SYS(%s), \"%s\", %s, %u, { %s} }, /* %s */\n", r->name, r->name, act, r->nargs, r->args,
-		       r->origin);
+		const char *act = strcmp(r->action, "allow") == 0    ? "SB_ALLOW"
+				  : strcmp(r->action, "enosys") == 0 ? "SB_ENOSYS"
+								     : "SB_EPERM";
+		printf("\t{ SCMP_SYS(%s), \"%s\", %s, %u, { %s} }, /* %s */\n", r->name, r->name, act, r->nargs,
+		       r->args, r->origin);
 		n++;
 	}
 	printf("};\n\n");

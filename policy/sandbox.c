@@ -18,7 +18,7 @@ static int cmp_int(const void *a, const void *b)
 
 int sandbox_close_fds(const int *keep, size_t nkeep)
 {
-	int k[64];
+	int k[64] = {0};
 	size_t n = 0;
 	for (size_t i = 0; i < nkeep && n < sizeof(k) / sizeof(k[0]); i++)
 		if (keep[i] > 2)
@@ -38,7 +38,7 @@ int sandbox_close_fds(const int *keep, size_t nkeep)
 int sandbox_set_rlimits(const struct sandbox_policy *p)
 {
 	for (size_t i = 0; i < p->nrlimits; i++) {
-		struct rlimit rl = { p->rlimits[i].soft, p->rlimits[i].hard };
+		struct rlimit rl = {p->rlimits[i].soft, p->rlimits[i].hard};
 		if (setrlimit(p->rlimits[i].resource, &rl) < 0)
 			return -errno;
 	}
@@ -65,12 +65,12 @@ int sandbox_nondumpable(void)
 int sandbox_enter(const struct sandbox_policy *p, const struct sandbox_opts *o, char *err, size_t errlen)
 {
 	int rc;
-#define STAGE(what, call)                                                                    \
-	do {                                                                                 \
-		if ((rc = (call)) < 0) {                                                     \
-			snprintf(err, errlen, "%s: %s: %s", p->name, what, strerror(-rc)); \
-			return -1;                                                           \
-		}                                                                            \
+#define STAGE(what, call)                                                                                              \
+	do {                                                                                                           \
+		if ((rc = (call)) < 0) {                                                                               \
+			snprintf(err, errlen, "%s: %s: %s", p->name, what, strerror(-rc));                             \
+			return -1;                                                                                     \
+		}                                                                                                      \
 	} while (0)
 	STAGE("closing stray fds", sandbox_close_fds(o->keep_fds, o->nkeep));
 	STAGE("rlimits", sandbox_set_rlimits(p));

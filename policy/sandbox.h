@@ -24,43 +24,43 @@
 
 enum sandbox_action {
 	SB_ALLOW,
-	SB_ENOSYS,   /* libc probes it and falls back (clone3, openat2, faccessat2, ...) */
-	SB_EPERM,    /* refused quietly where a caller handles it */
+	SB_ENOSYS, /* libc probes it and falls back (clone3, openat2, faccessat2, ...) */
+	SB_EPERM,  /* refused quietly where a caller handles it */
 };
 
 struct sandbox_rule {
-	int nr;                     /* syscall number (SCMP_SYS(name)) */
-	const char *name;           /* for messages */
+	int nr;		  /* syscall number (SCMP_SYS(name)) */
+	const char *name; /* for messages */
 	enum sandbox_action action;
 	unsigned nargs;
 	struct scmp_arg_cmp args[3];
 };
 
 struct sandbox_rlimit {
-	int resource;               /* RLIMIT_* */
+	int resource; /* RLIMIT_* */
 	rlim_t soft, hard;
 };
 
 struct sandbox_policy {
 	const char *name;
-	const cap_value_t *caps;    /* capabilities kept (permitted = effective) */
+	const cap_value_t *caps; /* capabilities kept (permitted = effective) */
 	size_t ncaps;
-	int unshare_flags;          /* CLONE_NEW* entered at stage 3 */
+	int unshare_flags; /* CLONE_NEW* entered at stage 3 */
 	const struct sandbox_rlimit *rlimits;
 	size_t nrlimits;
 	const struct sandbox_rule *rules;
 	size_t nrules;
-	bool allow_ambient;         /* leave SECBIT_NO_CAP_AMBIENT_RAISE unset: this process
-	                               hands capabilities to children it execs (the launcher) */
+	bool allow_ambient; /* leave SECBIT_NO_CAP_AMBIENT_RAISE unset: this process
+			       hands capabilities to children it execs (the launcher) */
 };
 
 struct sandbox_opts {
-	const int *keep_fds;        /* fds kept open at stage 1 besides 0, 1, 2 */
+	const int *keep_fds; /* fds kept open at stage 1 besides 0, 1, 2 */
 	size_t nkeep;
-	bool change_ids;            /* switch to uid/gid at stage 4 (system mode) */
+	bool change_ids; /* switch to uid/gid at stage 4 (system mode) */
 	uid_t uid;
 	gid_t gid;
-	bool skip_namespaces;       /* caller already placed the process in its namespaces */
+	bool skip_namespaces; /* caller already placed the process in its namespaces */
 };
 
 /* Run all stages in order. Returns 0, or -1 with a message in err naming the stage. */
@@ -85,8 +85,8 @@ scmp_filter_ctx sandbox_build_filter(const struct sandbox_policy *p);
 
 /* What the calling process looks like now (for status replies). */
 struct sandbox_report {
-	uint64_t capeff;            /* effective capability mask (bit n = capability n) */
-	int seccomp;                /* 0 off, 1 strict, 2 filter */
+	uint64_t capeff; /* effective capability mask (bit n = capability n) */
+	int seccomp;	 /* 0 off, 1 strict, 2 filter */
 	bool no_new_privs;
 	bool dumpable;
 };

@@ -101,7 +101,8 @@ int sandbox_pass_caps_on_exec(const cap_value_t *caps, size_t ncaps)
 	if (!cur)
 		return -ENOMEM;
 	cap_clear_flag(cur, CAP_INHERITABLE);
-	int rc = cap_set_flag(cur, CAP_INHERITABLE, (int)ncaps, caps, CAP_SET) < 0 || cap_set_proc(cur) < 0 ? -errno : 0;
+	int rc =
+	    cap_set_flag(cur, CAP_INHERITABLE, (int)ncaps, caps, CAP_SET) < 0 || cap_set_proc(cur) < 0 ? -errno : 0;
 	cap_free(cur);
 	for (size_t i = 0; rc == 0 && i < ncaps; i++)
 		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, caps[i], 0, 0) < 0)

@@ -33,7 +33,7 @@ void sandbox_cap_names(uint64_t mask, void (*fn)(const char *name, void *arg), v
 		size_t i;
 		if (!n)
 			continue;
-		for (i = 0; n[i] && i < sizeof(up) - 1; i++)
+		for (i = 0; i < sizeof(up) - 1 && n[i]; i++)
 			up[i] = (char)toupper((unsigned char)n[i]);
 		up[i] = '\0';
 		cap_free(n);

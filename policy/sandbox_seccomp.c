@@ -14,7 +14,7 @@ scmp_filter_ctx sandbox_build_filter(const struct sandbox_policy *p)
 		goto fail;
 	for (size_t i = 0; i < p->nrules; i++) {
 		const struct sandbox_rule *r = &p->rules[i];
-		uint32_t act = r->action == SB_ALLOW ? SCMP_ACT_ALLOW
+		uint32_t act = r->action == SB_ALLOW	? SCMP_ACT_ALLOW
 			       : r->action == SB_ENOSYS ? SCMP_ACT_ERRNO(ENOSYS)
 							: SCMP_ACT_ERRNO(EPERM);
 		if (seccomp_rule_add_array(ctx, act, r->nr, r->nargs, r->args) < 0)

@@ -23,38 +23,38 @@
 #define PROTO_VERSION 1
 
 /* Hard limits. Decoding checks them on the raw bytes before msgpack-c allocates anything. */
-#define PROTO_MAX_FRAME  (64 * 1024) /* bytes in one frame (seqpacket message or stream frame) */
-#define PROTO_MAX_STR    4096        /* bytes in one string or binary field */
-#define PROTO_MAX_ARRAY  256         /* elements in one array or map */
-#define PROTO_MAX_DEPTH  6           /* nesting of arrays/maps, envelope included */
-#define PROTO_MAX_FIELDS 16          /* fields in one record */
-#define PROTO_MAX_FDS    4           /* file descriptors beside one frame */
+#define PROTO_MAX_FRAME	 (64 * 1024) /* bytes in one frame (seqpacket message or stream frame) */
+#define PROTO_MAX_STR	 4096	     /* bytes in one string or binary field */
+#define PROTO_MAX_ARRAY	 256	     /* elements in one array or map */
+#define PROTO_MAX_DEPTH	 6	     /* nesting of arrays/maps, envelope included */
+#define PROTO_MAX_FIELDS 16	     /* fields in one record */
+#define PROTO_MAX_FDS	 4	     /* file descriptors beside one frame */
 
 enum proto_kind { PK_REQUEST = 0, PK_REPLY = 1, PK_EVENT = 2 };
 
 /* Error codes carried in replies, and returned by the decode functions. */
 enum proto_err {
 	PE_OK = 0,
-	PE_MALFORMED = 1,       /* not a valid frame/envelope: the channel must be closed */
-	PE_UNKNOWN_OP = 2,      /* op name not in the schema */
-	PE_DENIED = 3,          /* op not allowed for this peer/process/state */
-	PE_INVALID = 4,         /* body does not fit the op's schema, or a bad value */
-	PE_UNAVAILABLE = 5,     /* the helper that serves it is down */
+	PE_MALFORMED = 1,   /* not a valid frame/envelope: the channel must be closed */
+	PE_UNKNOWN_OP = 2,  /* op name not in the schema */
+	PE_DENIED = 3,	    /* op not allowed for this peer/process/state */
+	PE_INVALID = 4,	    /* body does not fit the op's schema, or a bad value */
+	PE_UNAVAILABLE = 5, /* the helper that serves it is down */
 	PE_INTERNAL = 6,
 	PE_NOT_IMPLEMENTED = 7, /* known op, not served by this process */
 	PE_NOT_FOUND = 8,
 	PE_EXISTS = 9,
 	PE_NO_SPACE = 10,
 	PE_BUSY = 11,
-	PE_VERSION = 12,        /* protocol version mismatch */
+	PE_VERSION = 12, /* protocol version mismatch */
 };
 const char *proto_err_name(int code);
 
 enum field_type {
-	FT_STR,     /* UTF-8 text, no NUL; min/max = length in bytes; see str_class */
-	FT_BIN,     /* raw bytes; min/max = length */
-	FT_UINT,    /* min/max = value range */
-	FT_INT,     /* min/max = value range, as int64 cast to uint64 */
+	FT_STR,	 /* UTF-8 text, no NUL; min/max = length in bytes; see str_class */
+	FT_BIN,	 /* raw bytes; min/max = length */
+	FT_UINT, /* min/max = value range */
+	FT_INT,	 /* min/max = value range, as int64 cast to uint64 */
 	FT_BOOL,
 	FT_STRLIST, /* array of str (each checked with str_class and elem_max); min/max = count */
 	FT_RECORDS, /* array of maps, each a record of `rec`; min/max = count */
@@ -63,7 +63,7 @@ enum field_type {
 enum str_class {
 	SC_TEXT = 0, /* any printable UTF-8 text (no control chars besides \t) */
 	SC_IDENT,    /* [A-Za-z0-9][A-Za-z0-9_.-]* and not "." / ".." : object names */
-	SC_ANY,      /* any bytes except NUL (e.g. command arguments) */
+	SC_ANY,	     /* any bytes except NUL (e.g. command arguments) */
 };
 
 struct record_def;
@@ -73,8 +73,8 @@ struct field_def {
 	enum field_type type;
 	bool required;
 	uint64_t min, max;
-	enum str_class cls;          /* FT_STR, FT_STRLIST */
-	uint32_t elem_max;           /* FT_STRLIST: max length of each string */
+	enum str_class cls;	      /* FT_STR, FT_STRLIST */
+	uint32_t elem_max;	      /* FT_STRLIST: max length of each string */
 	const struct record_def *rec; /* FT_RECORDS */
 };
 
@@ -87,13 +87,13 @@ struct record_def {
 enum fd_kind {
 	FDK_NONE = 0,
 	FDK_ANY,
-	FDK_FILE,        /* regular file */
+	FDK_FILE, /* regular file */
 	FDK_DIR,
-	FDK_NETNS,       /* nsfs, NS_GET_NSTYPE == CLONE_NEWNET */
+	FDK_NETNS,	 /* nsfs, NS_GET_NSTYPE == CLONE_NEWNET */
 	FDK_USERFAULTFD, /* anon_inode:[userfaultfd] */
-	FDK_TAP,         /* /dev/net/tun */
-	FDK_SEQPACKET,   /* AF_UNIX SOCK_SEQPACKET socket */
-	FDK_SOCKET,      /* any socket */
+	FDK_TAP,	 /* /dev/net/tun */
+	FDK_SEQPACKET,	 /* AF_UNIX SOCK_SEQPACKET socket */
+	FDK_SOCKET,	 /* any socket */
 };
 
 enum proto_op {
@@ -112,9 +112,9 @@ struct op_def {
 	const char *name;
 	struct record_def req;
 	struct record_def rep;
-	uint8_t nfds_req;                 /* exact number of fds beside a request */
+	uint8_t nfds_req; /* exact number of fds beside a request */
 	enum fd_kind fdk_req[PROTO_MAX_FDS];
-	uint8_t nfds_rep;                 /* exact number of fds beside a successful reply */
+	uint8_t nfds_rep; /* exact number of fds beside a successful reply */
 	enum fd_kind fdk_rep[PROTO_MAX_FDS];
 };
 
@@ -130,9 +130,18 @@ struct pval {
 		uint64_t u;
 		int64_t i;
 		bool b;
-		struct { const char *p; uint32_t n; } s;          /* FT_STR (NUL-terminated copy), FT_BIN */
-		struct { const char **v; uint32_t n; } list;      /* FT_STRLIST */
-		struct { struct precord *v; uint32_t n; } recs;   /* FT_RECORDS */
+		struct {
+			const char *p;
+			uint32_t n;
+		} s; /* FT_STR (NUL-terminated copy), FT_BIN */
+		struct {
+			const char **v;
+			uint32_t n;
+		} list; /* FT_STRLIST */
+		struct {
+			struct precord *v;
+			uint32_t n;
+		} recs; /* FT_RECORDS */
 	};
 };
 
@@ -152,11 +161,11 @@ struct pmsg {
 	uint8_t kind;
 	const struct op_def *op;
 	uint32_t id;
-	int32_t err_code;      /* replies: PE_OK or an error */
-	const char *err_msg;   /* replies with err_code != PE_OK */
-	struct precord body;   /* def = op->req for requests/events, op->rep for replies */
+	int32_t err_code;    /* replies: PE_OK or an error */
+	const char *err_msg; /* replies with err_code != PE_OK */
+	struct precord body; /* def = op->req for requests/events, op->rep for replies */
 	int fds[PROTO_MAX_FDS];
-	uint8_t nfds;          /* owned by the message: closed by pmsg_free unless taken */
+	uint8_t nfds; /* owned by the message: closed by pmsg_free unless taken */
 	struct parena arena;
 };
 
@@ -165,8 +174,7 @@ int pmsg_init(struct pmsg *m, enum proto_kind kind, enum proto_op op, uint32_t i
 /* Initialise a reply to req (same op and id). */
 void pmsg_init_reply(struct pmsg *reply, const struct pmsg *req);
 /* Make m an error reply (clears body). printf-style message, truncated to PROTO_MAX_STR. */
-void pmsg_set_error(struct pmsg *m, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+void pmsg_set_error(struct pmsg *m, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void pmsg_free(struct pmsg *m); /* closes owned fds, frees arena; m may be re-initialised */
 
 /* Attach an fd (ownership passes to the message). Returns 0 or -1 if full. */
@@ -196,7 +204,7 @@ bool prec_has(const struct precord *r, const char *field);
 
 /* Why a message was refused, for error replies and logs. */
 struct perr {
-	int code;          /* enum proto_err */
+	int code; /* enum proto_err */
 	char msg[256];
 };
 

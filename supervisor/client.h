@@ -12,10 +12,10 @@
 struct client {
 	struct supervisor *sup;
 	struct bufferevent *bev; /* NULL once the connection is gone */
-	uid_t uid;               /* from SO_PEERCRED at accept */
+	uid_t uid;		 /* from SO_PEERCRED at accept */
 	gid_t gid;
 	pid_t pid;
-	unsigned refs;           /* the connection itself + each request still being served */
+	unsigned refs; /* the connection itself + each request still being served */
 	unsigned inflight;
 	TAILQ_ENTRY(client) link;
 };
@@ -31,7 +31,7 @@ typedef void (*control_fn)(struct client *c, const struct pmsg *req);
 enum control_who {
 	WHO_ANYONE, /* any local user that can reach the socket */
 	WHO_CLIENT, /* a user this instance serves (all users for the system instance; the
-	               owner and root for a private one) */
+		       owner and root for a private one) */
 	WHO_OWNER,  /* the user who started the instance, or root */
 };
 struct control_op {

@@ -3,9 +3,9 @@
 #include "supervisor/instance.h"
 
 static const char *const helper_names[HELPER__COUNT] = {
-	[HELPER_NETD] = "netd",
-	[HELPER_STORED] = "stored",
-	[HELPER_UFFDD] = "uffdd",
+    [HELPER_NETD] = "netd",
+    [HELPER_STORED] = "stored",
+    [HELPER_UFFDD] = "uffdd",
 };
 
 const char *helper_name(enum helper_id id)

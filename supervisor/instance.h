@@ -10,12 +10,12 @@
 enum helper_id { HELPER_NETD, HELPER_STORED, HELPER_UFFDD, HELPER__COUNT };
 
 struct instance {
-	bool system_mode;  /* started by root: helpers keep only their caps, the supervisor runs
-	                      as FCVM_SUPERVISOR_USER; otherwise rootless (user namespaces) */
-	bool multi_user;   /* the host-wide instance: any local user may be a client */
+	bool system_mode; /* started by root: helpers keep only their caps, the supervisor runs
+			     as FCVM_SUPERVISOR_USER; otherwise rootless (user namespaces) */
+	bool multi_user;  /* the host-wide instance: any local user may be a client */
 	char state_dir[PATH_MAX];
 	char socket_path[PATH_MAX];
-	uid_t owner_uid;   /* who started it */
+	uid_t owner_uid; /* who started it */
 	uid_t sup_uid, helper_uid;
 	gid_t sup_gid, helper_gid;
 	const char *mode_name; /* "system" | "rootless" */

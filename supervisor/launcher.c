@@ -22,7 +22,7 @@
 #include "supervisor/launcher.h"
 
 #define READY_TIMEOUT_MS 30000
-#define STOP_TIMEOUT_MS 10000
+#define STOP_TIMEOUT_MS	 10000
 
 struct launcher {
 	struct launcher_setup *ls;
@@ -135,9 +135,9 @@ static __attribute__((noreturn)) void exec_helper(struct launcher *L, enum helpe
 			strerror(-rc));
 		_exit(126);
 	}
-	char *const sys_argv[] = { prog, "--mode", "system", "--uid", uid, "--gid", gid, NULL };
-	char *const rl_argv[] = { prog, "--mode", "rootless", NULL };
-	char *const envp[] = { NULL };
+	char *const sys_argv[] = {prog, "--mode", "system", "--uid", uid, "--gid", gid, NULL};
+	char *const rl_argv[] = {prog, "--mode", "rootless", NULL};
+	char *const envp[] = {NULL};
 	syscall(SYS_execveat, L->ls->exe_fd[id], "", in->system_mode ? sys_argv : rl_argv, envp, AT_EMPTY_PATH);
 	log_err("%s: exec: %s", name, strerror(errno));
 	_exit(127);
@@ -226,7 +226,7 @@ static void handle_request(struct launcher *L, const struct pmsg *req)
 static bool read_channel(struct launcher *L)
 {
 	struct pmsg m;
-	struct perr e = { 0 };
+	struct perr e = {0};
 	int r = chan_recv_msg(L->ls->chan, &m, &e);
 	if (r <= 0)
 		return false;
@@ -336,7 +336,7 @@ static void on_deadline(struct launcher *L)
 
 int launcher_main(struct launcher_setup *ls)
 {
-	struct launcher L = { .ls = ls, .started_ms = now_realtime_ms() };
+	struct launcher L = {.ls = ls, .started_ms = now_realtime_ms()};
 	char err[256];
 	sigset_t mask;
 
@@ -354,9 +354,9 @@ int launcher_main(struct launcher_setup *ls)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	int keep[] = { ls->chan, ls->devnull, ls->state_dirfd, ls->user_err, ls->lock_fd, L.sigfd, ls->cmd_go,
-		       ls->exe_fd[0], ls->exe_fd[1], ls->exe_fd[2] };
-	struct sandbox_opts so = { .keep_fds = keep, .nkeep = ARRAY_LEN(keep) };
+	int keep[] = {ls->chan, ls->devnull, ls->state_dirfd, ls->user_err,  ls->lock_fd,
+		      L.sigfd,	ls->cmd_go,  ls->exe_fd[0],   ls->exe_fd[1], ls->exe_fd[2]};
+	struct sandbox_opts so = {.keep_fds = keep, .nkeep = ARRAY_LEN(keep)};
 	if (sandbox_enter(&policy_launcher, &so, err, sizeof(err)) < 0) {
 		log_err("sandbox: %s", err);
 		user_msg(&L, "fcvm: launcher sandbox: %s", err);
@@ -369,7 +369,7 @@ int launcher_main(struct launcher_setup *ls)
 
 	/* Until the supervisor, the command and every helper are gone. */
 	while (!L.sup_done || (ls->cmd_pid > 0 && !L.cmd_done) || helpers_left(&L)) {
-		struct pollfd pf[2] = { { .fd = L.sigfd, .events = POLLIN }, { .fd = ls->chan, .events = POLLIN } };
+		struct pollfd pf[2] = {{.fd = L.sigfd, .events = POLLIN}, {.fd = ls->chan, .events = POLLIN}};
 		int timeout = -1;
 		if (L.deadline_ms) {
 			uint64_t now = now_mono_ms();

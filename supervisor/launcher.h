@@ -12,15 +12,16 @@
 
 struct launcher_setup {
 	const struct instance *inst;
-	int chan;                      /* to the supervisor */
-	int exe_fd[HELPER__COUNT];     /* O_PATH fds of the helper programs */
+	int chan;		   /* to the supervisor */
+	int exe_fd[HELPER__COUNT]; /* O_PATH fds of the helper programs */
 	int devnull;
-	int state_dirfd;               /* to remove the socket at exit */
+	int state_dirfd; /* to remove the socket at exit */
 	int user_err;
-	int lock_fd;                   /* flock on DIR/lock: one instance per state dir */                  /* the user's stderr, for the few lines meant for them */
+	int lock_fd; /* flock on DIR/lock: one instance per state dir */ /* the user's stderr, for the few lines meant
+									    for them */
 	pid_t sup_pid;
-	pid_t cmd_pid;                 /* 0: no command */
-	int cmd_go;                    /* write end of the command's start pipe, or -1 */
+	pid_t cmd_pid; /* 0: no command */
+	int cmd_go;    /* write end of the command's start pipe, or -1 */
 };
 
 /* Runs until the supervisor and the command are gone. Returns the exit status for

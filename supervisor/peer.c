@@ -57,12 +57,19 @@ static void closed(struct peer *p)
 		p->on_closed(p, p->arg);
 }
 
-static void handle_reply(struct peer *p, struct pmsg *m)
+static struct peer_pending *find_pending(struct peer *p, uint32_t id)
 {
 	struct peer_pending *pp;
-	TAILQ_FOREACH(pp, &p->pending, link)
-		if (pp->id == m->id)
-			break;
+	/* the analyzer does not follow TAILQ_REMOVE's unlink through tqe_prev */
+	TAILQ_FOREACH (pp, &p->pending, link)
+		if (pp->id == id) /* NOLINT(clang-analyzer-unix.Malloc) */
+			return pp;
+	return NULL;
+}
+
+static void handle_reply(struct peer *p, struct pmsg *m)
+{
+	struct peer_pending *pp = find_pending(p, m->id);
 	if (!pp) {
 		log_warn("%s: reply to unknown request id %u dropped", p->name, m->id);
 		return;
@@ -104,7 +111,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 	/* Drain what is there; the socket is non-blocking. */
 	for (int budget = 64; budget > 0 && p->fd >= 0; budget--) {
 		struct pmsg m;
-		struct perr e = { 0 };
+		struct perr e = {0};
 		int r = chan_recv_msg(p->fd, &m, &e);
 		if (r == -EAGAIN)
 			return;

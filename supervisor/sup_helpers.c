@@ -10,7 +10,7 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define STABLE_MS 10000 /* up this long: the next death restarts without backoff */
+#define STABLE_MS      10000 /* up this long: the next death restarts without backoff */
 
 static void spawn(struct helper *h);
 
@@ -18,8 +18,8 @@ static void spawn(struct helper *h);
 static void schedule_restart(struct helper *h)
 {
 	h->state = HS_DOWN;
-	struct timeval tv = { .tv_sec = (time_t)(h->backoff_ms / 1000),
-			      .tv_usec = (suseconds_t)(h->backoff_ms % 1000) * 1000 };
+	struct timeval tv = {.tv_sec = (time_t)(h->backoff_ms / 1000),
+			     .tv_usec = (suseconds_t)(h->backoff_ms % 1000) * 1000};
 	evtimer_add(h->restart_timer, &tv);
 	h->backoff_ms = h->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : h->backoff_ms * 2;
 }

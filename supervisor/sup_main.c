@@ -16,7 +16,7 @@
 #include "supervisor/supervisor.h"
 
 #define DRAIN_POLL_MS 10
-#define DRAIN_MAX_MS 1000
+#define DRAIN_MAX_MS  1000
 
 static void on_ready_ack(struct pmsg *rep, void *arg)
 {
@@ -46,7 +46,7 @@ static void on_drain_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	bool pending = false;
 	struct client *c;
-	TAILQ_FOREACH(c, &s->clients, link)
+	TAILQ_FOREACH (c, &s->clients, link)
 		if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 			pending = true;
 	waited += DRAIN_POLL_MS;
@@ -54,7 +54,7 @@ static void on_drain_timer(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(s->base);
 		return;
 	}
-	struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+	struct timeval tv = {0, DRAIN_POLL_MS * 1000};
 	event_base_once(s->base, -1, EV_TIMEOUT, on_drain_timer, s, &tv);
 }
 
@@ -69,7 +69,7 @@ void supervisor_shutdown(struct supervisor *s, const char *why)
 		s->listener = NULL;
 	}
 	helpers_stop(s);
-	struct timeval tv = { 0, 0 };
+	struct timeval tv = {0, 0};
 	event_base_once(s->base, -1, EV_TIMEOUT, on_drain_timer, s, &tv);
 }
 
@@ -101,18 +101,18 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd)
 {
-	struct supervisor s = { .inst = inst, .started_ms = now_realtime_ms() };
+	struct supervisor s = {.inst = inst, .started_ms = now_realtime_ms()};
 	char err[256];
 
 	log_init("supervisor");
 	signal(SIGPIPE, SIG_IGN);
-	int keep[] = { listen_fd, launcher_fd };
+	int keep[] = {listen_fd, launcher_fd};
 	struct sandbox_opts so = {
-		.keep_fds = keep,
-		.nkeep = ARRAY_LEN(keep),
-		.change_ids = inst->system_mode,
-		.uid = inst->sup_uid,
-		.gid = inst->sup_gid,
+	    .keep_fds = keep,
+	    .nkeep = ARRAY_LEN(keep),
+	    .change_ids = inst->system_mode,
+	    .uid = inst->sup_uid,
+	    .gid = inst->sup_gid,
 	};
 	if (sandbox_enter(&policy_supervisor, &so, err, sizeof(err)) < 0) {
 		log_err("sandbox: %s", err);

@@ -222,10 +222,10 @@ static void op_shutdown(struct client *c, const struct pmsg *req)
 /* Which requests a client may make, and who may make them. Anything not listed (spawn,
  * ready: launcher-only operations) is refused and audited. */
 static const struct control_op control_ops[] = {
-	{ OP_VERSION, WHO_ANYONE, op_version },
-	{ OP_PING, WHO_CLIENT, op_ping },
-	{ OP_STATUS, WHO_CLIENT, op_status },
-	{ OP_SHUTDOWN, WHO_OWNER, op_shutdown },
+    {OP_VERSION, WHO_ANYONE, op_version},
+    {OP_PING, WHO_CLIENT, op_ping},
+    {OP_STATUS, WHO_CLIENT, op_status},
+    {OP_SHUTDOWN, WHO_OWNER, op_shutdown},
 };
 
 const struct control_op *control_op_find(enum proto_op op)

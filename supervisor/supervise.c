@@ -58,7 +58,7 @@ static int setup_instance(struct instance *in, const char *state_dir)
 		return fail("the state directory must be an absolute path (got '%s')", state_dir ? state_dir : "");
 	if (snprintf(in->state_dir, sizeof(in->state_dir), "%s", state_dir) >= (int)sizeof(in->state_dir) ||
 	    snprintf(in->socket_path, sizeof(in->socket_path), "%s/%s", state_dir, FCVM_SOCKET_NAME) >=
-		    (int)sizeof(((struct sockaddr_un *)0)->sun_path))
+		(int)sizeof(((struct sockaddr_un *)0)->sun_path))
 		return fail("state directory path too long: %s", state_dir);
 	return 0;
 }
@@ -66,7 +66,7 @@ static int setup_instance(struct instance *in, const char *state_dir)
 /* The control socket: anyone may connect; the supervisor checks each peer's SO_PEERCRED. */
 static int bind_socket(const struct instance *in)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	memcpy(sa.sun_path, in->socket_path, strlen(in->socket_path) + 1); /* length checked at setup */
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -129,9 +129,9 @@ static __attribute__((noreturn)) void run_command(const struct instance *in, int
 int cmd_supervise(int argc, char **argv, const char *state_dir)
 {
 	static const struct option opts[] = {
-		{ "state-dir", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	static struct instance in;
 	int c;
@@ -193,14 +193,14 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 	close(listen_fd);
 
 	struct launcher_setup ls = {
-		.inst = &in,
-		.chan = lsv[0],
-		.devnull = devnull,
-		.state_dirfd = dirfd,
-		.user_err = user_err,
-		.lock_fd = lock,
-		.sup_pid = sup,
-		.cmd_go = -1,
+	    .inst = &in,
+	    .chan = lsv[0],
+	    .devnull = devnull,
+	    .state_dirfd = dirfd,
+	    .user_err = user_err,
+	    .lock_fd = lock,
+	    .sup_pid = sup,
+	    .cmd_go = -1,
 	};
 	memcpy(ls.exe_fd, exe_fd, sizeof(exe_fd));
 	if (cmd) {

@@ -18,8 +18,8 @@ struct helper {
 	struct peer peer;
 	pid_t pid;
 	uint32_t restarts;
-	uint64_t started_mono_ms;  /* when the current instance came up */
-	uint64_t backoff_ms;       /* delay before the next restart */
+	uint64_t started_mono_ms; /* when the current instance came up */
+	uint64_t backoff_ms;	  /* delay before the next restart */
 	struct event *restart_timer;
 	struct supervisor *sup;
 };

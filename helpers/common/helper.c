@@ -22,10 +22,10 @@ struct helper_args {
 static int parse_args(int argc, char **argv, struct helper_args *a)
 {
 	static const struct option opts[] = {
-		{ "mode", required_argument, NULL, 'm' },
-		{ "uid", required_argument, NULL, 'u' },
-		{ "gid", required_argument, NULL, 'g' },
-		{ NULL, 0, NULL, 0 },
+	    {"mode", required_argument, NULL, 'm'},
+	    {"uid", required_argument, NULL, 'u'},
+	    {"gid", required_argument, NULL, 'g'},
+	    {NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	bool have_uid = false, have_gid = false;
@@ -93,8 +93,8 @@ static int send_reply(struct pmsg *rep)
 }
 
 /* Answer one frame. Returns 0 to go on, -1 to close the channel (and exit). */
-static int handle_frame(struct helper_ctx *h, const struct helper_op *ops, size_t nops,
-			struct pmsg *req, const struct perr *e)
+static int handle_frame(struct helper_ctx *h, const struct helper_op *ops, size_t nops, struct pmsg *req,
+			const struct perr *e)
 {
 	if (e->code == PE_MALFORMED) {
 		log_audit("malformed frame from the supervisor: %s; closing the channel", e->msg);
@@ -119,8 +119,7 @@ static int handle_frame(struct helper_ctx *h, const struct helper_op *ops, size_
 		pmsg_init_reply(&rep, req);
 		if (!fn) {
 			log_audit("refused '%s' id=%u: not served by %s", req->op->name, req->id, h->name);
-			pmsg_set_error(&rep, PE_NOT_IMPLEMENTED, "%s does not serve '%s'", h->name,
-				       req->op->name);
+			pmsg_set_error(&rep, PE_NOT_IMPLEMENTED, "%s does not serve '%s'", h->name, req->op->name);
 		} else {
 			fn(h, req, &rep);
 		}
@@ -132,27 +131,27 @@ static int handle_frame(struct helper_ctx *h, const struct helper_op *ops, size_
 	return rc < 0 ? -1 : 0;
 }
 
-int helper_main(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops,
-		size_t nops, int argc, char **argv)
+int helper_main(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops, size_t nops,
+		int argc, char **argv)
 {
 	struct helper_args a;
-	struct helper_ctx h = { .name = name, .started_ms = now_realtime_ms() };
+	struct helper_ctx h = {.name = name, .started_ms = now_realtime_ms()};
 	char err[256];
 
 	log_init(name);
 	if (parse_args(argc, argv, &a) < 0) {
-		log_err("usage: fcvm-%s --mode system|rootless [--uid N --gid N] (channel on fd %d)",
-			name, FCVM_HELPER_CHANNEL_FD);
+		log_err("usage: fcvm-%s --mode system|rootless [--uid N --gid N] (channel on fd %d)", name,
+			FCVM_HELPER_CHANNEL_FD);
 		return 2;
 	}
 	h.mode = a.mode;
-	int keep[] = { FCVM_HELPER_CHANNEL_FD };
+	int keep[] = {FCVM_HELPER_CHANNEL_FD};
 	struct sandbox_opts so = {
-		.keep_fds = keep,
-		.nkeep = ARRAY_LEN(keep),
-		.change_ids = a.change_ids,
-		.uid = a.uid,
-		.gid = a.gid,
+	    .keep_fds = keep,
+	    .nkeep = ARRAY_LEN(keep),
+	    .change_ids = a.change_ids,
+	    .uid = a.uid,
+	    .gid = a.gid,
 	};
 	if (sandbox_enter(policy, &so, err, sizeof(err)) < 0) {
 		log_err("sandbox: %s", err);
@@ -162,7 +161,7 @@ int helper_main(const char *name, const struct sandbox_policy *policy, const str
 
 	for (;;) {
 		struct pmsg req;
-		struct perr e = { 0 };
+		struct perr e = {0};
 		int r = chan_recv_msg(FCVM_HELPER_CHANNEL_FD, &req, &e);
 		if (r == 0) {
 			log_info("supervisor closed the channel; exiting");

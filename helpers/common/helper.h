@@ -8,8 +8,8 @@
 #include "proto/proto.h"
 
 struct helper_ctx {
-	const char *name;       /* "netd" ... */
-	const char *mode;       /* "system" | "rootless" */
+	const char *name; /* "netd" ... */
+	const char *mode; /* "system" | "rootless" */
 	uint64_t started_ms;
 };
 
@@ -23,7 +23,7 @@ struct helper_op {
 };
 
 /* main() of a helper. argv: --mode system|rootless [--uid N --gid N] */
-int helper_main(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops,
-		size_t nops, int argc, char **argv);
+int helper_main(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops, size_t nops,
+		int argc, char **argv);
 
 #endif

@@ -20,7 +20,7 @@ static void report(const char *name, int ok, const char *why)
 
 static int dial(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	const char *p = getenv("FCVM_SOCKET");
 	if (!p || strlen(p) >= sizeof(sa.sun_path))
 		return -1;
@@ -30,7 +30,7 @@ static int dial(void)
 		close(fd);
 		return -1;
 	}
-	struct timeval tv = { 10, 0 }; /* a test must not hang */
+	struct timeval tv = {10, 0}; /* a test must not hang */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return fd;
 }
@@ -73,15 +73,15 @@ int main(void)
 
 	/* garbage in a well-sized frame: that connection is closed, others still served */
 	fd = dial();
-	static const unsigned char garbage[] = { 0, 0, 0, 5, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1 };
-	report("malformed_frame_closes_connection", write(fd, garbage, sizeof(garbage)) == sizeof(garbage) &&
-		closed_by_peer(fd), "connection stayed open");
+	static const unsigned char garbage[] = {0, 0, 0, 5, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1};
+	report("malformed_frame_closes_connection",
+	       write(fd, garbage, sizeof(garbage)) == sizeof(garbage) && closed_by_peer(fd), "connection stayed open");
 	close(fd);
 	report("others_served_after_malformed", ping_ok(), "ping failed");
 
 	/* a length header beyond the frame limit */
 	fd = dial();
-	static const unsigned char huge[] = { 0x7f, 0xff, 0xff, 0xff };
+	static const unsigned char huge[] = {0x7f, 0xff, 0xff, 0xff};
 	report("oversize_frame_closes_connection", write(fd, huge, sizeof(huge)) == sizeof(huge) && closed_by_peer(fd),
 	       "connection stayed open");
 	close(fd);
@@ -97,8 +97,9 @@ int main(void)
 	/* an invalid field is refused by the schema, and the connection stays usable */
 	unsigned char buf[STREAM_HDR + 256];
 	/* hand-made: [1, 0, "ping", 9, {"helper": "../etc"}, nil] */
-	static const unsigned char bad_ident[] = { 0x96, 0x01, 0x00, 0xa4, 'p', 'i', 'n', 'g', 0x09, 0x81, 0xa6, 'h', 'e',
-						   'l', 'p', 'e', 'r', 0xa6, '.', '.', '/', 'e', 't', 'c', 0xc0 };
+	static const unsigned char bad_ident[] = {0x96, 0x01, 0x00, 0xa4, 'p', 'i', 'n', 'g', 0x09,
+						  0x81, 0xa6, 'h',  'e',  'l', 'p', 'e', 'r', 0xa6,
+						  '.',	'.',  '/',  'e',  't', 'c', 0xc0};
 	struct pmsg rep;
 	struct perr e;
 	int r = stream_write_frame(fd, bad_ident, sizeof(bad_ident));
@@ -108,7 +109,7 @@ int main(void)
 		pmsg_free(&rep);
 
 	/* unknown operation: an error reply naming it, connection kept */
-	static const unsigned char unknown[] = { 0x96, 0x01, 0x00, 0xa4, 'h', 'a', 'c', 'k', 0x0a, 0x80, 0xc0 };
+	static const unsigned char unknown[] = {0x96, 0x01, 0x00, 0xa4, 'h', 'a', 'c', 'k', 0x0a, 0x80, 0xc0};
 	r = stream_write_frame(fd, unknown, sizeof(unknown));
 	r = r == 0 ? stream_recv_msg(fd, &rep, &e) : -1;
 	report("unknown_op_refused", r == 1 && rep.err_code == PE_UNKNOWN_OP && rep.id == 10, "no unknown-op reply");
@@ -119,8 +120,8 @@ int main(void)
 	char longname[64];
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	static const unsigned char hdr[] = { 0x96, 0x01, 0x00, 0xa4, 'p', 'i', 'n', 'g', 0x0b, 0x81, 0xa6, 'h', 'e',
-					     'l', 'p', 'e', 'r', 0xd9, 63 };
+	static const unsigned char hdr[] = {0x96, 0x01, 0x00, 0xa4, 'p', 'i', 'n', 'g',	 0x0b, 0x81,
+					    0xa6, 'h',	'e',  'l',  'p', 'e', 'r', 0xd9, 63};
 	memcpy(buf, hdr, sizeof(hdr));
 	memcpy(buf + sizeof(hdr), longname, 63);
 	buf[sizeof(hdr) + 63] = 0xc0;

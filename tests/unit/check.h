@@ -14,28 +14,59 @@
 #include <unistd.h>
 
 typedef void (*check_fn)(void);
-struct check_case { const char *name; check_fn fn; };
+struct check_case {
+	const char *name;
+	check_fn fn;
+};
 static struct check_case check_cases[256];
 static int check_ncases;
 
-#define TEST(n) \
-	static void test_##n(void); \
-	__attribute__((constructor)) static void reg_##n(void) { \
-		check_cases[check_ncases].name = #n; check_cases[check_ncases++].fn = test_##n; } \
+#define TEST(n)                                                                                                        \
+	static void test_##n(void);                                                                                    \
+	__attribute__((constructor)) static void reg_##n(void)                                                         \
+	{                                                                                                              \
+		check_cases[check_ncases].name = #n;                                                                   \
+		check_cases[check_ncases++].fn = test_##n;                                                             \
+	}                                                                                                              \
 	static void test_##n(void)
 
 #define CHECK_EXIT_SKIP 77
 
-#define CHECK(c) do { if (!(c)) { \
-	fprintf(stderr, "%s:%d: CHECK failed: %s (errno %d %s)\n", __FILE__, __LINE__, #c, errno, strerror(errno)); \
-	fflush(NULL); _exit(1); } } while (0)
-#define CHECK_EQ(a, b) do { long long _a = (long long)(a), _b = (long long)(b); if (_a != _b) { \
-	fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", __FILE__, __LINE__, #a, _a, #b, _b); \
-	fflush(NULL); _exit(1); } } while (0)
-#define CHECK_STR(a, b) do { const char *_a = (a), *_b = (b); if (!_a || !_b || strcmp(_a, _b) != 0) { \
-	fprintf(stderr, "%s:%d: CHECK_STR failed: \"%s\" vs \"%s\"\n", __FILE__, __LINE__, _a ? _a : "(null)", _b ? _b : "(null)"); \
-	fflush(NULL); _exit(1); } } while (0)
-#define SKIP(why) do { fprintf(stderr, "skip: %s\n", why); fflush(NULL); _exit(CHECK_EXIT_SKIP); } while (0)
+#define CHECK(c)                                                                                                       \
+	do {                                                                                                           \
+		if (!(c)) {                                                                                            \
+			fprintf(stderr, "%s:%d: CHECK failed: %s (errno %d %s)\n", __FILE__, __LINE__, #c, errno,      \
+				strerror(errno));                                                                      \
+			fflush(NULL);                                                                                  \
+			_exit(1);                                                                                      \
+		}                                                                                                      \
+	} while (0)
+#define CHECK_EQ(a, b)                                                                                                 \
+	do {                                                                                                           \
+		long long _a = (long long)(a), _b = (long long)(b);                                                    \
+		if (_a != _b) {                                                                                        \
+			fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", __FILE__, __LINE__, #a,    \
+				_a, #b, _b);                                                                           \
+			fflush(NULL);                                                                                  \
+			_exit(1);                                                                                      \
+		}                                                                                                      \
+	} while (0)
+#define CHECK_STR(a, b)                                                                                                \
+	do {                                                                                                           \
+		const char *_a = (a), *_b = (b);                                                                       \
+		if (!_a || !_b || strcmp(_a, _b) != 0) {                                                               \
+			fprintf(stderr, "%s:%d: CHECK_STR failed: \"%s\" vs \"%s\"\n", __FILE__, __LINE__,             \
+				_a ? _a : "(null)", _b ? _b : "(null)");                                               \
+			fflush(NULL);                                                                                  \
+			_exit(1);                                                                                      \
+		}                                                                                                      \
+	} while (0)
+#define SKIP(why)                                                                                                      \
+	do {                                                                                                           \
+		fprintf(stderr, "skip: %s\n", why);                                                                    \
+		fflush(NULL);                                                                                          \
+		_exit(CHECK_EXIT_SKIP);                                                                                \
+	} while (0)
 
 int main(int argc, char **argv)
 {

@@ -18,10 +18,11 @@ static unsigned long long status_field(const char *field)
 	CHECK(f != NULL);
 	while (fgets(line, sizeof(line), f))
 		if (strncmp(line, field, n) == 0 && line[n] == ':')
-			v = strtoull(line + n + 1, NULL, strcmp(field, "Uid") == 0 || strcmp(field, "NoNewPrivs") == 0 ||
-								  strcmp(field, "Seccomp") == 0
-							  ? 10
-							  : 16);
+			v = strtoull(line + n + 1, NULL,
+				     strcmp(field, "Uid") == 0 || strcmp(field, "NoNewPrivs") == 0 ||
+					     strcmp(field, "Seccomp") == 0
+					 ? 10
+					 : 16);
 	fclose(f);
 	return v;
 }
@@ -95,7 +96,7 @@ TEST(launcher_hands_exact_caps_to_an_exec)
 	CHECK(pipe(pfd) == 0);
 	pid_t pid = fork();
 	if (pid == 0) {
-		cap_value_t pass[] = { CAP_NET_ADMIN };
+		cap_value_t pass[] = {CAP_NET_ADMIN};
 		dup2(pfd[1], 1);
 		if (sandbox_pass_caps_on_exec(pass, 1) < 0)
 			_exit(3);
@@ -103,7 +104,7 @@ TEST(launcher_hands_exact_caps_to_an_exec)
 		_exit(4);
 	}
 	close(pfd[1]);
-	char out[128] = { 0 };
+	char out[128] = {0};
 	ssize_t n = read(pfd[0], out, sizeof(out) - 1);
 	int st;
 	waitpid(pid, &st, 0);

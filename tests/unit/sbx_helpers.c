@@ -67,7 +67,7 @@ static void read_all(int fd, char *buf, size_t cap)
 
 TEST(each_helper_answers_ping)
 {
-	const char *names[] = { "netd", "stored", "uffdd" };
+	const char *names[] = {"netd", "stored", "uffdd"};
 	for (size_t i = 0; i < 3; i++) {
 		struct helper_proc h;
 		if (start_helper(names[i], &h) < 0)
@@ -113,7 +113,7 @@ TEST(malformed_frame_closes_only_that_channel)
 	struct helper_proc a, b;
 	if (start_helper("netd", &a) < 0 || start_helper("stored", &b) < 0)
 		SKIP("helper binaries not built");
-	static const unsigned char junk[] = { 0x96, 0xc1, 0xc1 };
+	static const unsigned char junk[] = {0x96, 0xc1, 0xc1};
 	CHECK(chan_send(a.chan, junk, sizeof(junk), NULL, 0) == 0);
 	char c;
 	CHECK_EQ(read(a.chan, &c, 1), 0); /* netd closed its channel */
@@ -138,8 +138,8 @@ TEST(invalid_field_refused)
 	if (start_helper("netd", &h) < 0)
 		SKIP("helper binaries not built");
 	/* [1, 0, "ping", 9, {"helper": "a/b"}, nil]: a path where an identifier belongs */
-	static const unsigned char frame[] = { 0x96, 0x01, 0x00, 0xa4, 'p', 'i', 'n', 'g', 0x09, 0x81, 0xa6,
-					       'h',  'e',  'l',  'p',  'e', 'r', 0xa3, 'a', '/', 'b', 0xc0 };
+	static const unsigned char frame[] = {0x96, 0x01, 0x00, 0xa4, 'p', 'i', 'n',  'g', 0x09, 0x81, 0xa6,
+					      'h',  'e',  'l',	'p',  'e', 'r', 0xa3, 'a', '/',	 'b',  0xc0};
 	CHECK(chan_send(h.chan, frame, sizeof(frame), NULL, 0) == 0);
 	struct pmsg rep;
 	struct perr e;

@@ -8,7 +8,7 @@
 #include "policy/sandbox.h"
 #include "tests/unit/check.h"
 
-static const char *const names[] = { "supervisor", "launcher", "netd", "stored", "uffdd" };
+static const char *const names[] = {"supervisor", "launcher", "netd", "stored", "uffdd"};
 
 /* Run fn under policy p's filter in a new process; return its wait status. */
 static int under_filter(const struct sandbox_policy *p, int (*fn)(void))
@@ -123,7 +123,7 @@ TEST(foreign_abi_killed)
 TEST(argument_filters)
 {
 	/* the helpers and the supervisor may ask their seccomp mode but not rename themselves */
-	const char *strict[] = { "supervisor", "netd", "stored", "uffdd" };
+	const char *strict[] = {"supervisor", "netd", "stored", "uffdd"};
 	for (size_t i = 0; i < 4; i++) {
 		const struct sandbox_policy *p = sandbox_policy_by_name(strict[i]);
 		int st = under_filter(p, do_get_seccomp);
@@ -145,7 +145,7 @@ static int do_write_stderr(void)
 
 TEST(helpers_write_only_to_stderr)
 {
-	const char *helpers[] = { "netd", "stored", "uffdd" };
+	const char *helpers[] = {"netd", "stored", "uffdd"};
 	for (size_t i = 0; i < 3; i++) {
 		const struct sandbox_policy *p = sandbox_policy_by_name(helpers[i]);
 		int st = under_filter(p, do_write_stderr);
