@@ -151,6 +151,12 @@ static void on_status_part(struct pmsg *prep, void *arg)
 		prec_uint(&prep->body, "started_ms", &started);
 		prec_set_uint(&j->rep, r, "uptime_ms", now > started ? now - started : 0);
 		prec_set_str(&j->rep, r, "state", "up");
+		if (!s->inst->system_mode && p->slot < HELPER__COUNT) {
+			/* a rootless helper is uid 0 in its own user namespace: show who it is on
+			 * the host */
+			prec_set_uint(&j->rep, r, "uid", s->inst->helper_uid);
+			prec_set_uint(&j->rep, r, "gid", s->inst->helper_gid);
+		}
 	} else {
 		fill_down(&j->rep, r, name, s->inst->mode_name);
 		prec_set_str(&j->rep, r, "state",

@@ -46,6 +46,7 @@ if t_is_root; then
 	t_check helpers_run_as_fcvm_priv [ "$(proc "$(pid_of netd)" Uid)" = "$(id -u fcvm-priv)" ]
 else
 	t_check rootless_same_uid [ "$(proc "$(pid_of netd)" Uid)" = "$(id -u)" ]
+	t_check rootless_status_shows_host_uid [ "$(jq -r '[.processes[].uid] | unique | join(",")' "$s")" = "$(id -u)" ]
 fi
 
 # --- nothing of the instance is left once supervise returns

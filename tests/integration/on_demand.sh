@@ -1,0 +1,19 @@
+# Without --state-dir or FCVM_SOCKET, a user's command reaches their own instance under
+# $XDG_RUNTIME_DIR/fcvm, started on demand (root goes to the system instance instead).
+. "$(dirname "$0")/lib.sh"
+if t_is_root; then
+	t_skip user_instance_on_demand "root uses the system instance"
+	exit 0
+fi
+rt=$(t_state_dir)
+chmod 0700 "$rt"
+export XDG_RUNTIME_DIR=$rt
+unset FCVM_STATE_DIR FCVM_SOCKET
+T_DIRS+=("$rt/fcvm")
+
+out=$("$FCVM" status --json)
+t_check started_on_demand [ "$(echo "$out" | jq -r .state_dir)" = "$rt/fcvm" ]
+t_check rootless_mode [ "$(echo "$out" | jq -r .mode)" = rootless ]
+t_check same_instance_next_time [ "$("$FCVM" ping --json | jq -r .pid)" = "$(echo "$out" | jq -r '.processes[0].pid')" ]
+"$FCVM" shutdown
+t_check stops_on_shutdown t_wait_until 5 test ! -S "$rt/fcvm/fcvm.sock"
