@@ -16,20 +16,37 @@ void peer_fail_reply(peer_reply_cb cb, void *arg, enum proto_op op, int code, co
 	pmsg_free(&r);
 }
 
+/* Unlist pp and answer its caller with an error. */
+static void fail_one(struct peer_pending *pp, const char *msg)
+{
+	struct peer *p = pp->peer;
+	TAILQ_REMOVE(&p->pending, pp, link);
+	event_free(pp->timer);
+	struct pmsg r;
+	pmsg_init(&r, PK_REPLY, OP_PING, pp->id);
+	pmsg_set_error(&r, PE_UNAVAILABLE, "%s", msg);
+	pp->cb(&r, pp->arg);
+	pmsg_free(&r);
+	free(pp);
+}
+
 static void fail_pending(struct peer *p)
 {
-	struct peer_pending *pp;
-	while ((pp = TAILQ_FIRST(&p->pending))) {
-		TAILQ_REMOVE(&p->pending, pp, link);
-		char msg[96];
-		snprintf(msg, sizeof(msg), "%s went away before answering", p->name);
-		struct pmsg r;
-		pmsg_init(&r, PK_REPLY, OP_PING, pp->id);
-		pmsg_set_error(&r, PE_UNAVAILABLE, "%s", msg);
-		pp->cb(&r, pp->arg);
-		pmsg_free(&r);
-		free(pp);
-	}
+	char msg[96];
+	snprintf(msg, sizeof(msg), "%s went away before answering", p->name);
+	while (!TAILQ_EMPTY(&p->pending))
+		fail_one(TAILQ_FIRST(&p->pending), msg);
+}
+
+static void on_call_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer_pending *pp = arg;
+	char msg[128];
+	(void)fd;
+	(void)what;
+	snprintf(msg, sizeof(msg), "%s did not answer within %d ms", pp->peer->name, PEER_CALL_TIMEOUT_MS);
+	log_warn("%s", msg);
+	fail_one(pp, msg);
 }
 
 void peer_close(struct peer *p)
@@ -75,6 +92,7 @@ static void handle_reply(struct peer *p, struct pmsg *m)
 		return;
 	}
 	TAILQ_REMOVE(&p->pending, pp, link);
+	event_free(pp->timer);
 	pp->cb(m, pp->arg);
 	free(pp);
 }
@@ -143,6 +161,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 int peer_open(struct peer *p, struct event_base *base, const char *name, int fd, peer_request_cb on_request,
 	      peer_closed_cb on_closed, void *arg)
 {
+	p->base = base;
 	p->name = name;
 	p->fd = fd;
 	p->on_request = on_request;
@@ -178,8 +197,14 @@ void peer_call(struct peer *p, struct pmsg *req, peer_reply_cb cb, void *arg)
 	struct peer_pending *pp = calloc(1, sizeof(*pp));
 	if (!pp)
 		abort();
+	pp->peer = p;
 	pp->id = req->id;
 	pp->cb = cb;
 	pp->arg = arg;
+	pp->timer = evtimer_new(p->base, on_call_timeout, pp);
+	if (!pp->timer)
+		abort();
+	struct timeval tv = { PEER_CALL_TIMEOUT_MS / 1000, (PEER_CALL_TIMEOUT_MS % 1000) * 1000 };
+	evtimer_add(pp->timer, &tv);
 	TAILQ_INSERT_TAIL(&p->pending, pp, link);
 }

@@ -8,6 +8,9 @@
 
 #include "proto/proto.h"
 
+/* A peer that does not answer in time (hung, stopped) fails the call rather than stalling it. */
+#define PEER_CALL_TIMEOUT_MS 5000
+
 struct peer;
 
 /* Called with the reply (err_code set on failure; PE_UNAVAILABLE if the peer went away).
@@ -18,7 +21,11 @@ typedef void (*peer_request_cb)(struct peer *p, const struct pmsg *req, struct p
 /* The channel is gone (EOF, error, or malformed input). Pending calls already failed. */
 typedef void (*peer_closed_cb)(struct peer *p, void *arg);
 
+struct peer;
+
 struct peer_pending {
+	struct peer *peer;
+	struct event *timer; /* fails the call if no reply comes in PEER_CALL_TIMEOUT_MS */
 	uint32_t id;
 	peer_reply_cb cb;
 	void *arg;
@@ -27,6 +34,7 @@ struct peer_pending {
 TAILQ_HEAD(peer_pending_list, peer_pending);
 
 struct peer {
+	struct event_base *base;
 	const char *name;
 	int fd;
 	struct event *ev;
@@ -45,7 +53,8 @@ void peer_close(struct peer *p);
 bool peer_is_open(const struct peer *p);
 
 /* Send req (its id is assigned here). cb is called exactly once: with the reply, or with a
- * PE_UNAVAILABLE error if the send fails or the channel closes first. */
+ * PE_UNAVAILABLE error if the send fails, the channel closes first, or no reply comes within
+ * PEER_CALL_TIMEOUT_MS (a late reply is then dropped). */
 void peer_call(struct peer *p, struct pmsg *req, peer_reply_cb cb, void *arg);
 
 /* A reply carrying only an error, for callbacks (op and id as the request's). */

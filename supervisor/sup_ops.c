@@ -159,8 +159,12 @@ static void on_status_part(struct pmsg *prep, void *arg)
 		}
 	} else {
 		fill_down(&j->rep, r, name, s->inst->mode_name);
-		prec_set_str(&j->rep, r, "state",
-			     p->slot < HELPER__COUNT && s->helpers[p->slot].state == HS_STARTING ? "starting" : "down");
+		const char *state = "down";
+		if (p->slot < HELPER__COUNT && s->helpers[p->slot].state == HS_STARTING)
+			state = "starting";
+		else if (p->slot < HELPER__COUNT && s->helpers[p->slot].state == HS_UP)
+			state = "unresponsive"; /* channel open, no answer in time */
+		prec_set_str(&j->rep, r, "state", state);
 	}
 	if (p->slot < HELPER__COUNT)
 		prec_set_uint(&j->rep, r, "restarts", s->helpers[p->slot].restarts);

@@ -53,6 +53,18 @@ else
 fi
 t_check answers_after_second_restart t_wait_until 3 f ping netd
 
+# A hung helper (stopped, channel still open): requests to it fail after the call timeout
+# instead of hanging, and status still answers, naming it.
+cur=$(pid_of uffdd pid)
+sig STOP "$cur"
+out=$(timeout 20 "$FCVM" --state-dir "$d" ping uffdd 2>&1)
+rc=$?
+[ "$rc" -eq 5 ] && [[ "$out" == *"uffdd did not answer within"* ]]
+t_result hung_helper_times_out
+t_check status_names_unresponsive [ "$(timeout 20 "$FCVM" --state-dir "$d" status --json | jq -r '.processes[3].state')" = unresponsive ]
+sig CONT "$cur"
+t_check hung_helper_answers_again t_wait_until 3 f ping uffdd
+
 # kill every helper at once: all return
 for h in netd stored uffdd; do sig KILL "$(pid_of $h pid)"; done
 all_up() { [ "$(f status --json | jq -r '[.processes[].state] | unique | join(",")')" = up ]; }
