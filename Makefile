@@ -56,7 +56,7 @@ $(BUILD)/policyc: policy/policyc.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O1 -g $(WARN) -D_GNU_SOURCE -o $@ $<
 
-$(BUILD)/gen/policy_%.c: policy/%.policy $(POLICIES) $(BUILD)/policyc
+$(BUILD)/gen/policy_%.c: policy/%.policy $(POLICIES) $(wildcard policy/*.inc) $(BUILD)/policyc
 	@mkdir -p $(@D)
 	$(BUILD)/policyc -I policy $< > $@.tmp && mv $@.tmp $@
 

@@ -1,9 +1,7 @@
 /* sandbox_enter: the stages in their fixed order (see sandbox.h), and the simple stages. */
 #include <errno.h>
-#include <linux/close_range.h>
 #include <sched.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -11,40 +9,36 @@
 
 #include "policy/sandbox.h"
 
-static int cmp_int(const void *a, const void *b)
-{
-	return *(const int *)a - *(const int *)b;
-}
-
 int sandbox_close_fds(const int *keep, size_t nkeep)
 {
-	int k[64] = {0};
-	size_t n = 0;
-	for (size_t i = 0; i < nkeep && n < sizeof(k) / sizeof(k[0]); i++)
-		if (keep[i] > 2)
-			k[n++] = keep[i];
-	qsort(k, n, sizeof(k[0]), cmp_int);
-	unsigned first = 3;
-	for (size_t i = 0; i <= n; i++) {
-		unsigned until = i < n ? (unsigned)k[i] : ~0u;
-		if (until > first && close_range(first, until - 1, 0) < 0)
+	unsigned int first = 3;
+
+	/* close_range() over each gap between kept fds, lowest first; no copy, no limit */
+	for (;;) {
+		long next = -1;
+		for (size_t i = 0; i < nkeep; i++)
+			if (keep[i] >= 0 && (unsigned int)keep[i] >= first && (next < 0 || keep[i] < next))
+				next = keep[i];
+		if (next < 0)
+			return close_range(first, ~0U, 0) < 0 ? -errno : 0;
+		if ((unsigned int)next > first && close_range(first, (unsigned int)next - 1, 0) < 0)
 			return -errno;
-		if (i < n)
-			first = (unsigned)k[i] + 1;
+		first = (unsigned int)next + 1;
 	}
-	return 0;
 }
 
 int sandbox_set_rlimits(const struct sandbox_policy *p)
 {
 	for (size_t i = 0; i < p->nrlimits; i++) {
-		struct rlimit rl = {p->rlimits[i].soft, p->rlimits[i].hard};
+		struct rlimit rl = {.rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard};
 		if (setrlimit(p->rlimits[i].resource, &rl) < 0)
 			return -errno;
 	}
 	return 0;
 }
 
+/* Needs CAP_SYS_ADMIN in the current user namespace: policies list namespaces only for
+ * processes that have it (see docs/policy.md); others get theirs from the launcher. */
 int sandbox_unshare(const struct sandbox_policy *p)
 {
 	if (p->unshare_flags && unshare(p->unshare_flags) < 0)
@@ -54,32 +48,43 @@ int sandbox_unshare(const struct sandbox_policy *p)
 
 int sandbox_no_new_privs(void)
 {
-	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 ? 0 : -EPERM;
 }
 
 int sandbox_nondumpable(void)
 {
-	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ? -errno : 0;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -errno;
+	return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 ? 0 : -EPERM;
 }
 
 int sandbox_enter(const struct sandbox_policy *p, const struct sandbox_opts *o, char *err, size_t errlen)
 {
+	static const struct sandbox_opts none;
+	const char *stage;
 	int rc;
-#define STAGE(what, call)                                                                                              \
-	do {                                                                                                           \
-		if ((rc = (call)) < 0) {                                                                               \
-			snprintf(err, errlen, "%s: %s: %s", p->name, what, strerror(-rc));                             \
-			return -1;                                                                                     \
-		}                                                                                                      \
-	} while (0)
-	STAGE("closing stray fds", sandbox_close_fds(o->keep_fds, o->nkeep));
-	STAGE("rlimits", sandbox_set_rlimits(p));
-	if (!o->skip_namespaces)
-		STAGE("namespaces", sandbox_unshare(p));
-	STAGE("dropping capabilities", sandbox_drop_caps(p, o->change_ids, o->uid, o->gid));
-	STAGE("no_new_privs", sandbox_no_new_privs());
-	STAGE("non-dumpable", sandbox_nondumpable());
-	STAGE("seccomp", sandbox_seccomp(p));
-#undef STAGE
-	return 0;
+
+	if (!o)
+		o = &none;
+	if ((rc = sandbox_close_fds(o->keep_fds, o->nkeep)) < 0)
+		stage = "1 (closing stray fds)";
+	else if ((rc = sandbox_set_rlimits(p)) < 0)
+		stage = "2 (rlimits)";
+	else if (!o->skip_namespaces && (rc = sandbox_unshare(p)) < 0)
+		stage = "3 (namespaces)";
+	else if ((rc = sandbox_drop_caps(p, o->change_ids, o->uid, o->gid)) < 0)
+		stage = "4 (capabilities)";
+	else if ((rc = sandbox_no_new_privs()) < 0)
+		stage = "5 (no_new_privs)";
+	else if ((rc = sandbox_nondumpable()) < 0)
+		stage = "6 (non-dumpable)";
+	else if ((rc = sandbox_seccomp(p)) < 0)
+		stage = "7 (seccomp)";
+	else
+		return 0;
+	if (err && errlen)
+		snprintf(err, errlen, "%s sandbox, stage %s: %s", p->name, stage, strerror(-rc));
+	return -1;
 }

@@ -3,26 +3,44 @@
 
 #include "policy/sandbox.h"
 
+static uint32_t action_of(enum sandbox_action a)
+{
+	switch (a) {
+	case SB_ALLOW:
+		return SCMP_ACT_ALLOW;
+	case SB_ENOSYS:
+		return SCMP_ACT_ERRNO(ENOSYS);
+	case SB_EPERM:
+		return SCMP_ACT_ERRNO(EPERM);
+	}
+	return SCMP_ACT_KILL_PROCESS;
+}
+
 scmp_filter_ctx sandbox_build_filter(const struct sandbox_policy *p)
 {
+	/* The native architecture only (seccomp_init adds nothing else): i386 calls through
+	 * int 0x80 and x32 calls hit the bad-arch action, which kills too. */
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	int rc = -ENOMEM;
+
 	if (!ctx)
-		return NULL;
-	/* Native arch only: i386 (int 0x80) and x32 calls hit the bad-arch action. */
-	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0 ||
-	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1) < 0)
+		goto fail;
+	if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0 ||
+	    (rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1)) < 0)
 		goto fail;
 	for (size_t i = 0; i < p->nrules; i++) {
 		const struct sandbox_rule *r = &p->rules[i];
-		uint32_t act = r->action == SB_ALLOW	? SCMP_ACT_ALLOW
-			       : r->action == SB_ENOSYS ? SCMP_ACT_ERRNO(ENOSYS)
-							: SCMP_ACT_ERRNO(EPERM);
-		if (seccomp_rule_add_array(ctx, act, r->nr, r->nargs, r->args) < 0)
+		rc = -EINVAL;
+		if (r->nr < 0 || r->nargs > 3) /* negative: a syscall this architecture lacks */
+			goto fail;
+		rc = seccomp_rule_add_exact_array(ctx, action_of(r->action), r->nr, r->nargs, r->args);
+		if (rc < 0)
 			goto fail;
 	}
 	return ctx;
 fail:
 	seccomp_release(ctx);
+	errno = -rc;
 	return NULL;
 }
 
@@ -30,8 +48,8 @@ int sandbox_seccomp(const struct sandbox_policy *p)
 {
 	scmp_filter_ctx ctx = sandbox_build_filter(p);
 	if (!ctx)
-		return -EINVAL;
+		return -errno;
 	int rc = seccomp_load(ctx);
 	seccomp_release(ctx);
-	return rc;
+	return rc < 0 ? rc : 0;
 }

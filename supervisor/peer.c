@@ -204,7 +204,7 @@ void peer_call(struct peer *p, struct pmsg *req, peer_reply_cb cb, void *arg)
 	pp->timer = evtimer_new(p->base, on_call_timeout, pp);
 	if (!pp->timer)
 		abort();
-	struct timeval tv = { PEER_CALL_TIMEOUT_MS / 1000, (PEER_CALL_TIMEOUT_MS % 1000) * 1000 };
+	struct timeval tv = {PEER_CALL_TIMEOUT_MS / 1000, (PEER_CALL_TIMEOUT_MS % 1000) * 1000};
 	evtimer_add(pp->timer, &tv);
 	TAILQ_INSERT_TAIL(&p->pending, pp, link);
 }
