@@ -88,6 +88,39 @@ static const struct field_def shutdown_req[] = {
     F_STR("reason", false, 1, 256, SC_TEXT),
 };
 
+/* Disks. Names are identifiers (never paths); sizes are bytes, 1 MiB .. 16 TiB. */
+#define DISK_NAME_MAX 64
+#define DISK_SIZE_MIN (1ull << 20)
+#define DISK_SIZE_MAX (16ull << 40)
+
+static const struct field_def disk_create_req[] = {
+    F_STR("name", true, 1, DISK_NAME_MAX, SC_IDENT), F_UINT("size", true, DISK_SIZE_MIN, DISK_SIZE_MAX),
+    F_STR("base", false, 1, DISK_NAME_MAX, SC_IDENT), /* a registered base image */
+};
+static const struct field_def disk_clone_req[] = {
+    F_STR("src", true, 1, DISK_NAME_MAX, SC_IDENT),
+    F_STR("dst", true, 1, DISK_NAME_MAX, SC_IDENT),
+};
+static const struct field_def disk_name_req[] = {
+    F_STR("name", true, 1, DISK_NAME_MAX, SC_IDENT),
+};
+/* what a create or clone made */
+static const struct field_def disk_made_rep[] = {
+    F_STR("name", true, 1, DISK_NAME_MAX, SC_IDENT),
+    F_STR("backend", true, 1, 16, SC_IDENT), /* btrfs | reflink | copy */
+    F_UINT("size", true, 0, UINT64_MAX),
+};
+static const struct field_def disk_info_fields[] = {
+    F_STR("name", true, 1, DISK_NAME_MAX, SC_IDENT), F_UINT("logical", true, 0, UINT64_MAX), /* apparent size */
+    F_UINT("allocated", true, 0, UINT64_MAX), /* blocks in use, shared extents included */
+};
+static const struct record_def disk_info = REC(disk_info_fields);
+static const struct field_def disk_list_rep[] = {
+    F_STR("backend", true, 1, 16, SC_IDENT),
+    F_UINT("free", true, 0, UINT64_MAX), /* bytes available to stored */
+    F_RECORDS("disks", false, PROTO_MAX_ARRAY, &disk_info),
+};
+
 static const struct op_def ops[OP__COUNT] = {
     [OP_PING] = {.id = OP_PING, .name = "ping", .req = REC(ping_req), .rep = REC(proc_info_fields)},
     [OP_STATUS] = {.id = OP_STATUS, .name = "status", .req = REC_EMPTY, .rep = REC(status_rep)},
@@ -100,6 +133,30 @@ static const struct op_def ops[OP__COUNT] = {
 		  .fdk_rep = {FDK_SEQPACKET}},
     [OP_READY] = {.id = OP_READY, .name = "ready", .req = REC_EMPTY, .rep = REC_EMPTY},
     [OP_SHUTDOWN] = {.id = OP_SHUTDOWN, .name = "shutdown", .req = REC(shutdown_req), .rep = REC_EMPTY},
+    [OP_DISK_CREATE] = {.id = OP_DISK_CREATE,
+			.name = "disk_create",
+			.req = REC(disk_create_req),
+			.rep = REC(disk_made_rep)},
+    [OP_DISK_CLONE] = {.id = OP_DISK_CLONE,
+		       .name = "disk_clone",
+		       .req = REC(disk_clone_req),
+		       .rep = REC(disk_made_rep)},
+    [OP_DISK_REMOVE] = {.id = OP_DISK_REMOVE, .name = "disk_remove", .req = REC(disk_name_req), .rep = REC_EMPTY},
+    [OP_DISK_LIST] = {.id = OP_DISK_LIST, .name = "disk_list", .req = REC_EMPTY, .rep = REC(disk_list_rep)},
+    [OP_STORE_CREATE] = {.id = OP_STORE_CREATE,
+			 .name = "store_create",
+			 .req = REC(disk_create_req),
+			 .rep = REC(disk_made_rep),
+			 .nfds_rep = 1,
+			 .fdk_rep = {FDK_FILE}},
+    [OP_STORE_CLONE] = {.id = OP_STORE_CLONE,
+			.name = "store_clone",
+			.req = REC(disk_clone_req),
+			.rep = REC(disk_made_rep),
+			.nfds_rep = 1,
+			.fdk_rep = {FDK_FILE}},
+    [OP_STORE_REMOVE] = {.id = OP_STORE_REMOVE, .name = "store_remove", .req = REC(disk_name_req), .rep = REC_EMPTY},
+    [OP_STORE_LIST] = {.id = OP_STORE_LIST, .name = "store_list", .req = REC_EMPTY, .rep = REC(disk_list_rep)},
 };
 
 const struct op_def *proto_op(enum proto_op id)

@@ -104,6 +104,16 @@ enum proto_op {
 	OP_SPAWN,
 	OP_READY,
 	OP_SHUTDOWN,
+	/* client -> supervisor: disks (no fds on the client's stream) */
+	OP_DISK_CREATE,
+	OP_DISK_CLONE,
+	OP_DISK_REMOVE,
+	OP_DISK_LIST,
+	/* supervisor -> stored: the same acts; create/clone answer with the disk's fd */
+	OP_STORE_CREATE,
+	OP_STORE_CLONE,
+	OP_STORE_REMOVE,
+	OP_STORE_LIST,
 	OP__COUNT
 };
 

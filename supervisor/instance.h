@@ -15,7 +15,8 @@ struct instance {
 	bool multi_user;  /* the host-wide instance: any local user may be a client */
 	char state_dir[PATH_MAX];
 	char socket_path[PATH_MAX];
-	uid_t owner_uid; /* who started it */
+	char data_dir[PATH_MAX]; /* images and disks: stored's, and only stored's */
+	uid_t owner_uid;	 /* who started it */
 	uid_t sup_uid, helper_uid;
 	gid_t sup_gid, helper_gid;
 	const char *mode_name; /* "system" | "rootless" */

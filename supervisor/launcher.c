@@ -123,6 +123,9 @@ static __attribute__((noreturn)) void exec_helper(struct launcher *L, enum helpe
 		_exit(126);
 	if (chan == FCVM_HELPER_CHANNEL_FD)
 		fcntl(chan, F_SETFD, 0);
+	/* only stored sees the data directory */
+	if (id == HELPER_STORED && dup2(L->ls->data_fd, FCVM_HELPER_DATA_FD) < 0)
+		_exit(126);
 	snprintf(prog, sizeof(prog), "fcvm-%s", name);
 	snprintf(uid, sizeof(uid), "%u", (unsigned)in->helper_uid);
 	snprintf(gid, sizeof(gid), "%u", (unsigned)in->helper_gid);
@@ -354,8 +357,8 @@ int launcher_main(struct launcher_setup *ls)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	int keep[] = {ls->chan, ls->devnull, ls->state_dirfd, ls->user_err,  ls->lock_fd,
-		      L.sigfd,	ls->cmd_go,  ls->exe_fd[0],   ls->exe_fd[1], ls->exe_fd[2]};
+	int keep[] = {ls->data_fd, ls->chan,   ls->devnull,   ls->state_dirfd, ls->user_err, ls->lock_fd,
+		      L.sigfd,	   ls->cmd_go, ls->exe_fd[0], ls->exe_fd[1],   ls->exe_fd[2]};
 	struct sandbox_opts so = {.keep_fds = keep, .nkeep = ARRAY_LEN(keep)};
 	if (sandbox_enter(&policy_launcher, &so, err, sizeof(err)) < 0) {
 		log_err("sandbox: %s", err);

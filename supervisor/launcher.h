@@ -15,6 +15,7 @@ struct launcher_setup {
 	int chan;		   /* to the supervisor */
 	int exe_fd[HELPER__COUNT]; /* O_PATH fds of the helper programs */
 	int devnull;
+	int data_fd;	 /* the data directory, handed to stored as fd 4 */
 	int state_dirfd; /* to remove the socket at exit */
 	int user_err;
 	int lock_fd; /* flock on DIR/lock: one instance per state dir */ /* the user's stderr, for the few lines meant

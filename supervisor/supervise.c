@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,51 @@ static int fail(const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 	return 1;
+}
+
+/* Where images and disks live: --data-dir, else DIR/data for a private instance, else the
+ * system's or the user's data directory. */
+static int choose_data_dir(struct instance *in, const char *data_dir, bool private_instance)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	int n;
+	if (data_dir)
+		n = snprintf(in->data_dir, sizeof(in->data_dir), "%s", data_dir);
+	else if (private_instance)
+		n = snprintf(in->data_dir, sizeof(in->data_dir), "%s/%s", in->state_dir, FCVM_DATA_DIR_NAME);
+	else if (in->system_mode)
+		n = snprintf(in->data_dir, sizeof(in->data_dir), "%s", FCVM_SYSTEM_DATA_DIR);
+	else if (xdg && xdg[0] == '/')
+		n = snprintf(in->data_dir, sizeof(in->data_dir), "%s/fcvm", xdg);
+	else if (home && home[0] == '/')
+		n = snprintf(in->data_dir, sizeof(in->data_dir), "%s/.local/share/fcvm", home);
+	else
+		n = snprintf(in->data_dir, sizeof(in->data_dir), "%s/%s", in->state_dir, FCVM_DATA_DIR_NAME);
+	if (n < 0 || (size_t)n >= sizeof(in->data_dir) || in->data_dir[0] != '/')
+		return fail("the data directory must be an absolute path (got '%s')", in->data_dir);
+	return 0;
+}
+
+/* The data directory belongs to the helpers' user: only stored works in it. */
+static int open_data_dir(const struct instance *in)
+{
+	int rc = mkdir_p(in->data_dir, 0700);
+	if (rc < 0) {
+		fail("cannot create the data directory %s: %s", in->data_dir, strerror(-rc));
+		return rc;
+	}
+	int fd = open(in->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		rc = -errno;
+		fail("cannot open the data directory %s: %s", in->data_dir, strerror(-rc));
+		return rc;
+	}
+	if (in->system_mode && fchown(fd, in->helper_uid, in->helper_gid) < 0) {
+		fail("cannot give %s to %s: %s", in->data_dir, FCVM_HELPER_USER, strerror(errno));
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
 }
 
 static int setup_instance(struct instance *in, const char *state_dir)
@@ -130,18 +176,24 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 {
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, 's'},
+	    {"data-dir", required_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	static struct instance in;
+	const char *data_dir = NULL;
+	bool private_instance = state_dir != NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (c == 's')
+		if (c == 's') {
 			state_dir = optarg;
-		else {
+			private_instance = true;
+		} else if (c == 'd') {
+			data_dir = optarg;
+		} else {
 			fprintf(c == 'h' ? stdout : stderr,
-				"usage: fcvm supervise [--state-dir DIR] [-- CMD [ARGS...]]\n"
+				"usage: fcvm supervise [--state-dir DIR] [--data-dir DIR] [-- CMD [ARGS...]]\n"
 				"  Runs a supervisor and its helpers. With CMD, runs CMD once the supervisor is\n"
 				"  ready (FCVM_SOCKET and FCVM_STATE_DIR set), then stops everything and exits\n"
 				"  with CMD's status.\n");
@@ -149,7 +201,7 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 		}
 	}
 	char **cmd = optind < argc ? &argv[optind] : NULL;
-	if (setup_instance(&in, state_dir))
+	if (setup_instance(&in, state_dir) || choose_data_dir(&in, data_dir, private_instance))
 		return 1;
 
 	int rc = mkdir_p(in.state_dir, in.system_mode ? 0755 : 0700);
@@ -169,6 +221,9 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 		return fail("cannot open the log %s/%s: %s", in.state_dir, FCVM_LOG_NAME, strerror(errno));
 	int exe_fd[HELPER__COUNT];
 	if (open_helpers(exe_fd) < 0)
+		return 1;
+	int data_fd = open_data_dir(&in);
+	if (data_fd < 0)
 		return 1;
 	int listen_fd = bind_socket(&in);
 	if (listen_fd < 0)
@@ -196,6 +251,7 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 	    .inst = &in,
 	    .chan = lsv[0],
 	    .devnull = devnull,
+	    .data_fd = data_fd,
 	    .state_dirfd = dirfd,
 	    .user_err = user_err,
 	    .lock_fd = lock,

@@ -132,11 +132,12 @@ static int handle_frame(struct helper_ctx *h, const struct helper_op *ops, size_
 }
 
 int helper_main(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops, size_t nops,
-		int argc, char **argv)
+		helper_init init, int argc, char **argv)
 {
 	struct helper_args a;
 	struct helper_ctx h = {.name = name, .started_ms = now_realtime_ms()};
 	char err[256];
+	int rc;
 
 	log_init(name);
 	if (parse_args(argc, argv, &a) < 0) {
@@ -145,7 +146,7 @@ int helper_main(const char *name, const struct sandbox_policy *policy, const str
 		return 2;
 	}
 	h.mode = a.mode;
-	int keep[] = {FCVM_HELPER_CHANNEL_FD};
+	int keep[] = {FCVM_HELPER_CHANNEL_FD, FCVM_HELPER_DATA_FD};
 	struct sandbox_opts so = {
 	    .keep_fds = keep,
 	    .nkeep = ARRAY_LEN(keep),
@@ -155,6 +156,10 @@ int helper_main(const char *name, const struct sandbox_policy *policy, const str
 	};
 	if (sandbox_enter(policy, &so, err, sizeof(err)) < 0) {
 		log_err("sandbox: %s", err);
+		return 1;
+	}
+	if (init && (rc = init(&h)) < 0) {
+		log_err("cannot start: %s", strerror(-rc));
 		return 1;
 	}
 	log_info("serving (%s mode, uid %u)", h.mode, (unsigned)getuid());

@@ -8,6 +8,7 @@
 #include "proto/proto.h"
 
 struct helper_ctx {
+	void *state;	  /* the helper's own (e.g. stored's open store) */
 	const char *name; /* "netd" ... */
 	const char *mode; /* "system" | "rootless" */
 	uint64_t started_ms;
@@ -22,8 +23,12 @@ struct helper_op {
 	helper_handler fn;
 };
 
-/* main() of a helper. argv: --mode system|rootless [--uid N --gid N] */
+/* Runs once, inside the sandbox, before the first request. Returns 0 or -errno. */
+typedef int (*helper_init)(struct helper_ctx *h);
+
+/* main() of a helper. argv: --mode system|rootless [--uid N --gid N]
+ * Its channel is fd 3; stored also gets the data directory as fd 4. */
 int helper_main(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops, size_t nops,
-		int argc, char **argv);
+		helper_init init, int argc, char **argv);
 
 #endif

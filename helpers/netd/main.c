@@ -7,5 +7,5 @@
 
 int main(int argc, char **argv)
 {
-	return helper_main("netd", &policy_netd, NULL, 0, argc, argv);
+	return helper_main("netd", &policy_netd, NULL, 0, NULL, argc, argv);
 }

@@ -7,5 +7,5 @@
 
 int main(int argc, char **argv)
 {
-	return helper_main("uffdd", &policy_uffdd, NULL, 0, argc, argv);
+	return helper_main("uffdd", &policy_uffdd, NULL, 0, NULL, argc, argv);
 }
