@@ -40,5 +40,6 @@ int cmd_status(int argc, char **argv, struct cli_opts *o);
 int cmd_ping(int argc, char **argv, struct cli_opts *o);
 int cmd_version(int argc, char **argv, struct cli_opts *o);
 int cmd_shutdown(int argc, char **argv, struct cli_opts *o);
+int cmd_disk(int argc, char **argv, struct cli_opts *o);
 
 #endif

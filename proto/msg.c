@@ -393,3 +393,42 @@ const char *proto_err_name(int code)
 		return "error";
 	return names[code];
 }
+
+int prec_copy(struct pmsg *m, struct precord *dst, const struct precord *src)
+{
+	int rc = 0;
+	for (size_t i = 0; i < src->def->nfields; i++) {
+		const struct field_def *f = &src->def->fields[i];
+		const struct pval *v = &src->v[i];
+		if (!(src->present & (1u << i)))
+			continue;
+		switch (f->type) {
+		case FT_STR:
+			rc |= prec_set_str(m, dst, f->name, v->s.p);
+			break;
+		case FT_BIN:
+			rc |= prec_set_bin(m, dst, f->name, v->s.p, v->s.n);
+			break;
+		case FT_UINT:
+			rc |= prec_set_uint(m, dst, f->name, v->u);
+			break;
+		case FT_INT:
+			rc |= prec_set_int(m, dst, f->name, v->i);
+			break;
+		case FT_BOOL:
+			rc |= prec_set_bool(m, dst, f->name, v->b);
+			break;
+		case FT_STRLIST:
+			for (uint32_t j = 0; j < v->list.n; j++)
+				rc |= prec_add_str(m, dst, f->name, v->list.v[j]);
+			break;
+		case FT_RECORDS:
+			for (uint32_t j = 0; j < v->recs.n; j++) {
+				struct precord *r = prec_add_record(m, dst, f->name);
+				rc |= r ? prec_copy(m, r, &v->recs.v[j]) : -1;
+			}
+			break;
+		}
+	}
+	return rc ? -1 : 0;
+}

@@ -203,6 +203,10 @@ int prec_set_bool(struct pmsg *m, struct precord *r, const char *field, bool v);
 int prec_add_str(struct pmsg *m, struct precord *r, const char *field, const char *s); /* FT_STRLIST append */
 struct precord *prec_add_record(struct pmsg *m, struct precord *r, const char *field); /* FT_RECORDS append */
 
+/* Copy every field src has into dst, by field name (dst's definition must name them:
+ * e.g. a request relayed under another op with the same fields). 0, or -1. */
+int prec_copy(struct pmsg *m, struct precord *dst, const struct precord *src);
+
 /* Getters: NULL/false if absent or of another type. */
 const char *prec_str(const struct precord *r, const char *field);
 const void *prec_bin(const struct precord *r, const char *field, size_t *n);

@@ -26,6 +26,10 @@ void client_release(struct client *c);
 /* Encode and queue rep (dropped quietly if the client has gone). */
 void client_send(struct client *c, const struct pmsg *rep);
 
+/* Send req's fields to a helper as op hop; answer the client with the helper's reply (its
+ * fields, under req's op and id) or its error. fds in the helper's reply are closed. */
+void relay_to_helper(struct client *c, const struct pmsg *req, enum helper_id h, enum proto_op hop);
+
 /* The operations clients may ask for (supervisor/sup_ops.c). */
 typedef void (*control_fn)(struct client *c, const struct pmsg *req);
 enum control_who {

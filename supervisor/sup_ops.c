@@ -21,25 +21,6 @@ static void op_version(struct client *c, const struct pmsg *req)
 
 /* ---- ping: the supervisor itself, or forwarded to one helper ---- */
 
-struct forward {
-	struct client *c;
-	uint32_t id;
-	enum proto_op op;
-};
-
-static void on_forwarded(struct pmsg *hrep, void *arg)
-{
-	struct forward *f = arg;
-	/* Re-address the helper's reply to the client's request id. */
-	hrep->id = f->id;
-	hrep->kind = PK_REPLY;
-	if (!hrep->op)
-		hrep->op = proto_op(f->op);
-	client_send(f->c, hrep);
-	client_release(f->c);
-	free(f);
-}
-
 static void op_ping(struct client *c, const struct pmsg *req)
 {
 	const char *target = prec_str(&req->body, "helper");
@@ -53,17 +34,7 @@ static void op_ping(struct client *c, const struct pmsg *req)
 			pmsg_free(&rep);
 			return;
 		}
-		struct forward *f = calloc(1, sizeof(*f));
-		if (!f)
-			abort();
-		f->c = c;
-		f->id = req->id;
-		f->op = OP_PING;
-		client_hold(c);
-		struct pmsg hreq;
-		pmsg_init(&hreq, PK_REQUEST, OP_PING, 0);
-		helper_call(c->sup, (enum helper_id)id, &hreq, on_forwarded, f);
-		pmsg_free(&hreq);
+		relay_to_helper(c, req, (enum helper_id)id, OP_PING);
 		return;
 	}
 	struct pmsg rep;
@@ -82,34 +53,6 @@ struct status_job {
 	struct precord *slot[HELPER__COUNT + 1]; /* helpers, then the launcher */
 	int waiting;
 };
-
-/* Copy a proc_info record field by field (both records share one definition). */
-static void copy_record(struct pmsg *m, struct precord *dst, const struct precord *src)
-{
-	for (size_t i = 0; i < src->def->nfields; i++) {
-		const struct field_def *f = &src->def->fields[i];
-		if (!(src->present & (1u << i)))
-			continue;
-		const struct pval *v = &src->v[i];
-		switch (f->type) {
-		case FT_STR:
-			prec_set_str(m, dst, f->name, v->s.p);
-			break;
-		case FT_UINT:
-			prec_set_uint(m, dst, f->name, v->u);
-			break;
-		case FT_BOOL:
-			prec_set_bool(m, dst, f->name, v->b);
-			break;
-		case FT_STRLIST:
-			for (uint32_t j = 0; j < v->list.n; j++)
-				prec_add_str(m, dst, f->name, v->list.v[j]);
-			break;
-		default:
-			break; /* proc_info has no other types */
-		}
-	}
-}
 
 static void fill_down(struct pmsg *m, struct precord *r, const char *name, const char *mode)
 {
@@ -147,7 +90,7 @@ static void on_status_part(struct pmsg *prep, void *arg)
 	const char *name = p->slot < HELPER__COUNT ? helper_name((enum helper_id)p->slot) : "launcher";
 	uint64_t now = now_realtime_ms(), started = 0;
 	if (prep->err_code == PE_OK) {
-		copy_record(&j->rep, r, &prep->body);
+		prec_copy(&j->rep, r, &prep->body);
 		prec_uint(&prep->body, "started_ms", &started);
 		prec_set_uint(&j->rep, r, "uptime_ms", now > started ? now - started : 0);
 		prec_set_str(&j->rep, r, "state", "up");
@@ -231,11 +174,38 @@ static void op_shutdown(struct client *c, const struct pmsg *req)
 
 /* Which requests a client may make, and who may make them. Anything not listed (spawn,
  * ready: launcher-only operations) is refused and audited. */
+/* ---- disks: relayed to stored (which checks every field again) ---- */
+
+static void op_disk_create(struct client *c, const struct pmsg *req)
+{
+	relay_to_helper(c, req, HELPER_STORED, OP_STORE_CREATE);
+}
+
+static void op_disk_clone(struct client *c, const struct pmsg *req)
+{
+	relay_to_helper(c, req, HELPER_STORED, OP_STORE_CLONE);
+}
+
+static void op_disk_remove(struct client *c, const struct pmsg *req)
+{
+	relay_to_helper(c, req, HELPER_STORED, OP_STORE_REMOVE);
+}
+
+static void op_disk_list(struct client *c, const struct pmsg *req)
+{
+	relay_to_helper(c, req, HELPER_STORED, OP_STORE_LIST);
+}
+
 static const struct control_op control_ops[] = {
     {OP_VERSION, WHO_ANYONE, op_version},
     {OP_PING, WHO_CLIENT, op_ping},
     {OP_STATUS, WHO_CLIENT, op_status},
     {OP_SHUTDOWN, WHO_OWNER, op_shutdown},
+    /* raw disks: the instance's owner (VM operations will manage users' disks) */
+    {OP_DISK_CREATE, WHO_OWNER, op_disk_create},
+    {OP_DISK_CLONE, WHO_OWNER, op_disk_clone},
+    {OP_DISK_REMOVE, WHO_OWNER, op_disk_remove},
+    {OP_DISK_LIST, WHO_OWNER, op_disk_list},
 };
 
 const struct control_op *control_op_find(enum proto_op op)

@@ -60,6 +60,42 @@ static int parse_args(int argc, char **argv, struct helper_args *a)
 	return 0;
 }
 
+void helper_fail(struct helper_ctx *h, struct pmsg *rep, int neg_errno, const char *what)
+{
+	int code;
+	switch (-neg_errno) {
+	case EEXIST:
+		code = PE_EXISTS;
+		break;
+	case ENOENT:
+		code = PE_NOT_FOUND;
+		break;
+	case ENOSPC:
+	case EDQUOT:
+		code = PE_NO_SPACE;
+		break;
+	case EINVAL:
+	case ENAMETOOLONG:
+		code = PE_INVALID;
+		break;
+	case EBUSY:
+		code = PE_BUSY;
+		break;
+	case ELOOP:
+	case EXDEV:
+	case EPERM:
+	case EACCES:
+		code = PE_DENIED;
+		log_audit("refused '%s': %s: %s", rep->op->name, what, strerror(-neg_errno));
+		break;
+	default:
+		code = PE_INTERNAL;
+		log_err("'%s' failed: %s: %s", rep->op->name, what, strerror(-neg_errno));
+	}
+	(void)h;
+	pmsg_set_error(rep, code, "%s: %s", what, strerror(-neg_errno));
+}
+
 static void serve_ping(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)
 {
 	if (procinfo_fill(rep, &rep->body, h->name, h->mode, h->started_ms) < 0)

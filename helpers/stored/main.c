@@ -1,11 +1,131 @@
-/* fcvm-stored: storage: images and VM disks under the data directory (served in a later issue).
- * Started by the launcher with its channel to the supervisor on fd 3; serves only what its
- * dispatch table lists (ping for now). */
+/* fcvm-stored: images and VM disks under the data directory (fd 4, opened by the launcher).
+ * It hands out open fds, never paths; every name is checked again here (store.c) however
+ * well the supervisor validated it. */
+#include <errno.h>
 #include <stddef.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "common/config.h"
 #include "helpers/common/helper.h"
+#include "helpers/stored/store.h"
+
+static const char *backend_name(enum store_backend b)
+{
+	switch (b) {
+	case STORE_BTRFS:
+		return "btrfs";
+	case STORE_REFLINK:
+		return "reflink";
+	default:
+		return "copy";
+	}
+}
+
+/* Reply with what was made and hand the disk's fd over. */
+static void made(struct helper_ctx *h, struct pmsg *rep, const char *name, int fd)
+{
+	struct store *s = h->state;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		helper_fail(h, rep, -EIO, name);
+		return;
+	}
+	prec_set_str(rep, &rep->body, "name", name);
+	prec_set_str(rep, &rep->body, "backend", backend_name(s->backend));
+	prec_set_uint(rep, &rep->body, "size", (uint64_t)st.st_size);
+	pmsg_add_fd(rep, fd);
+}
+
+static void serve_create(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)
+{
+	const char *name = prec_str(&req->body, "name");
+	uint64_t size = 0;
+	int fd = -1;
+	prec_uint(&req->body, "size", &size);
+	int rc = store_create_disk(h->state, name, size, prec_str(&req->body, "base"), &fd);
+	if (rc < 0)
+		helper_fail(h, rep, rc, name);
+	else
+		made(h, rep, name, fd);
+}
+
+static void serve_clone(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)
+{
+	const char *dst = prec_str(&req->body, "dst");
+	int fd = -1;
+	int rc = store_clone_disk(h->state, prec_str(&req->body, "src"), dst, &fd);
+	if (rc < 0)
+		helper_fail(h, rep, rc, dst);
+	else
+		made(h, rep, dst, fd);
+}
+
+static void serve_remove(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)
+{
+	const char *name = prec_str(&req->body, "name");
+	int rc = store_remove_disk(h->state, name);
+	if (rc < 0)
+		helper_fail(h, rep, rc, name);
+}
+
+struct list_ctx {
+	struct helper_ctx *h;
+	struct pmsg *rep;
+	int rc;
+};
+
+static void add_disk(const char *name, void *arg)
+{
+	struct list_ctx *l = arg;
+	uint64_t logical = 0, allocated = 0;
+	struct precord *r = prec_add_record(l->rep, &l->rep->body, "disks");
+	if (!r) {
+		l->rc = -E2BIG;
+		return;
+	}
+	store_usage(l->h->state, name, &logical, &allocated);
+	prec_set_str(l->rep, r, "name", name);
+	prec_set_uint(l->rep, r, "logical", logical);
+	prec_set_uint(l->rep, r, "allocated", allocated);
+}
+
+static void serve_list(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)
+{
+	struct store *s = h->state;
+	struct list_ctx l = {h, rep, 0};
+	uint64_t avail = 0;
+	(void)req;
+	int rc = store_free_bytes(s, &avail);
+	if (rc == 0)
+		rc = store_list_disks(s, add_disk, &l);
+	if (rc == 0)
+		rc = l.rc;
+	if (rc < 0) {
+		helper_fail(h, rep, rc, "list");
+		return;
+	}
+	prec_set_str(rep, &rep->body, "backend", backend_name(s->backend));
+	prec_set_uint(rep, &rep->body, "free", avail);
+}
+
+static struct store store;
+
+static int open_store(struct helper_ctx *h)
+{
+	h->state = &store;
+	return store_open(&store, FCVM_HELPER_DATA_FD);
+}
+
+static const struct helper_op ops[] = {
+    {OP_STORE_CREATE, serve_create},
+    {OP_STORE_CLONE, serve_clone},
+    {OP_STORE_REMOVE, serve_remove},
+    {OP_STORE_LIST, serve_list},
+};
 
 int main(int argc, char **argv)
 {
-	return helper_main("stored", &policy_stored, NULL, 0, NULL, argc, argv);
+	return helper_main("stored", &policy_stored, ops, sizeof(ops) / sizeof(ops[0]), open_store, argc, argv);
 }
