@@ -41,5 +41,9 @@ int cmd_ping(int argc, char **argv, struct cli_opts *o);
 int cmd_version(int argc, char **argv, struct cli_opts *o);
 int cmd_shutdown(int argc, char **argv, struct cli_opts *o);
 int cmd_disk(int argc, char **argv, struct cli_opts *o);
+int cmd_setup(int argc, char **argv, struct cli_opts *o);
+
+/* "10G" -> bytes (binary units: K, M, G, T, optional "B"/"iB"). false on junk or overflow. */
+bool cli_parse_size(const char *s, uint64_t *out);
 
 #endif

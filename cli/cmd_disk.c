@@ -12,8 +12,7 @@ static const char usage[] = "usage: fcvm disk create NAME --size SIZE[K|M|G|T] [
 			    "       fcvm disk rm NAME\n"
 			    "       fcvm disk ls [--json]\n";
 
-/* "10G" -> bytes (binary units). false on junk or overflow. */
-static bool parse_size(const char *s, uint64_t *out)
+bool cli_parse_size(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v = strtoull(s, &end, 10);
@@ -103,7 +102,7 @@ int cmd_disk(int argc, char **argv, struct cli_opts *o)
 	int rc;
 	if (strcmp(verb, "create") == 0 && nargs == 1) {
 		uint64_t size;
-		if (!size_s || !parse_size(size_s, &size)) {
+		if (!size_s || !cli_parse_size(size_s, &size)) {
 			fprintf(stderr, "fcvm disk create: --size SIZE is required, e.g. --size 10G\n");
 			return EXIT_USAGE;
 		}

@@ -15,6 +15,7 @@ static void usage(FILE *f)
 	      "  status [--json]         the supervisor and helpers: pid, uid, capabilities, seccomp, uptime\n"
 	      "  ping [HELPER]           round trip to the supervisor or through it to a helper\n"
 	      "  disk create|clone|rm|ls VM disks in the data directory (through stored)\n"
+	      "  setup --btrfs-loop SIZE a loop-backed btrfs for the data directory (root)\n"
 	      "  shutdown                stop the instance (its owner only)\n"
 	      "  version                 print the version\n"
 	      "\n"
@@ -60,6 +61,8 @@ int main(int argc, char **argv)
 		return cmd_ping(sub_argc, sub_argv, &o);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
 		return cmd_version(sub_argc, sub_argv, &o);
+	if (strcmp(cmd, "setup") == 0)
+		return cmd_setup(sub_argc, sub_argv, &o);
 	if (strcmp(cmd, "disk") == 0)
 		return cmd_disk(sub_argc, sub_argv, &o);
 	if (strcmp(cmd, "shutdown") == 0)
