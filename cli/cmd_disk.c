@@ -20,12 +20,26 @@ bool cli_parse_size(const char *s, uint64_t *out)
 	if (end == s || *s == '-')
 		return false;
 	switch (*end) {
-	case 'T': case 't': shift = 40; break;
-	case 'G': case 'g': shift = 30; break;
-	case 'M': case 'm': shift = 20; break;
-	case 'K': case 'k': shift = 10; break;
-	case '\0': break;
-	default: return false;
+	case 'T':
+	case 't':
+		shift = 40;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		break;
+	case 'K':
+	case 'k':
+		shift = 10;
+		break;
+	case '\0':
+		break;
+	default:
+		return false;
 	}
 	if (*end && end[1] && strcmp(end + 1, "iB") != 0 && strcmp(end + 1, "B") != 0)
 		return false;
@@ -74,8 +88,8 @@ int cmd_disk(int argc, char **argv, struct cli_opts *o)
 {
 	static const struct option opts[] = {
 	    {"size", required_argument, NULL, 'S'}, {"base", required_argument, NULL, 'b'},
-	    {"json", no_argument, NULL, 'j'},       {"state-dir", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},	    {"state-dir", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},	    {NULL, 0, NULL, 0},
 	};
 	const char *size_s = NULL, *base = NULL;
 	int c;
@@ -87,10 +101,18 @@ int cmd_disk(int argc, char **argv, struct cli_opts *o)
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'S': size_s = optarg; break;
-		case 'b': base = optarg; break;
-		case 'j': o->json = true; break;
-		case 's': o->state_dir = optarg; break;
+		case 'S':
+			size_s = optarg;
+			break;
+		case 'b':
+			base = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 's':
+			o->state_dir = optarg;
+			break;
 		default:
 			fputs(usage, c == 'h' ? stdout : stderr);
 			return c == 'h' ? EXIT_OK : EXIT_USAGE;

@@ -152,8 +152,10 @@ static int setup_btrfs_loop(uint64_t size, const char *dir, const char *fstab)
 int cmd_setup(int argc, char **argv, struct cli_opts *o)
 {
 	static const struct option opts[] = {
-	    {"btrfs-loop", required_argument, NULL, 'b'}, {"data-dir", required_argument, NULL, 'd'},
-	    {"fstab", required_argument, NULL, 'f'},      {"help", no_argument, NULL, 'h'},
+	    {"btrfs-loop", required_argument, NULL, 'b'},
+	    {"data-dir", required_argument, NULL, 'd'},
+	    {"fstab", required_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *size_s = NULL, *dir = FCVM_SYSTEM_DATA_DIR, *fstab = "/etc/fstab";
@@ -163,9 +165,15 @@ int cmd_setup(int argc, char **argv, struct cli_opts *o)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'b': size_s = optarg; break;
-		case 'd': dir = optarg; break;
-		case 'f': fstab = optarg; break;
+		case 'b':
+			size_s = optarg;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'f':
+			fstab = optarg;
+			break;
 		default:
 			fprintf(c == 'h' ? stdout : stderr,
 				"usage: fcvm setup --btrfs-loop SIZE [--data-dir DIR] [--fstab FILE]\n");

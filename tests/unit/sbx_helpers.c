@@ -12,7 +12,8 @@
 struct helper_proc {
 	pid_t pid;
 	int chan;
-	int err; /* read end of its stderr */
+	int err;       /* read end of its stderr */
+	char data[64]; /* its data directory (stored's), removed by stop_helper */
 };
 
 static int start_helper(const char *name, struct helper_proc *h)
@@ -23,9 +24,15 @@ static int start_helper(const char *name, struct helper_proc *h)
 	snprintf(path, sizeof(path), "%s/fcvm-%s", build, name);
 	if (access(path, X_OK) != 0 || chan_pair(sv) < 0 || pipe2(errp, O_CLOEXEC) < 0)
 		return -1;
+	/* stored needs a data directory on fd 4, as the launcher gives it */
+	char data[] = "/tmp/fcvm-sbx-data.XXXXXX";
+	if (!mkdtemp(data))
+		return -1;
+	int datafd = open(data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	h->pid = fork();
 	if (h->pid == 0) {
 		dup2(sv[1], 3);
+		dup2(datafd, 4);
 		dup2(errp[1], 2);
 		/* rootless mode: no uid change; as root it still drops to its own caps */
 		execl(path, path, "--mode", "rootless", (char *)NULL);
@@ -33,6 +40,8 @@ static int start_helper(const char *name, struct helper_proc *h)
 	}
 	close(sv[1]);
 	close(errp[1]);
+	close(datafd);
+	snprintf(h->data, sizeof(h->data), "%s", data);
 	h->chan = sv[0];
 	h->err = errp[0];
 	return 0;
@@ -41,8 +50,11 @@ static int start_helper(const char *name, struct helper_proc *h)
 static int stop_helper(struct helper_proc *h)
 {
 	int st;
+	char cmd[96];
 	close(h->chan);
 	waitpid(h->pid, &st, 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", h->data);
+	(void)!system(cmd);
 	return st;
 }
 
@@ -119,6 +131,9 @@ TEST(malformed_frame_closes_only_that_channel)
 	CHECK_EQ(read(a.chan, &c, 1), 0); /* netd closed its channel */
 	int st;
 	CHECK(waitpid(a.pid, &st, 0) == a.pid);
+	char rm[96];
+	snprintf(rm, sizeof(rm), "rm -rf %s", a.data);
+	(void)!system(rm);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 0);
 	char log[4096];
 	read_all(a.err, log, sizeof(log));

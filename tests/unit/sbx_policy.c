@@ -148,11 +148,23 @@ TEST(allowed_calls_with_bad_arguments_fail_normally)
 
 /* ---- probed calls: ENOSYS, so libc falls back ---- */
 
+/* A policy that allows a probed call outright has opted out of its probe (stored resolves
+ * every path with openat2; the launcher admits what stored does). */
+static bool allows_outright(const struct sandbox_policy *p, int nr)
+{
+	for (size_t j = 0; j < p->nrules; j++)
+		if (p->rules[j].nr == nr && p->rules[j].action == SB_ALLOW && p->rules[j].nargs == 0)
+			return true;
+	return false;
+}
+
+static bool probe_openat2; /* set before each fork */
+
 static int do_probes(void)
 {
 	if (syscall(SYS_clone3, NULL, 0) != -1 || errno != ENOSYS)
 		return 1;
-	if (syscall(SYS_openat2, AT_FDCWD, "/", NULL, 0) != -1 || errno != ENOSYS)
+	if (probe_openat2 && (syscall(SYS_openat2, AT_FDCWD, "/", NULL, 0) != -1 || errno != ENOSYS))
 		return 2;
 	if (syscall(SYS_faccessat2, AT_FDCWD, "/", F_OK, 0) != -1 || errno != ENOSYS)
 		return 3;
@@ -161,8 +173,10 @@ static int do_probes(void)
 
 TEST(probed_calls_get_enosys)
 {
-	for (size_t i = 0; i < NALL; i++)
+	for (size_t i = 0; i < NALL; i++) {
+		probe_openat2 = !allows_outright(policy(all[i]), SCMP_SYS(openat2));
 		CHECK_RUNS(policy(all[i]), NULL, do_probes);
+	}
 }
 
 /* The probes are in the policy files (probes.inc, through libc-basics.inc), not built in. */
@@ -175,7 +189,7 @@ TEST(probes_come_from_the_policy_files)
 			bool found = false;
 			for (size_t j = 0; j < p->nrules; j++)
 				found |= p->rules[j].nr == probed[k] && p->rules[j].action == SB_ENOSYS;
-			CHECK(found);
+			CHECK(found || allows_outright(p, probed[k]));
 		}
 	}
 }
@@ -549,10 +563,14 @@ static bool has_rule(const struct sandbox_policy *p, const struct sandbox_rule *
 {
 	for (size_t j = 0; j < p->nrules; j++) {
 		const struct sandbox_rule *o = &p->rules[j];
-		if (o->nr != r->nr || o->action != r->action)
+		if (o->nr != r->nr)
 			continue;
+		/* an outright allow admits any rule for the call: the helper's own filter, stacked
+		 * on top, still applies its stricter action */
 		if (o->nargs == 0 && o->action == SB_ALLOW)
 			return true;
+		if (o->action != r->action)
+			continue;
 		if (o->nargs == r->nargs && memcmp(o->args, r->args, r->nargs * sizeof(r->args[0])) == 0)
 			return true;
 	}

@@ -1,0 +1,692 @@
+/* stored's storage core: see store.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/btrfs.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "helpers/stored/store.h"
+
+#define DISK_FILE "disk.img"
+/* btrfs gives the root directory of every subvolume this inode number. */
+#define BTRFS_SUBVOL_INO 256
+/* Leftovers in .tmp/ nest at most a few levels; deeper trees are not ours. */
+#define RM_MAX_DEPTH 8
+
+const char *store_backend_name(enum store_backend b)
+{
+	switch (b) {
+	case STORE_BTRFS:
+		return "btrfs";
+	case STORE_REFLINK:
+		return "reflink";
+	case STORE_COPY:
+		return "copy";
+	}
+	return "?";
+}
+
+int store_name_ok(const char *name)
+{
+	size_t n;
+
+	if (!name || !name[0])
+		return 0;
+	if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z') ||
+	      (name[0] >= '0' && name[0] <= '9')))
+		return 0; /* also rules out "." and ".." */
+	for (n = 1; name[n]; n++) {
+		char c = name[n];
+
+		if (n >= 64)
+			return 0;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+		      c == '.' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int store_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how = {
+		/* RESOLVE_NO_SYMLINKS already refuses a symlink at the last component, with ELOOP;
+		 * O_NOFOLLOW|O_DIRECTORY would turn that into a misleading ENOTDIR. */
+		.flags = (uint64_t)((flags & ~O_NOFOLLOW) | O_CLOEXEC),
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	long fd;
+
+	do
+		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN); /* RESOLVE_* lookups may race a rename: retry */
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static void xclose(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* NAME.<16 hex digits> for a unique entry under .tmp/ */
+static int tmp_name(char *buf, size_t len, const char *name)
+{
+	uint64_t r;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		return -EIO;
+	snprintf(buf, len, "%s.%016llx", name, (unsigned long long)r);
+	return 0;
+}
+
+static int is_btrfs_subvol(int fd)
+{
+	struct statfs sf;
+	struct stat st;
+
+	return fstatfs(fd, &sf) == 0 && sf.f_type == BTRFS_SUPER_MAGIC && fstat(fd, &st) == 0 &&
+	       st.st_ino == BTRFS_SUBVOL_INO && S_ISDIR(st.st_mode);
+}
+
+/* --- btrfs: raw ioctls ------------------------------------------------------------------- */
+
+static int btrfs_subvol_create(int parent, const char *name)
+{
+	struct btrfs_ioctl_vol_args a;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.name, sizeof(a.name), "%s", name);
+	return ioctl(parent, BTRFS_IOC_SUBVOL_CREATE, &a) < 0 ? -errno : 0;
+}
+
+static int btrfs_snapshot(int srcsubvol, int parent, const char *name)
+{
+	struct btrfs_ioctl_vol_args_v2 a;
+
+	memset(&a, 0, sizeof(a));
+	a.fd = srcsubvol;
+	snprintf(a.name, sizeof(a.name), "%s", name);
+	return ioctl(parent, BTRFS_IOC_SNAP_CREATE_V2, &a) < 0 ? -errno : 0;
+}
+
+static int btrfs_subvol_destroy(int parent, const char *name)
+{
+	struct btrfs_ioctl_vol_args a;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.name, sizeof(a.name), "%s", name);
+	return ioctl(parent, BTRFS_IOC_SNAP_DESTROY, &a) < 0 ? -errno : 0;
+}
+
+/* --- removal ------------------------------------------------------------------------------ */
+
+/* Removes PARENT/NAME whatever it is (a symlink is unlinked, never followed). Subvolumes are
+ * destroyed by ioctl, or emptied and rmdir'ed when that is not permitted. */
+static int rm_tree(int parent, const char *name, int depth)
+{
+	struct stat st;
+	int dfd, r = 0;
+	DIR *d;
+	struct dirent *e;
+
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(parent, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	if (depth > RM_MAX_DEPTH)
+		return -ELOOP;
+	dfd = store_openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (dfd < 0)
+		return dfd;
+	if (is_btrfs_subvol(dfd) && btrfs_subvol_destroy(parent, name) == 0) {
+		close(dfd);
+		return 0;
+	}
+	d = fdopendir(dfd);
+	if (!d) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
+	while ((e = readdir(d))) {
+		int rr;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		rr = rm_tree(dirfd(d), e->d_name, depth + 1);
+		if (rr < 0 && !r)
+			r = rr;
+	}
+	closedir(d);
+	if (r)
+		return r;
+	/* On an (emptied) btrfs subvolume rmdir deletes it too, without CAP_SYS_ADMIN. */
+	return unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int store_reconcile(struct store *s)
+{
+	int dfd, r = 0;
+	DIR *d;
+	struct dirent *e;
+
+	dfd = store_openat(s->root, ".tmp", O_RDONLY | O_DIRECTORY, 0);
+	if (dfd < 0)
+		return dfd;
+	d = fdopendir(dfd);
+	if (!d) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
+	while ((e = readdir(d))) {
+		int rr;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		rr = rm_tree(dirfd(d), e->d_name, 0);
+		if (rr < 0 && !r)
+			r = rr;
+	}
+	closedir(d);
+	return r;
+}
+
+/* --- data copy ---------------------------------------------------------------------------- */
+
+static int copy_range(int in, int out, off_t off, off_t end)
+{
+	static char buf[1 << 16];
+	int use_cfr = 1;
+
+	while (off < end) {
+		size_t want = (size_t)(end - off);
+		ssize_t n;
+
+		if (use_cfr) {
+			loff_t io = off, oo = off;
+
+			n = copy_file_range(in, &io, out, &oo, want, 0);
+			if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS)) {
+				use_cfr = 0;
+				continue;
+			}
+		} else {
+			n = pread(in, buf, want < sizeof(buf) ? want : sizeof(buf), off);
+			if (n > 0 && pwrite(out, buf, (size_t)n, off) != n)
+				return errno ? -errno : -EIO;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO; /* source shrank under us */
+		off += n;
+	}
+	return 0;
+}
+
+/* Copies IN into OUT (both at offset 0), keeping holes: only SEEK_DATA ranges are copied. */
+static int sparse_copy(int in, int out)
+{
+	struct stat st;
+	off_t off = 0;
+	int r;
+
+	if (fstat(in, &st) < 0)
+		return -errno;
+	if (ftruncate(out, st.st_size) < 0)
+		return -errno;
+	while (off < st.st_size) {
+		off_t data = lseek(in, off, SEEK_DATA), hole;
+
+		if (data < 0) {
+			if (errno == ENXIO)
+				break; /* only a hole is left */
+			if (errno == EINVAL) { /* no SEEK_DATA: copy everything */
+				data = off;
+				hole = st.st_size;
+				goto copy;
+			}
+			return -errno;
+		}
+		hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		if (hole > st.st_size)
+			hole = st.st_size;
+copy:
+		r = copy_range(in, out, data, hole);
+		if (r < 0)
+			return r;
+		off = hole;
+	}
+	return 0;
+}
+
+/* Reflink IN into OUT when the backend allows, else copy sparsely. */
+static int clone_or_copy(struct store *s, int in, int out)
+{
+	if (s->backend != STORE_COPY && ioctl(out, FICLONE, in) == 0)
+		return 0;
+	return sparse_copy(in, out);
+}
+
+/* --- space -------------------------------------------------------------------------------- */
+
+static int need_space(struct store *s, uint64_t bytes)
+{
+	uint64_t avail = 0;
+	int r = store_free_bytes(s, &avail);
+
+	if (r < 0)
+		return r;
+	if (bytes > UINT64_MAX - s->margin || avail < bytes + s->margin)
+		return -ENOSPC;
+	return 0;
+}
+
+/* --- open / layout / probe ---------------------------------------------------------------- */
+
+static int ensure_dir(int root, const char *name, int *out)
+{
+	int fd;
+
+	if (mkdirat(root, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	/* not O_PATH: the btrfs ioctls are issued on these */
+	fd = store_openat(root, name, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return fd;
+	*out = fd;
+	return 0;
+}
+
+static enum store_backend probe(int root, int tmp)
+{
+	struct statfs sf;
+	char blk[4096];
+	int a, b;
+	enum store_backend be = STORE_COPY;
+
+	if (fstatfs(root, &sf) == 0 && sf.f_type == BTRFS_SUPER_MAGIC)
+		return STORE_BTRFS;
+	/* O_TMPFILE leaves nothing behind even if we die here. */
+	a = store_openat(tmp, ".", O_TMPFILE | O_RDWR, 0600);
+	b = store_openat(tmp, ".", O_TMPFILE | O_RDWR, 0600);
+	memset(blk, 0x5a, sizeof(blk));
+	if (a >= 0 && b >= 0 && pwrite(a, blk, sizeof(blk), 0) == (ssize_t)sizeof(blk) &&
+	    ioctl(b, FICLONE, a) == 0)
+		be = STORE_REFLINK;
+	xclose(&a);
+	xclose(&b);
+	return be;
+}
+
+int store_open(struct store *s, int rootfd)
+{
+	struct stat st;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	s->root = rootfd;
+	s->images = s->disks = s->tmp = -1;
+	s->margin = STORE_DEFAULT_MARGIN;
+	if (fstat(rootfd, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = -ENOTDIR;
+		goto fail;
+	}
+	if ((r = ensure_dir(rootfd, "images", &s->images)) < 0 || (r = ensure_dir(rootfd, "disks", &s->disks)) < 0 ||
+	    (r = ensure_dir(rootfd, ".tmp", &s->tmp)) < 0)
+		goto fail;
+	s->backend = probe(rootfd, s->tmp);
+	r = store_reconcile(s);
+	if (r < 0)
+		goto fail;
+	return 0;
+fail:
+	store_close(s);
+	return r;
+}
+
+void store_close(struct store *s)
+{
+	xclose(&s->images);
+	xclose(&s->disks);
+	xclose(&s->tmp);
+	xclose(&s->root);
+}
+
+/* --- building objects --------------------------------------------------------------------- */
+
+/* Makes an empty object directory .tmp/TNAME: a subvolume on btrfs. */
+static int mk_obj_dir(struct store *s, const char *tname)
+{
+	if (s->backend == STORE_BTRFS)
+		return btrfs_subvol_create(s->tmp, tname);
+	return mkdirat(s->tmp, tname, 0700) < 0 ? -errno : 0;
+}
+
+/* Moves .tmp/TNAME to DIR/NAME, failing with -EEXIST rather than replacing. */
+static int publish(struct store *s, const char *tname, int dir, const char *name)
+{
+	if (renameat2(s->tmp, tname, dir, name, RENAME_NOREPLACE) < 0)
+		return -errno;
+	return 0;
+}
+
+static int absent(int dir, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return -EEXIST;
+	return errno == ENOENT ? 0 : -errno;
+}
+
+/* Opens DIR/NAME/disk.img (no symlink anywhere on the way). */
+static int open_obj_file(int dir, const char *name, int flags)
+{
+	char path[128];
+
+	if (strlen(name) > 64)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "%.64s/" DISK_FILE, name);
+	return store_openat(dir, path, flags | O_NOFOLLOW, 0);
+}
+
+/* Fills .tmp/TNAME (already holding nothing, or a snapshot) from SRCFILE unless SNAPPED, sets
+ * the size and mode, and returns in *FD the file opened with OFLAGS. */
+static int finish_obj(struct store *s, const char *tname, int srcfile, int snapped, uint64_t size, mode_t mode,
+		      int oflags, int *fd)
+{
+	int dfd, out, r = 0;
+	struct stat st;
+
+	dfd = store_openat(s->tmp, tname, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (dfd < 0)
+		return dfd;
+	if (snapped)
+		out = store_openat(dfd, DISK_FILE, O_RDWR | O_NOFOLLOW, 0);
+	else
+		out = store_openat(dfd, DISK_FILE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+	if (out < 0) {
+		r = out;
+		goto out;
+	}
+	if (!snapped && srcfile >= 0) {
+		r = clone_or_copy(s, srcfile, out);
+		/* the rename publishes it: make sure a power cut cannot publish a hollow file */
+		if (!r && fsync(out) < 0)
+			r = -errno;
+		if (r < 0)
+			goto out;
+	}
+	if (fstat(out, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (size && (uint64_t)st.st_size > size) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (size && (uint64_t)st.st_size < size && ftruncate(out, (off_t)size) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (fchmod(out, mode) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if ((oflags & O_ACCMODE) == O_RDWR) {
+		*fd = out;
+		out = -1;
+	} else {
+		r = store_openat(dfd, DISK_FILE, oflags | O_NOFOLLOW, 0);
+		if (r >= 0) {
+			*fd = r;
+			r = 0;
+		}
+	}
+out:
+	xclose(&out);
+	close(dfd);
+	return r;
+}
+
+/* Makes disks-like object .tmp/TNAME as a copy of SRCDIR/SRCNAME (a snapshot on btrfs when
+ * that is a subvolume), else empty. *SNAPPED tells which; *SRCFILE gets the source file. */
+static int start_from(struct store *s, const char *tname, int srcdir, const char *srcname, int *snapped,
+		      int *srcfile)
+{
+	int sd, r;
+
+	*snapped = 0;
+	*srcfile = -1;
+	sd = store_openat(srcdir, srcname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (sd < 0)
+		return sd;
+	r = store_openat(sd, DISK_FILE, O_RDONLY | O_NOFOLLOW, 0);
+	if (r < 0) {
+		close(sd);
+		return r;
+	}
+	*srcfile = r;
+	if (s->backend == STORE_BTRFS && is_btrfs_subvol(sd)) {
+		r = btrfs_snapshot(sd, s->tmp, tname);
+		*snapped = r == 0;
+	} else {
+		struct stat st;
+
+		r = fstat(*srcfile, &st) < 0 ? -errno : 0;
+		if (!r && s->backend == STORE_COPY)
+			r = need_space(s, (uint64_t)st.st_blocks * 512);
+		if (!r)
+			r = mk_obj_dir(s, tname);
+	}
+	close(sd);
+	if (r < 0)
+		xclose(srcfile);
+	return r;
+}
+
+static int make_obj(struct store *s, int dstdir, const char *name, uint64_t size, int srcdir, const char *srcname,
+		    mode_t mode, int oflags, int *fd)
+{
+	char tname[96];
+	int r, snapped = 0, srcfile = -1, outfd = -1;
+
+	if ((r = absent(dstdir, name)) < 0)
+		return r;
+	if ((r = need_space(s, 0)) < 0)
+		return r;
+	if ((r = tmp_name(tname, sizeof(tname), name)) < 0)
+		return r;
+	if (srcname)
+		r = start_from(s, tname, srcdir, srcname, &snapped, &srcfile);
+	else
+		r = mk_obj_dir(s, tname);
+	if (r < 0)
+		return r;
+	r = finish_obj(s, tname, srcfile, snapped, size, mode, oflags, &outfd);
+	xclose(&srcfile);
+	if (!r)
+		r = publish(s, tname, dstdir, name);
+	if (r < 0) {
+		xclose(&outfd);
+		rm_tree(s->tmp, tname, 0);
+		return r;
+	}
+	if (fd)
+		*fd = outfd;
+	else
+		close(outfd);
+	return 0;
+}
+
+int store_create_disk(struct store *s, const char *name, uint64_t size, const char *base_image, int *fd)
+{
+	if (!store_name_ok(name) || (base_image && !store_name_ok(base_image)) || !fd)
+		return -EINVAL;
+	if (!base_image) {
+		struct statvfs sv;
+
+		if (!size || size > (uint64_t)INT64_MAX)
+			return -EINVAL;
+		if (fstatvfs(s->root, &sv) < 0)
+			return -errno;
+		/* Thin: only refuse what can never fit. */
+		if (size > (uint64_t)sv.f_blocks * sv.f_frsize)
+			return -ENOSPC;
+	} else if (size > (uint64_t)INT64_MAX) {
+		return -EINVAL;
+	}
+	return make_obj(s, s->disks, name, size, s->images, base_image, 0600, O_RDWR, fd);
+}
+
+int store_clone_disk(struct store *s, const char *src, const char *dst, int *fd)
+{
+	if (!store_name_ok(src) || !store_name_ok(dst) || !fd)
+		return -EINVAL;
+	return make_obj(s, s->disks, dst, 0, s->disks, src, 0600, O_RDWR, fd);
+}
+
+int store_remove_disk(struct store *s, const char *name)
+{
+	char tname[96];
+	int dfd, r;
+
+	if (!store_name_ok(name))
+		return -EINVAL;
+	dfd = store_openat(s->disks, name, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (dfd < 0)
+		return dfd;
+	close(dfd);
+	if ((r = tmp_name(tname, sizeof(tname), name)) < 0)
+		return r;
+	/* Even if a symlink was swapped in meanwhile, rm_tree only unlinks it. */
+	if (renameat2(s->disks, name, s->tmp, tname, RENAME_NOREPLACE) < 0)
+		return -errno;
+	return rm_tree(s->tmp, tname, 0);
+}
+
+int store_import_image(struct store *s, const char *name, int srcfd, int *fd)
+{
+	char tname[96];
+	struct stat st;
+	int r, outfd = -1;
+
+	if (!store_name_ok(name))
+		return -EINVAL;
+	if (fstat(srcfd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if ((r = absent(s->images, name)) < 0)
+		return r;
+	/* The source may be on another filesystem, so assume a full copy. */
+	if ((r = need_space(s, (uint64_t)st.st_blocks * 512)) < 0)
+		return r;
+	if ((r = tmp_name(tname, sizeof(tname), name)) < 0)
+		return r;
+	if ((r = mk_obj_dir(s, tname)) < 0)
+		return r;
+	r = finish_obj(s, tname, srcfd, 0, 0, 0444, O_RDONLY, &outfd);
+	if (!r)
+		r = publish(s, tname, s->images, name);
+	if (r < 0) {
+		xclose(&outfd);
+		rm_tree(s->tmp, tname, 0);
+		return r;
+	}
+	if (fd)
+		*fd = outfd;
+	else
+		close(outfd);
+	return 0;
+}
+
+int store_usage(struct store *s, const char *name, uint64_t *logical, uint64_t *allocated)
+{
+	struct stat st;
+	int f;
+
+	if (!store_name_ok(name))
+		return -EINVAL;
+	f = open_obj_file(s->disks, name, O_PATH);
+	if (f < 0)
+		return f;
+	if (fstat(f, &st) < 0) {
+		int r = -errno;
+
+		close(f);
+		return r;
+	}
+	close(f);
+	if (logical)
+		*logical = (uint64_t)st.st_size;
+	if (allocated)
+		*allocated = (uint64_t)st.st_blocks * 512;
+	return 0;
+}
+
+int store_free_bytes(struct store *s, uint64_t *avail)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(s->root, &sv) < 0)
+		return -errno;
+	*avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return 0;
+}
+
+int store_list_disks(struct store *s, void (*fn)(const char *name, void *arg), void *arg)
+{
+	struct dirent *e;
+	DIR *d;
+	int dfd, r;
+
+	dfd = store_openat(s->root, "disks", O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (dfd < 0)
+		return dfd;
+	d = fdopendir(dfd);
+	if (!d) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
+	while ((e = readdir(d))) {
+		struct stat st;
+
+		if (!store_name_ok(e->d_name))
+			continue;
+		if (e->d_type == DT_UNKNOWN && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode))
+			e->d_type = DT_DIR;
+		if (e->d_type == DT_DIR)
+			fn(e->d_name, arg);
+	}
+	closedir(d);
+	return 0;
+}

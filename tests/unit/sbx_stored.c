@@ -1,0 +1,568 @@
+/* stored's storage core (helpers/stored/store.c) on real filesystems: each test makes its own
+ * loop btrfs / xfs (reflink=1) / ext4 or a tmpfs in a private temp dir, and tears it down
+ * even when the test fails (the test body runs in a child; the parent cleans up). Root only.
+ * Shelling out to mkfs/mount/losetup is for tests only. */
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "helpers/stored/store.c"
+#include "tests/unit/check.h"
+
+static char fsdir[64];
+static char mnt[96];
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void fs_down(void)
+{
+	sh("umount -l %s 2>/dev/null; [ -f %s/loopdev ] && losetup -d $(cat %s/loopdev) 2>/dev/null; rm -rf %s",
+	   mnt, fsdir, fsdir, fsdir);
+}
+
+/* Makes and mounts a TYPE filesystem (btrfs, xfs, ext4, tmpfs) of MB MiB at mnt with mnt/data
+ * and mnt/outside; returns in a child, the parent waits, tears down and exits with its status. */
+static void fs_up(const char *type, int mb)
+{
+	const char *mkfs = "";
+	pid_t pid;
+	int st = 0;
+
+	if (geteuid() != 0)
+		SKIP("needs root");
+	snprintf(fsdir, sizeof(fsdir), "/tmp/sbx_stored.XXXXXX");
+	CHECK(mkdtemp(fsdir));
+	snprintf(mnt, sizeof(mnt), "%s/mnt", fsdir);
+	CHECK(mkdir(mnt, 0700) == 0);
+	if (!strcmp(type, "tmpfs")) {
+		if (sh("mount -t tmpfs -o size=%dm tmpfs %s", mb, mnt)) {
+			fs_down();
+			SKIP("mount tmpfs failed");
+		}
+	} else {
+		if (!strcmp(type, "btrfs"))
+			mkfs = "mkfs.btrfs -q";
+		else if (!strcmp(type, "xfs"))
+			mkfs = "mkfs.xfs -q -m reflink=1";
+		else
+			mkfs = "mkfs.ext4 -q";
+		if (sh("truncate -s %dM %s/img && losetup --find --show %s/img > %s/loopdev && "
+		       "%s $(cat %s/loopdev) >/dev/null 2>&1 && mount $(cat %s/loopdev) %s",
+		       mb, fsdir, fsdir, fsdir, mkfs, fsdir, fsdir, mnt)) {
+			fs_down();
+			SKIP("cannot make a loop filesystem");
+		}
+	}
+	sh("mkdir -p %s/data %s/outside && echo secret > %s/outside/file", mnt, mnt, mnt);
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		return;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	fs_down();
+	fflush(NULL);
+	if (WIFEXITED(st))
+		_exit(WEXITSTATUS(st));
+	_exit(1);
+}
+
+static void open_store(struct store *s)
+{
+	char p[160];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/data", mnt);
+	fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK_EQ(store_open(s, fd), 0);
+}
+
+static void fill(int fd, off_t off, size_t len, int seed)
+{
+	char buf[65536];
+
+	for (size_t done = 0; done < len;) {
+		size_t n = len - done < sizeof(buf) ? len - done : sizeof(buf);
+
+		for (size_t i = 0; i < n; i++)
+			buf[i] = (char)(seed + (int)((done + i) % 251));
+		CHECK(pwrite(fd, buf, n, off + (off_t)done) == (ssize_t)n);
+		done += n;
+	}
+}
+
+static int same(int fd, off_t off, size_t len, int seed)
+{
+	char buf[65536];
+
+	for (size_t done = 0; done < len;) {
+		size_t n = len - done < sizeof(buf) ? len - done : sizeof(buf);
+
+		if (pread(fd, buf, n, off + (off_t)done) != (ssize_t)n)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			if (buf[i] != (char)(seed + (int)((done + i) % 251)))
+				return 0;
+		done += n;
+	}
+	return 1;
+}
+
+/* 1 when some extent of FD is flagged FIEMAP_EXTENT_SHARED */
+static int has_shared_extent(int fd)
+{
+	char buf[sizeof(struct fiemap) + 64 * sizeof(struct fiemap_extent)];
+	struct fiemap *fm = (struct fiemap *)buf;
+
+	memset(buf, 0, sizeof(buf));
+	fm->fm_length = FIEMAP_MAX_OFFSET;
+	fm->fm_flags = FIEMAP_FLAG_SYNC;
+	fm->fm_extent_count = 64;
+	if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0)
+		return -1;
+	for (unsigned i = 0; i < fm->fm_mapped_extents; i++)
+		if (fm->fm_extents[i].fe_flags & FIEMAP_EXTENT_SHARED)
+			return 1;
+	return 0;
+}
+
+static int exists(const char *rel)
+{
+	char p[256];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", mnt, rel);
+	return lstat(p, &st) == 0;
+}
+
+static int tmp_empty(void)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "test -z \"$(ls -A %s/data/.tmp)\"", mnt);
+	return sh("%s", p) == 0;
+}
+
+static void detect(const char *type, int mb, enum store_backend want)
+{
+	struct store s;
+
+	fs_up(type, mb);
+	open_store(&s);
+	CHECK_STR(store_backend_name(s.backend), store_backend_name(want));
+	CHECK(exists("data/images") && exists("data/disks") && exists("data/.tmp"));
+	CHECK(tmp_empty());
+	store_close(&s);
+}
+
+TEST(detect_btrfs)
+{
+	detect("btrfs", 300, STORE_BTRFS);
+}
+TEST(detect_xfs_reflink)
+{
+	detect("xfs", 300, STORE_REFLINK);
+}
+TEST(detect_ext4)
+{
+	detect("ext4", 64, STORE_COPY);
+}
+TEST(detect_tmpfs)
+{
+	detect("tmpfs", 64, STORE_COPY);
+}
+
+static void count_cb(const char *name, void *arg)
+{
+	(void)name;
+	(*(int *)arg)++;
+}
+
+static void blank_rw(const char *type, int mb)
+{
+	struct store s;
+	uint64_t lg = 0, al = 0;
+	int fd = -1, fd2 = -1, n = 0;
+
+	fs_up(type, mb);
+	open_store(&s);
+	CHECK_EQ(store_create_disk(&s, "vm1", 32 << 20, NULL, &fd), 0);
+	CHECK(fd >= 0);
+	CHECK_EQ(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	CHECK_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDWR);
+	fill(fd, 512 << 10, 1 << 20, 7);
+	CHECK(fsync(fd) == 0);
+	CHECK(same(fd, 512 << 10, 1 << 20, 7));
+	CHECK_EQ(store_usage(&s, "vm1", &lg, &al), 0);
+	CHECK_EQ(lg, 32 << 20);
+	CHECK(al >= (1 << 20) && al < (8 << 20)); /* sparse */
+	CHECK_EQ(store_create_disk(&s, "vm1", 1 << 20, NULL, &fd2), -EEXIST);
+	CHECK_EQ(store_list_disks(&s, count_cb, &n), 0);
+	CHECK_EQ(n, 1);
+	CHECK(exists("data/disks/vm1/disk.img"));
+	CHECK(tmp_empty());
+	store_close(&s);
+	close(fd);
+}
+
+TEST(blank_rw_btrfs)
+{
+	blank_rw("btrfs", 300);
+}
+TEST(blank_rw_xfs)
+{
+	blank_rw("xfs", 300);
+}
+TEST(blank_rw_ext4)
+{
+	blank_rw("ext4", 64);
+}
+
+/* Imports a 4 MiB image (data at 0 and at 3 MiB, a hole between), creates a disk from it. */
+static void based(const char *type, int mb)
+{
+	struct store s;
+	char p[160];
+	struct stat st;
+	int src, img = -1, fd = -1;
+
+	fs_up(type, mb);
+	open_store(&s);
+	snprintf(p, sizeof(p), "%s/outside/src.img", mnt);
+	src = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(src >= 0);
+	fill(src, 0, 1 << 20, 3);
+	fill(src, 3 << 20, 1 << 20, 4);
+	CHECK_EQ(store_import_image(&s, "base", src, &img), 0);
+	CHECK_EQ(fcntl(img, F_GETFL) & O_ACCMODE, O_RDONLY);
+	CHECK(fstat(img, &st) == 0);
+	CHECK_EQ(st.st_mode & 07777, 0444);
+	CHECK_EQ(st.st_size, 4 << 20);
+	CHECK_EQ(store_import_image(&s, "base", src, NULL), -EEXIST);
+	CHECK_EQ(store_create_disk(&s, "vm", 8 << 20, "base", &fd), 0);
+	CHECK(fstat(fd, &st) == 0);
+	CHECK_EQ(st.st_size, 8 << 20);
+	CHECK_EQ(st.st_mode & 07777, 0600);
+	CHECK(same(fd, 0, 1 << 20, 3) && same(fd, 3 << 20, 1 << 20, 4));
+	fill(fd, 0, 4096, 9);
+	CHECK(same(img, 0, 1 << 20, 3)); /* the image is untouched */
+	CHECK_EQ(store_create_disk(&s, "small", 1 << 20, "base", &fd), -EINVAL);
+	CHECK_EQ(store_create_disk(&s, "nobase", 0, "missing", &fd), -ENOENT);
+	CHECK(!exists("data/disks/small") && !exists("data/disks/nobase"));
+	CHECK(tmp_empty());
+	store_close(&s);
+}
+
+TEST(based_btrfs)
+{
+	based("btrfs", 300);
+}
+TEST(based_xfs)
+{
+	based("xfs", 300);
+}
+TEST(based_ext4)
+{
+	based("ext4", 64);
+}
+
+static void clone(const char *type, int mb, int shared)
+{
+	struct store s;
+	uint64_t lg, al;
+	int a = -1, b = -1;
+
+	fs_up(type, mb);
+	open_store(&s);
+	CHECK_EQ(store_create_disk(&s, "a", 32 << 20, NULL, &a), 0);
+	fill(a, 0, 8 << 20, 1);
+	fill(a, 20 << 20, 1 << 20, 2);
+	CHECK(fsync(a) == 0);
+	CHECK_EQ(store_clone_disk(&s, "a", "b", &b), 0);
+	CHECK(same(b, 0, 8 << 20, 1) && same(b, 20 << 20, 1 << 20, 2));
+	if (shared)
+		CHECK_EQ(has_shared_extent(b), 1);
+	else
+		CHECK(has_shared_extent(b) <= 0); /* tmpfs has no FIEMAP */
+	CHECK_EQ(store_usage(&s, "b", &lg, &al), 0);
+	CHECK_EQ(lg, 32 << 20);
+	CHECK(al < (16 << 20)); /* holes kept */
+	fill(b, 0, 1 << 20, 5);
+	CHECK(fsync(b) == 0);
+	CHECK(same(a, 0, 8 << 20, 1)); /* independent */
+	fill(a, 20 << 20, 1 << 20, 6);
+	CHECK(same(b, 20 << 20, 1 << 20, 2));
+	CHECK_EQ(store_clone_disk(&s, "a", "b", &b), -EEXIST);
+	CHECK_EQ(store_clone_disk(&s, "zz", "c", &b), -ENOENT);
+	CHECK_EQ(store_remove_disk(&s, "a"), 0);
+	CHECK(!exists("data/disks/a"));
+	CHECK(same(b, 0, 1 << 20, 5));
+	CHECK_EQ(store_remove_disk(&s, "b"), 0);
+	CHECK_EQ(store_remove_disk(&s, "b"), -ENOENT);
+	CHECK(tmp_empty());
+	store_close(&s);
+}
+
+TEST(clone_remove_btrfs)
+{
+	clone("btrfs", 300, 1);
+}
+TEST(clone_remove_xfs)
+{
+	clone("xfs", 300, 1);
+}
+TEST(clone_remove_ext4)
+{
+	clone("ext4", 64, 0);
+}
+TEST(clone_remove_tmpfs)
+{
+	clone("tmpfs", 128, 0);
+}
+
+/* number of entries in .tmp/ */
+static int tmp_count(int tmpfd)
+{
+	struct dirent *e;
+	int fd = openat(tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), busy = 0;
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			busy++;
+	closedir(d);
+	return busy;
+}
+
+/* A clone killed mid-way leaves no disks/DST; the next store_open empties .tmp/. */
+static void crash(const char *type, int mb)
+{
+	struct store s;
+	char p[64];
+	int a = -1, b, mid = 0;
+
+	fs_up(type, mb);
+	open_store(&s);
+	CHECK_EQ(store_create_disk(&s, "a", 40 << 20, NULL, &a), 0);
+	fill(a, 0, 40 << 20, 1);
+	CHECK(fsync(a) == 0);
+	for (int i = 0; i < 5; i++) {
+		pid_t pid;
+		char dst[16];
+		int before = tmp_count(s.tmp);
+
+		snprintf(dst, sizeof(dst), "k%d", i);
+		pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			b = -1;
+			_exit(store_clone_disk(&s, "a", dst, &b) ? 1 : 0);
+		}
+		/* kill it as soon as its work dir shows up in .tmp/ (or after i ms) */
+		for (int spin = 0; spin < 200000 && tmp_count(s.tmp) <= before; spin++)
+			if (i && spin == 1000 * i)
+				break;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		if (tmp_count(s.tmp) > before) {
+			snprintf(p, sizeof(p), "data/disks/%s", dst);
+			CHECK(!exists(p));
+			mid++;
+		}
+	}
+	if (s.backend == STORE_COPY)
+		CHECK(mid > 0); /* a 40 MiB copy is slow enough to be caught mid-way */
+	/* and leftovers of every kind, as a crash at any step would leave them */
+	sh("mkdir -p %s/data/.tmp/x.1/sub && echo 1 > %s/data/.tmp/x.1/disk.img && touch %s/data/.tmp/f.2 && "
+	   "ln -s %s/outside %s/data/.tmp/l.3",
+	   mnt, mnt, mnt, mnt, mnt);
+	if (!strcmp(type, "btrfs"))
+		sh("btrfs -q subvolume create %s/data/.tmp/sv.4 >/dev/null && dd if=/dev/zero of=%s/data/.tmp/sv.4/disk.img "
+		   "bs=1M count=2 status=none",
+		   mnt, mnt);
+	fprintf(stderr, "%s: %d of 5 clones killed mid-way\n", type, mid);
+	store_close(&s);
+	open_store(&s);
+	CHECK(tmp_empty());
+	CHECK(exists("outside/file"));
+	for (int i = 0; i < 5; i++) {
+		uint64_t lg = 0;
+
+		snprintf(p, sizeof(p), "k%d", i);
+		if (store_usage(&s, p, &lg, NULL) == 0) { /* finished before the kill: complete */
+			int fd = open_obj_file(s.disks, p, O_RDONLY);
+
+			CHECK(fd >= 0);
+			CHECK_EQ(lg, 40 << 20);
+			CHECK(same(fd, 0, 40 << 20, 1));
+			close(fd);
+		}
+	}
+	store_close(&s);
+}
+
+TEST(crash_btrfs)
+{
+	crash("btrfs", 300);
+}
+TEST(crash_ext4)
+{
+	crash("ext4", 200);
+}
+
+static void refusals(const char *type, int mb)
+{
+	static const char *bad[] = { "../x", "a/b", ".", "..", "", ".hidden", "-x", "/etc",
+				     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
+	struct store s;
+	char p[256], q[256];
+	uint64_t lg;
+	int fd = -1;
+
+	fs_up(type, mb);
+	open_store(&s);
+	CHECK(store_name_ok("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 64 */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ(store_create_disk(&s, bad[i], 1 << 20, NULL, &fd), -EINVAL);
+		CHECK_EQ(store_create_disk(&s, "ok", 1 << 20, bad[i], &fd), -EINVAL);
+		CHECK_EQ(store_clone_disk(&s, bad[i], "ok", &fd), -EINVAL);
+		CHECK_EQ(store_clone_disk(&s, "ok", bad[i], &fd), -EINVAL);
+		CHECK_EQ(store_remove_disk(&s, bad[i]), -EINVAL);
+		CHECK_EQ(store_usage(&s, bad[i], &lg, NULL), -EINVAL);
+		CHECK_EQ(store_import_image(&s, bad[i], 0, NULL), -EINVAL);
+	}
+	/* symlinks planted at disks/NAME and at disks/NAME/disk.img */
+	snprintf(p, sizeof(p), "%s/data/disks/evil", mnt);
+	snprintf(q, sizeof(q), "%s/outside", mnt);
+	CHECK(symlink(q, p) == 0);
+	snprintf(p, sizeof(p), "%s/data/disks/evil2", mnt);
+	CHECK(mkdir(p, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/data/disks/evil2/disk.img", mnt);
+	snprintf(q, sizeof(q), "%s/outside/file", mnt);
+	CHECK(symlink(q, p) == 0);
+	snprintf(p, sizeof(p), "%s/data/images/evil", mnt);
+	snprintf(q, sizeof(q), "%s/outside", mnt);
+	CHECK(symlink(q, p) == 0);
+
+	CHECK_EQ(store_create_disk(&s, "evil", 1 << 20, NULL, &fd), -EEXIST);
+	CHECK_EQ(store_clone_disk(&s, "evil", "c1", &fd), -ELOOP);
+	CHECK_EQ(store_clone_disk(&s, "evil2", "c2", &fd), -ELOOP);
+	CHECK_EQ(store_create_disk(&s, "c3", 0, "evil", &fd), -ELOOP);
+	CHECK_EQ(store_usage(&s, "evil", &lg, NULL), -ELOOP);
+	CHECK_EQ(store_usage(&s, "evil2", &lg, NULL), -ELOOP);
+	CHECK_EQ(store_remove_disk(&s, "evil"), -ELOOP);
+	CHECK_EQ(store_create_disk(&s, "ok", 1 << 20, NULL, &fd), 0);
+	CHECK_EQ(store_clone_disk(&s, "ok", "evil", &fd), -EEXIST);
+	CHECK(!exists("data/disks/c1") && !exists("data/disks/c2") && !exists("data/disks/c3"));
+	CHECK(!exists("outside/disk.img"));
+	CHECK(sh("test \"$(ls -A %s/outside)\" = file && grep -qx secret %s/outside/file", mnt, mnt) == 0);
+	CHECK(tmp_empty());
+
+	/* the fd handed out is a regular file: no path walk from it */
+	CHECK(openat(fd, "..", O_RDONLY) < 0 && errno == ENOTDIR);
+	CHECK(openat(fd, "disk.img", O_RDONLY) < 0 && errno == ENOTDIR);
+	CHECK(store_openat(fd, "..", O_RDONLY, 0) < 0);
+	/* nor can a lookup beneath the root escape it */
+	CHECK_EQ(store_openat(s.root, "../outside/file", O_RDONLY, 0), -EXDEV);
+	CHECK_EQ(store_openat(s.root, "/etc/passwd", O_RDONLY, 0), -EXDEV);
+	store_close(&s);
+}
+
+TEST(refusals_btrfs)
+{
+	refusals("btrfs", 300);
+}
+TEST(refusals_ext4)
+{
+	refusals("ext4", 64);
+}
+
+static void enospc(const char *type, int mb)
+{
+	struct store s;
+	uint64_t avail = 0;
+	int fd = -1;
+
+	fs_up(type, mb);
+	open_store(&s);
+	CHECK_EQ(store_free_bytes(&s, &avail), 0);
+	CHECK(avail > 0 && avail < (uint64_t)mb << 20);
+	CHECK_EQ(store_create_disk(&s, "huge", 1ULL << 40, NULL, &fd), -ENOSPC);
+	CHECK_EQ(store_create_disk(&s, "huge", (uint64_t)(mb + 1) << 20, NULL, &fd), -ENOSPC);
+	CHECK(!exists("data/disks/huge"));
+	/* a full copy that cannot fit (copy backend): fill most of the fs, then clone it */
+	if (s.backend == STORE_COPY) {
+		CHECK_EQ(store_create_disk(&s, "big", avail * 6 / 10, NULL, &fd), 0);
+		fill(fd, 0, (size_t)(avail * 6 / 10), 1);
+		CHECK(fsync(fd) == 0);
+		CHECK_EQ(store_clone_disk(&s, "big", "big2", &fd), -ENOSPC);
+		CHECK(!exists("data/disks/big2"));
+	}
+	/* the margin applies to thin disks too */
+	s.margin = avail + (1ULL << 30);
+	CHECK_EQ(store_create_disk(&s, "thin", 1 << 20, NULL, &fd), -ENOSPC);
+	CHECK(tmp_empty());
+	store_close(&s);
+}
+
+TEST(enospc_btrfs)
+{
+	enospc("btrfs", 300);
+}
+TEST(enospc_ext4)
+{
+	enospc("ext4", 64);
+}
+
+/* Without CAP_SYS_ADMIN the subvolume-destroy ioctl is refused (EPERM); removal and
+ * reconcile then empty the subvolume and rmdir it, which the kernel allows (>= 4.18). */
+TEST(remove_btrfs_without_sys_admin)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	struct store s;
+	int fd = -1;
+
+	fs_up("btrfs", 300);
+	open_store(&s);
+	CHECK_EQ(store_create_disk(&s, "a", 8 << 20, NULL, &fd), 0);
+	fill(fd, 0, 1 << 20, 1);
+	close(fd);
+	CHECK_EQ(store_clone_disk(&s, "a", "b", &fd), 0);
+	close(fd);
+	CHECK(syscall(SYS_capget, &h, d) == 0);
+	d[0].effective &= ~(1U << CAP_SYS_ADMIN);
+	CHECK(syscall(SYS_capset, &h, d) == 0);
+	CHECK_EQ(btrfs_subvol_destroy(s.disks, "a"), -EPERM);
+	CHECK_EQ(store_remove_disk(&s, "a"), 0);
+	CHECK(!exists("data/disks/a"));
+	sh("btrfs -q subvolume create %s/data/.tmp/sv.1 >/dev/null && echo x > %s/data/.tmp/sv.1/disk.img", mnt, mnt);
+	CHECK_EQ(store_reconcile(&s), 0);
+	CHECK(tmp_empty());
+	CHECK_EQ(store_remove_disk(&s, "b"), 0);
+	CHECK(!exists("data/disks/b"));
+	store_close(&s);
+}
