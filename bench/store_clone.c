@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "helpers/stored/store.c" /* stored's own code, not a copy (as in its tests) */
+#include "helpers/stored/store.h"
 
 #define RUNS 5
 
@@ -22,8 +22,9 @@ static int cmp_u64(const void *a, const void *b)
 
 static double median_ms(uint64_t *ns)
 {
+	const size_t mid = RUNS / 2;
 	qsort(ns, RUNS, sizeof(*ns), cmp_u64);
-	return (double)ns[RUNS / 2] / 1e6;
+	return (double)ns[mid] / 1e6;
 }
 
 static int run(char *const argv[])
@@ -65,7 +66,7 @@ static void measure(struct store *s, const char *data, const char *name, uint64_
 {
 	uint64_t t_store[RUNS], t_cp[RUNS], t_snap[RUNS], t_exec[RUNS];
 	char src[4200], dst[4200], sub[4200], snap[4200], clone[64];
-	int fd;
+	int fd = -1;
 	if (store_create_disk(s, name, size, NULL, &fd) < 0) {
 		fprintf(stderr, "store_clone: cannot create %s\n", name);
 		exit(1);

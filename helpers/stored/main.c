@@ -10,18 +10,6 @@
 #include "helpers/common/helper.h"
 #include "helpers/stored/store.h"
 
-static const char *backend_name(enum store_backend b)
-{
-	switch (b) {
-	case STORE_BTRFS:
-		return "btrfs";
-	case STORE_REFLINK:
-		return "reflink";
-	default:
-		return "copy";
-	}
-}
-
 /* Reply with what was made and hand the disk's fd over. */
 static void made(struct helper_ctx *h, struct pmsg *rep, const char *name, int fd)
 {
@@ -33,7 +21,7 @@ static void made(struct helper_ctx *h, struct pmsg *rep, const char *name, int f
 		return;
 	}
 	prec_set_str(rep, &rep->body, "name", name);
-	prec_set_str(rep, &rep->body, "backend", backend_name(s->backend));
+	prec_set_str(rep, &rep->body, "backend", store_backend_name(s->backend));
 	prec_set_uint(rep, &rep->body, "size", (uint64_t)st.st_size);
 	pmsg_add_fd(rep, fd);
 }
@@ -106,7 +94,7 @@ static void serve_list(struct helper_ctx *h, const struct pmsg *req, struct pmsg
 		helper_fail(h, rep, rc, "list");
 		return;
 	}
-	prec_set_str(rep, &rep->body, "backend", backend_name(s->backend));
+	prec_set_str(rep, &rep->body, "backend", store_backend_name(s->backend));
 	prec_set_uint(rep, &rep->body, "free", avail);
 }
 

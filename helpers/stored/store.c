@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "helpers/stored/store.h"
+#include "proto/proto.h"
 
 #define DISK_FILE "disk.img"
 /* btrfs gives the root directory of every subvolume this inode number. */
@@ -40,33 +41,20 @@ const char *store_backend_name(enum store_backend b)
 
 int store_name_ok(const char *name)
 {
-	size_t n;
-
-	if (!name || !name[0])
-		return 0;
-	if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z') ||
-	      (name[0] >= '0' && name[0] <= '9')))
-		return 0; /* also rules out "." and ".." */
-	for (n = 1; name[n]; n++) {
-		char c = name[n];
-
-		if (n >= 64)
-			return 0;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-		      c == '.' || c == '-'))
-			return 0;
-	}
-	return 1;
+	/* the protocol's identifier rule ([A-Za-z0-9][A-Za-z0-9_.-]*, not "." or ".."): the same
+	 * check the decoder made, made again here because stored trusts no caller */
+	size_t n = name ? strnlen(name, STORE_NAME_MAX + 1) : 0;
+	return n > 0 && n <= STORE_NAME_MAX && proto_str_ok(name, n, SC_IDENT);
 }
 
 int store_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
 	struct open_how how = {
-		/* RESOLVE_NO_SYMLINKS already refuses a symlink at the last component, with ELOOP;
-		 * O_NOFOLLOW|O_DIRECTORY would turn that into a misleading ENOTDIR. */
-		.flags = (uint64_t)((flags & ~O_NOFOLLOW) | O_CLOEXEC),
-		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	    /* RESOLVE_NO_SYMLINKS already refuses a symlink at the last component, with ELOOP;
+	     * O_NOFOLLOW|O_DIRECTORY would turn that into a misleading ENOTDIR. */
+	    .flags = (uint64_t)((flags & ~O_NOFOLLOW) | O_CLOEXEC),
+	    .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
 	};
 	long fd;
 
@@ -135,14 +123,36 @@ static int btrfs_subvol_destroy(int parent, const char *name)
 
 /* --- removal ------------------------------------------------------------------------------ */
 
+static int rm_tree(int parent, const char *name, int depth);
+
+/* Removes every entry of the directory dfd (taken: closed here). First error wins. */
+static int rm_entries(int dfd, int depth)
+{
+	struct dirent *e;
+	int r = 0;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		int rr = rm_tree(dirfd(d), e->d_name, depth);
+		if (rr < 0 && !r)
+			r = rr;
+	}
+	closedir(d);
+	return r;
+}
+
 /* Removes PARENT/NAME whatever it is (a symlink is unlinked, never followed). Subvolumes are
  * destroyed by ioctl, or emptied and rmdir'ed when that is not permitted. */
 static int rm_tree(int parent, const char *name, int depth)
 {
 	struct stat st;
-	int dfd, r = 0;
-	DIR *d;
-	struct dirent *e;
+	int dfd, r;
 
 	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
@@ -157,23 +167,7 @@ static int rm_tree(int parent, const char *name, int depth)
 		close(dfd);
 		return 0;
 	}
-	d = fdopendir(dfd);
-	if (!d) {
-		r = -errno;
-		close(dfd);
-		return r;
-	}
-	while ((e = readdir(d))) {
-		int rr;
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		rr = rm_tree(dirfd(d), e->d_name, depth + 1);
-		if (rr < 0 && !r)
-			r = rr;
-	}
-	closedir(d);
-	if (r)
+	if ((r = rm_entries(dfd, depth + 1)) < 0)
 		return r;
 	/* On an (emptied) btrfs subvolume rmdir deletes it too, without CAP_SYS_ADMIN. */
 	return unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
@@ -181,30 +175,10 @@ static int rm_tree(int parent, const char *name, int depth)
 
 int store_reconcile(struct store *s)
 {
-	int dfd, r = 0;
-	DIR *d;
-	struct dirent *e;
-
-	dfd = store_openat(s->root, ".tmp", O_RDONLY | O_DIRECTORY, 0);
+	int dfd = store_openat(s->root, ".tmp", O_RDONLY | O_DIRECTORY, 0);
 	if (dfd < 0)
 		return dfd;
-	d = fdopendir(dfd);
-	if (!d) {
-		r = -errno;
-		close(dfd);
-		return r;
-	}
-	while ((e = readdir(d))) {
-		int rr;
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		rr = rm_tree(dirfd(d), e->d_name, 0);
-		if (rr < 0 && !r)
-			r = rr;
-	}
-	closedir(d);
-	return r;
+	return rm_entries(dfd, 0);
 }
 
 /* --- data copy ---------------------------------------------------------------------------- */
@@ -259,7 +233,7 @@ static int sparse_copy(int in, int out)
 
 		if (data < 0) {
 			if (errno == ENXIO)
-				break; /* only a hole is left */
+				break;	       /* only a hole is left */
 			if (errno == EINVAL) { /* no SEEK_DATA: copy everything */
 				data = off;
 				hole = st.st_size;
@@ -332,8 +306,7 @@ static enum store_backend probe(int root, int tmp)
 	a = store_openat(tmp, ".", O_TMPFILE | O_RDWR, 0600);
 	b = store_openat(tmp, ".", O_TMPFILE | O_RDWR, 0600);
 	memset(blk, 0x5a, sizeof(blk));
-	if (a >= 0 && b >= 0 && pwrite(a, blk, sizeof(blk), 0) == (ssize_t)sizeof(blk) &&
-	    ioctl(b, FICLONE, a) == 0)
+	if (a >= 0 && b >= 0 && pwrite(a, blk, sizeof(blk), 0) == (ssize_t)sizeof(blk) && ioctl(b, FICLONE, a) == 0)
 		be = STORE_REFLINK;
 	xclose(&a);
 	xclose(&b);
@@ -477,8 +450,7 @@ out:
 
 /* Makes disks-like object .tmp/TNAME as a copy of SRCDIR/SRCNAME (a snapshot on btrfs when
  * that is a subvolume), else empty. *SNAPPED tells which; *SRCFILE gets the source file. */
-static int start_from(struct store *s, const char *tname, int srcdir, const char *srcname, int *snapped,
-		      int *srcfile)
+static int start_from(struct store *s, const char *tname, int srcdir, const char *srcname, int *snapped, int *srcfile)
 {
 	int sd, r;
 

@@ -45,6 +45,7 @@ struct store {
 const char *store_backend_name(enum store_backend b);
 
 /* 1 when NAME is a valid object name, else 0. */
+#define STORE_NAME_MAX 64 /* as DISK_NAME_MAX in the schema (proto/ops.c) */
 int store_name_ok(const char *name);
 
 /* openat2 beneath DIRFD with RESOLVE_BENEATH|NO_SYMLINKS|NO_MAGICLINKS|NO_XDEV; O_CLOEXEC is

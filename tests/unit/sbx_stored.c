@@ -2,7 +2,9 @@
  * loop btrfs / xfs (reflink=1) / ext4 or a tmpfs in a private temp dir, and tears it down
  * even when the test fails (the test body runs in a child; the parent cleans up). Root only.
  * Shelling out to mkfs/mount/losetup is for tests only. */
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/btrfs.h>
 #include <linux/capability.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
@@ -11,9 +13,10 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
-#include "helpers/stored/store.c"
+#include "helpers/stored/store.h"
 #include "tests/unit/check.h"
 
 static char fsdir[64];
@@ -35,8 +38,8 @@ static int sh(const char *fmt, ...)
 
 static void fs_down(void)
 {
-	sh("umount -l %s 2>/dev/null; [ -f %s/loopdev ] && losetup -d $(cat %s/loopdev) 2>/dev/null; rm -rf %s",
-	   mnt, fsdir, fsdir, fsdir);
+	sh("umount -l %s 2>/dev/null; [ -f %s/loopdev ] && losetup -d $(cat %s/loopdev) 2>/dev/null; rm -rf %s", mnt,
+	   fsdir, fsdir, fsdir);
 }
 
 /* Makes and mounts a TYPE filesystem (btrfs, xfs, ext4, tmpfs) of MB MiB at mnt with mnt/data
@@ -351,7 +354,7 @@ static int tmp_count(int tmpfd)
 	if (!d)
 		return 0;
 	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
 			busy++;
 	closedir(d);
 	return busy;
@@ -400,7 +403,8 @@ static void crash(const char *type, int mb)
 	   "ln -s %s/outside %s/data/.tmp/l.3",
 	   mnt, mnt, mnt, mnt, mnt);
 	if (!strcmp(type, "btrfs"))
-		sh("btrfs -q subvolume create %s/data/.tmp/sv.4 >/dev/null && dd if=/dev/zero of=%s/data/.tmp/sv.4/disk.img "
+		sh("btrfs -q subvolume create %s/data/.tmp/sv.4 >/dev/null && dd if=/dev/zero "
+		   "of=%s/data/.tmp/sv.4/disk.img "
 		   "bs=1M count=2 status=none",
 		   mnt, mnt);
 	fprintf(stderr, "%s: %d of 5 clones killed mid-way\n", type, mid);
@@ -413,7 +417,9 @@ static void crash(const char *type, int mb)
 
 		snprintf(p, sizeof(p), "k%d", i);
 		if (store_usage(&s, p, &lg, NULL) == 0) { /* finished before the kill: complete */
-			int fd = open_obj_file(s.disks, p, O_RDONLY);
+			char f[96];
+			snprintf(f, sizeof(f), "%s/disk.img", p);
+			int fd = store_openat(s.disks, f, O_RDONLY, 0);
 
 			CHECK(fd >= 0);
 			CHECK_EQ(lg, 40 << 20);
@@ -435,8 +441,10 @@ TEST(crash_ext4)
 
 static void refusals(const char *type, int mb)
 {
-	static const char *bad[] = { "../x", "a/b", ".", "..", "", ".hidden", "-x", "/etc",
-				     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
+	static const char *bad[] = {
+	    "../x", "a/b",  ".",
+	    "..",   "",	    ".hidden",
+	    "-x",   "/etc", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
 	struct store s;
 	char p[256], q[256];
 	uint64_t lg;
@@ -541,7 +549,7 @@ TEST(enospc_ext4)
  * reconcile then empty the subvolume and rmdir it, which the kernel allows (>= 4.18). */
 TEST(remove_btrfs_without_sys_admin)
 {
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct d[2];
 	struct store s;
 	int fd = -1;
@@ -556,7 +564,9 @@ TEST(remove_btrfs_without_sys_admin)
 	CHECK(syscall(SYS_capget, &h, d) == 0);
 	d[0].effective &= ~(1U << CAP_SYS_ADMIN);
 	CHECK(syscall(SYS_capset, &h, d) == 0);
-	CHECK_EQ(btrfs_subvol_destroy(s.disks, "a"), -EPERM);
+	struct btrfs_ioctl_vol_args va = {0};
+	snprintf(va.name, sizeof(va.name), "a");
+	CHECK(ioctl(s.disks, BTRFS_IOC_SNAP_DESTROY, &va) < 0 && errno == EPERM);
 	CHECK_EQ(store_remove_disk(&s, "a"), 0);
 	CHECK(!exists("data/disks/a"));
 	sh("btrfs -q subvolume create %s/data/.tmp/sv.1 >/dev/null && echo x > %s/data/.tmp/sv.1/disk.img", mnt, mnt);
