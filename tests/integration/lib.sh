@@ -4,7 +4,10 @@ set -u
 FCVM=${FCVM:-$PWD/build/fcvm}
 BUILD=${BUILD:-build}
 T_NAME=$(basename "$0" .sh)
-T_DIRS=()
+# One private root per test, made here in the test's own shell: state dirs made later inside
+# $(...) subshells live beneath it, so cleanup finds them all.
+T_ROOT=$(mktemp -d "/tmp/fcvm-it-$T_NAME.XXXXXX")
+chmod 0755 "$T_ROOT"
 
 t_pass() { echo "PASS: $T_NAME:$1"; }
 t_fail() { echo "FAIL: $T_NAME:$1${2:+ ($2)}"; }
@@ -22,26 +25,23 @@ t_result() {
 }
 
 t_cleanup() {
-	local d
-	for d in "${T_DIRS[@]}"; do
-		# a supervisor left running in it (test failed half-way): stop it, bounded
-		if [ -S "$d/fcvm.sock" ]; then
-			timeout 10 "$FCVM" --state-dir "$d" shutdown >/dev/null 2>&1
-		fi
-		if [ -f "$d/supervisor.log" ] && [ -n "${T_KEEP_LOGS:-}" ]; then
-			cp "$d/supervisor.log" "/tmp/$T_NAME.$$.log"
-		fi
-		rm -rf "$d"
+	local sock
+	# a supervisor left running (test failed half-way): stop it, bounded
+	for sock in "$T_ROOT"/*/fcvm.sock "$T_ROOT"/*/*/fcvm.sock; do
+		[ -S "$sock" ] && timeout 10 "$FCVM" --state-dir "$(dirname "$sock")" shutdown >/dev/null 2>&1
 	done
+	if [ -n "${T_KEEP_LOGS:-}" ]; then
+		find "$T_ROOT" -name supervisor.log -exec cp {} "/tmp/$T_NAME.$$.log" \;
+	fi
+	rm -rf "$T_ROOT"
 }
 trap t_cleanup EXIT
 
 # A fresh private state dir, world-traversable so other-uid tests can reach the socket.
 t_state_dir() {
 	local d
-	d=$(mktemp -d "/tmp/fcvm-it-$T_NAME.XXXXXX")
+	d=$(mktemp -d "$T_ROOT/state.XXXXXX")
 	chmod 0755 "$d"
-	T_DIRS+=("$d")
 	echo "$d"
 }
 

@@ -7,9 +7,8 @@ if t_is_root; then
 fi
 rt=$(t_state_dir)
 chmod 0700 "$rt"
-export XDG_RUNTIME_DIR=$rt
+export XDG_RUNTIME_DIR=$rt XDG_DATA_HOME=$rt/data
 unset FCVM_STATE_DIR FCVM_SOCKET
-T_DIRS+=("$rt/fcvm")
 
 out=$("$FCVM" status --json)
 t_check started_on_demand [ "$(echo "$out" | jq -r .state_dir)" = "$rt/fcvm" ]
