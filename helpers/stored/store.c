@@ -369,6 +369,25 @@ static int publish(struct store *s, const char *tname, int dir, const char *name
 	return 0;
 }
 
+/* The end of every build: when r is 0, publish .tmp/TNAME as DSTDIR/NAME and hand out
+ * outfd in *fd (or close it); otherwise (or if publishing fails) discard both. */
+static int publish_or_discard(struct store *s, int r, const char *tname, int dstdir, const char *name, int outfd,
+			      int *fd)
+{
+	if (!r)
+		r = publish(s, tname, dstdir, name);
+	if (r < 0) {
+		xclose(&outfd);
+		rm_tree(s->tmp, tname, 0);
+		return r;
+	}
+	if (fd)
+		*fd = outfd;
+	else
+		close(outfd);
+	return 0;
+}
+
 static int absent(int dir, const char *name)
 {
 	struct stat st;
@@ -503,18 +522,7 @@ static int make_obj(struct store *s, int dstdir, const char *name, uint64_t size
 		return r;
 	r = finish_obj(s, tname, srcfile, snapped, size, mode, oflags, &outfd);
 	xclose(&srcfile);
-	if (!r)
-		r = publish(s, tname, dstdir, name);
-	if (r < 0) {
-		xclose(&outfd);
-		rm_tree(s->tmp, tname, 0);
-		return r;
-	}
-	if (fd)
-		*fd = outfd;
-	else
-		close(outfd);
-	return 0;
+	return publish_or_discard(s, r, tname, dstdir, name, outfd, fd);
 }
 
 int store_create_disk(struct store *s, const char *name, uint64_t size, const char *base_image, int *fd)
@@ -585,18 +593,7 @@ int store_import_image(struct store *s, const char *name, int srcfd, int *fd)
 	if ((r = mk_obj_dir(s, tname)) < 0)
 		return r;
 	r = finish_obj(s, tname, srcfd, 0, 0, 0444, O_RDONLY, &outfd);
-	if (!r)
-		r = publish(s, tname, s->images, name);
-	if (r < 0) {
-		xclose(&outfd);
-		rm_tree(s->tmp, tname, 0);
-		return r;
-	}
-	if (fd)
-		*fd = outfd;
-	else
-		close(outfd);
-	return 0;
+	return publish_or_discard(s, r, tname, s->images, name, outfd, fd);
 }
 
 int store_usage(struct store *s, const char *name, uint64_t *logical, uint64_t *allocated)
