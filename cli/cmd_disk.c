@@ -63,15 +63,18 @@ static int call_and_print(struct cli_opts *o, struct pmsg *req)
 		} else if (req->op->id == OP_DISK_LIST) {
 			uint64_t free_b = 0;
 			prec_uint(&rep.body, "free", &free_b);
-			printf("backend %s, %.1f GiB free\n%-24s %14s %14s\n", prec_str(&rep.body, "backend"),
-			       (double)free_b / (1 << 30), "NAME", "SIZE", "ALLOCATED");
+			printf("backend %s, %.1f GiB free\n%-24s %14s %14s %14s %14s\n", prec_str(&rep.body, "backend"),
+			       (double)free_b / (1 << 30), "NAME", "SIZE", "ALLOCATED", "EXCLUSIVE", "SHARED");
 			const struct pval *disks = prec_get(&rep.body, "disks");
 			for (uint32_t i = 0; disks && i < disks->recs.n; i++) {
-				uint64_t l = 0, a = 0;
+				uint64_t l = 0, a = 0, x = 0, sh = 0;
 				prec_uint(&disks->recs.v[i], "logical", &l);
 				prec_uint(&disks->recs.v[i], "allocated", &a);
-				printf("%-24s %14llu %14llu\n", prec_str(&disks->recs.v[i], "name"),
-				       (unsigned long long)l, (unsigned long long)a);
+				prec_uint(&disks->recs.v[i], "exclusive", &x);
+				prec_uint(&disks->recs.v[i], "shared", &sh);
+				printf("%-24s %14llu %14llu %14llu %14llu\n", prec_str(&disks->recs.v[i], "name"),
+				       (unsigned long long)l, (unsigned long long)a, (unsigned long long)x,
+				       (unsigned long long)sh);
 			}
 		} else if (prec_has(&rep.body, "name")) {
 			uint64_t size = 0;

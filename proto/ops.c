@@ -112,7 +112,9 @@ static const struct field_def disk_made_rep[] = {
 };
 static const struct field_def disk_info_fields[] = {
     F_STR("name", true, 1, DISK_NAME_MAX, SC_IDENT), F_UINT("logical", true, 0, UINT64_MAX), /* apparent size */
-    F_UINT("allocated", true, 0, UINT64_MAX), /* blocks in use, shared extents included */
+    F_UINT("allocated", true, 0, UINT64_MAX),  /* blocks in use, shared extents included */
+    F_UINT("exclusive", false, 0, UINT64_MAX), /* extent bytes used by this disk alone */
+    F_UINT("shared", false, 0, UINT64_MAX),    /* extent bytes shared with clones or images */
 };
 static const struct record_def disk_info = REC(disk_info_fields);
 static const struct field_def disk_list_rep[] = {

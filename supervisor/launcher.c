@@ -390,12 +390,13 @@ int launcher_main(struct launcher_setup *ls)
 		if (pf[0].revents)
 			on_signal(&L);
 		if (ls->chan >= 0 && pf[1].revents && !read_channel(&L)) {
-			/* The supervisor is gone or misbehaved: its helpers follow (their channels
-			 * close with it); a command still running is asked to stop. */
+			/* The supervisor is stopping (its end closed: the SIGCHLD may still be on
+			 * its way), or misbehaved and now sees our end close, which stops it. Its
+			 * helpers follow as their channels close. It gets the stop deadline rather
+			 * than a signal: a SIGTERM racing its last clean-up would turn an orderly
+			 * exit into a kill. A command still running is asked to stop. */
 			close(ls->chan);
 			ls->chan = -1;
-			if (!L.shutdown_sent && !L.sup_done)
-				kill(ls->sup_pid, SIGTERM);
 			if (ls->cmd_pid > 0 && !L.cmd_done)
 				kill(ls->cmd_pid, SIGTERM);
 			if (!L.deadline_ms)

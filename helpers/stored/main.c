@@ -73,10 +73,15 @@ static void add_disk(const char *name, void *arg)
 		l->rc = -E2BIG;
 		return;
 	}
+	uint64_t exclusive = 0, shared = 0;
 	store_usage(l->h->state, name, &logical, &allocated);
 	prec_set_str(l->rep, r, "name", name);
 	prec_set_uint(l->rep, r, "logical", logical);
 	prec_set_uint(l->rep, r, "allocated", allocated);
+	if (store_sharing(l->h->state, name, &exclusive, &shared) == 0) {
+		prec_set_uint(l->rep, r, "exclusive", exclusive);
+		prec_set_uint(l->rep, r, "shared", shared);
+	}
 }
 
 static void serve_list(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)

@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/btrfs.h>
+#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -618,6 +620,51 @@ int store_usage(struct store *s, const char *name, uint64_t *logical, uint64_t *
 	if (allocated)
 		*allocated = (uint64_t)st.st_blocks * 512;
 	return 0;
+}
+
+int store_sharing(struct store *s, const char *name, uint64_t *exclusive, uint64_t *shared)
+{
+	/* FIEMAP in batches; an extent flagged SHARED is also used by another file or snapshot */
+	enum { BATCH = 256 };
+	union {
+		struct fiemap fm;
+		char buf[sizeof(struct fiemap) + BATCH * sizeof(struct fiemap_extent)];
+	} u;
+	uint64_t start = 0, excl = 0, shrd = 0;
+	int f, r = 0;
+
+	if (!store_name_ok(name))
+		return -EINVAL;
+	f = open_obj_file(s->disks, name, O_RDONLY);
+	if (f < 0)
+		return f;
+	for (bool last = false; !last;) {
+		memset(&u, 0, sizeof(u));
+		u.fm.fm_start = start;
+		u.fm.fm_length = FIEMAP_MAX_OFFSET - start;
+		u.fm.fm_extent_count = BATCH;
+		if (ioctl(f, FS_IOC_FIEMAP, &u.fm) < 0) {
+			r = -errno;
+			break;
+		}
+		if (u.fm.fm_mapped_extents == 0)
+			break;
+		for (unsigned i = 0; i < u.fm.fm_mapped_extents; i++) {
+			const struct fiemap_extent *e = &u.fm.fm_extents[i];
+			if (e->fe_flags & FIEMAP_EXTENT_SHARED)
+				shrd += e->fe_length;
+			else
+				excl += e->fe_length;
+			start = e->fe_logical + e->fe_length;
+			last = e->fe_flags & FIEMAP_EXTENT_LAST;
+		}
+	}
+	close(f);
+	if (r == 0) {
+		*exclusive = excl;
+		*shared = shrd;
+	}
+	return r;
 }
 
 int store_free_bytes(struct store *s, uint64_t *avail)

@@ -90,6 +90,9 @@ int store_import_image(struct store *s, const char *name, int srcfd, int *fd);
 /* disks/NAME/disk.img: *LOGICAL = size, *ALLOCATED = bytes allocated (extents shared with a
  * base or another clone are counted in full). */
 int store_usage(struct store *s, const char *name, uint64_t *logical, uint64_t *allocated);
+/* Bytes of disks/NAME's extents used by it alone, and shared with another disk or image
+ * (reflinked or snapshotted), read from FIEMAP. */
+int store_sharing(struct store *s, const char *name, uint64_t *exclusive, uint64_t *shared);
 
 /* Bytes available to an unprivileged writer on the data filesystem (statvfs f_bavail). */
 int store_free_bytes(struct store *s, uint64_t *avail);

@@ -61,6 +61,7 @@ run_suite() {
 	t_check "$label:clone_same_bytes" cmp -s "$img" "$clone"
 	if [ "$want_backend" != copy ]; then
 		t_check "$label:clone_shares_extents" [ "$(shared_extents "$clone")" -gt 0 ]
+		t_check "$label:ls_reports_shared_bytes" [ "$(f disk ls --json | jq '.disks[] | select(.name == "copy") | .shared')" -ge $((8 << 20)) ]
 	fi
 	f disk create base --size 64M >/dev/null 2>&1
 	t_check "$label:exists_refused" [ $? -ne 0 ]

@@ -10,6 +10,7 @@
 #include <linux/fs.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -311,8 +312,21 @@ static void clone(const char *type, int mb, int shared)
 	CHECK_EQ(store_usage(&s, "b", &lg, &al), 0);
 	CHECK_EQ(lg, 32 << 20);
 	CHECK(al < (16 << 20)); /* holes kept */
+	uint64_t ex = 0, sh = 0;
+	bool fiemap = strcmp(type, "tmpfs") != 0;
+	if (fiemap) {
+		CHECK_EQ(store_sharing(&s, "b", &ex, &sh), 0);
+		if (shared) /* all 9 MiB of data is the source's */
+			CHECK(sh >= (9 << 20) && ex == 0);
+		else
+			CHECK(sh == 0 && ex >= (9 << 20));
+	}
 	fill(b, 0, 1 << 20, 5);
 	CHECK(fsync(b) == 0);
+	if (fiemap && shared) { /* the rewritten MiB is the clone's own now */
+		CHECK_EQ(store_sharing(&s, "b", &ex, &sh), 0);
+		CHECK(ex >= (1 << 20) && sh >= (8 << 20));
+	}
 	CHECK(same(a, 0, 8 << 20, 1)); /* independent */
 	fill(a, 20 << 20, 1 << 20, 6);
 	CHECK(same(b, 20 << 20, 1 << 20, 2));
