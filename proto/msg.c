@@ -96,8 +96,10 @@ void pmsg_init_reply(struct pmsg *reply, const struct pmsg *req)
 	blank(reply);
 	reply->kind = PK_REPLY;
 	reply->id = req->id;
-	reply->op = req->op;
-	reply->body.def = req->op ? &req->op->rep : NULL;
+	/* A request whose op was unknown can only be answered with an error, and the envelope
+	 * still needs a valid op name: use ping's. Peers match replies by id. */
+	reply->op = req->op ? req->op : proto_op(OP_PING);
+	reply->body.def = &reply->op->rep;
 }
 
 static void close_fds(struct pmsg *m)

@@ -181,7 +181,8 @@ struct pmsg {
 
 /* Initialise a message to build. Returns 0, or -1 (unknown op). */
 int pmsg_init(struct pmsg *m, enum proto_kind kind, enum proto_op op, uint32_t id);
-/* Initialise a reply to req (same op and id). */
+/* Initialise a reply to req (same op and id; ping's op when req's op was unknown, for the
+ * error reply that is all such a request can get). */
 void pmsg_init_reply(struct pmsg *reply, const struct pmsg *req);
 /* Make m an error reply (clears body). printf-style message, truncated to PROTO_MAX_STR. */
 void pmsg_set_error(struct pmsg *m, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -101,18 +101,14 @@ static void handle_reply(struct peer *p, struct pmsg *m)
 static void handle_request(struct peer *p, struct pmsg *m, const struct perr *e)
 {
 	struct pmsg rep;
+	pmsg_init_reply(&rep, m);
 	if (e->code != PE_OK || !p->on_request) {
-		if (m->op)
-			pmsg_init_reply(&rep, m);
-		else
-			pmsg_init(&rep, PK_REPLY, OP_PING, m->id);
 		if (e->code != PE_OK)
 			pmsg_set_error(&rep, e->code, "%s", e->msg);
 		else
 			pmsg_set_error(&rep, PE_NOT_IMPLEMENTED, "requests are not served here");
 		log_audit("%s: refused request id=%u: %s", p->name, m->id, rep.err_msg);
 	} else {
-		pmsg_init_reply(&rep, m);
 		p->on_request(p, m, &rep, p->arg);
 	}
 	struct perr se;

@@ -85,10 +85,7 @@ static bool authorised(const struct client *c, enum control_who who)
 static void reply_error(struct client *c, const struct pmsg *req, int code, const char *msg)
 {
 	struct pmsg rep;
-	if (req->op)
-		pmsg_init_reply(&rep, req);
-	else
-		pmsg_init(&rep, PK_REPLY, OP_PING, req->id);
+	pmsg_init_reply(&rep, req);
 	pmsg_set_error(&rep, code, "%s", msg);
 	client_send(c, &rep);
 	pmsg_free(&rep);

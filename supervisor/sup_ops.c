@@ -176,24 +176,23 @@ static void op_shutdown(struct client *c, const struct pmsg *req)
  * ready: launcher-only operations) is refused and audited. */
 /* ---- disks: relayed to stored (which checks every field again) ---- */
 
-static void op_disk_create(struct client *c, const struct pmsg *req)
-{
-	relay_to_helper(c, req, HELPER_STORED, OP_STORE_CREATE);
-}
+/* Which stored operation serves each client disk operation (same fields). */
+static const struct {
+	enum proto_op client, stored;
+} disk_relays[] = {
+    {OP_DISK_CREATE, OP_STORE_CREATE},
+    {OP_DISK_CLONE, OP_STORE_CLONE},
+    {OP_DISK_REMOVE, OP_STORE_REMOVE},
+    {OP_DISK_LIST, OP_STORE_LIST},
+};
 
-static void op_disk_clone(struct client *c, const struct pmsg *req)
+static void op_disk(struct client *c, const struct pmsg *req)
 {
-	relay_to_helper(c, req, HELPER_STORED, OP_STORE_CLONE);
-}
-
-static void op_disk_remove(struct client *c, const struct pmsg *req)
-{
-	relay_to_helper(c, req, HELPER_STORED, OP_STORE_REMOVE);
-}
-
-static void op_disk_list(struct client *c, const struct pmsg *req)
-{
-	relay_to_helper(c, req, HELPER_STORED, OP_STORE_LIST);
+	for (size_t i = 0; i < ARRAY_LEN(disk_relays); i++)
+		if (disk_relays[i].client == req->op->id) {
+			relay_to_helper(c, req, HELPER_STORED, disk_relays[i].stored);
+			return;
+		}
 }
 
 static const struct control_op control_ops[] = {
@@ -202,10 +201,10 @@ static const struct control_op control_ops[] = {
     {OP_STATUS, WHO_CLIENT, op_status},
     {OP_SHUTDOWN, WHO_OWNER, op_shutdown},
     /* raw disks: the instance's owner (VM operations will manage users' disks) */
-    {OP_DISK_CREATE, WHO_OWNER, op_disk_create},
-    {OP_DISK_CLONE, WHO_OWNER, op_disk_clone},
-    {OP_DISK_REMOVE, WHO_OWNER, op_disk_remove},
-    {OP_DISK_LIST, WHO_OWNER, op_disk_list},
+    {OP_DISK_CREATE, WHO_OWNER, op_disk},
+    {OP_DISK_CLONE, WHO_OWNER, op_disk},
+    {OP_DISK_REMOVE, WHO_OWNER, op_disk},
+    {OP_DISK_LIST, WHO_OWNER, op_disk},
 };
 
 const struct control_op *control_op_find(enum proto_op op)

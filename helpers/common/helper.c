@@ -142,17 +142,13 @@ static int handle_frame(struct helper_ctx *h, const struct helper_op *ops, size_
 	}
 	struct pmsg rep;
 	int rc;
+	pmsg_init_reply(&rep, req);
 	if (e->code != PE_OK) {
 		/* op unknown or body invalid: refuse, with the decoder's reason */
 		log_audit("refused request id=%u: %s: %s", req->id, proto_err_name(e->code), e->msg);
-		if (req->op)
-			pmsg_init_reply(&rep, req);
-		else /* unknown op: an error reply needs some valid op name; ids match replies */
-			pmsg_init(&rep, PK_REPLY, OP_PING, req->id);
 		pmsg_set_error(&rep, e->code, "%s", e->msg);
 	} else {
 		helper_handler fn = find_handler(ops, nops, req->op->id);
-		pmsg_init_reply(&rep, req);
 		if (!fn) {
 			log_audit("refused '%s' id=%u: not served by %s", req->op->name, req->id, h->name);
 			pmsg_set_error(&rep, PE_NOT_IMPLEMENTED, "%s does not serve '%s'", h->name, req->op->name);
