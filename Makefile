@@ -8,7 +8,7 @@ LIBEXECDIR ?= $(PREFIX)/libexec/fcvm
 CC         ?= cc
 CLANG      ?= clang
 
-PKGS       := msgpack libevent jansson libseccomp libcap
+PKGS       := msgpack libevent jansson libseccomp libcap liblzma libarchive libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
@@ -49,7 +49,7 @@ FUZZ_LIB_SRC := $(wildcard proto/*.c)
 
 .PHONY: all test unit bench check fuzz fuzz-build deps install clean format
 .SECONDARY: # keep objects make would treat as intermediate (helpers)
-all: $(BUILD)/fcvm $(HELPER_BINS)
+all: $(BUILD)/fcvm $(HELPER_BINS) $(BUILD)/fcvm-agent
 
 # ---- policy compiler: policy/NAME.policy -> C ----
 $(BUILD)/policyc: policy/policyc.c
@@ -85,6 +85,16 @@ $(BUILD)/libfcvm-asan.a: $(SAN_LIB_OBJ)
 # ---- programs ----
 $(BUILD)/fcvm: $(patsubst %.c,$(BUILD)/obj/%.o,$(FCVM_SRC)) $(BUILD)/libfcvm.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The guest agent: static (it is PID 1 of a guest with no libraries of ours), proto/ and
+# common/util.c only, linked with msgpack-c's static library.
+AGENT_SRC := $(wildcard agent/*.c) $(wildcard proto/*.c) common/util.c
+AGENT_OBJ := $(patsubst %.c,$(BUILD)/agent/%.o,$(AGENT_SRC))
+$(BUILD)/agent/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(CFLAGS) $(WARN) $(DEFS) -I. -I$(BUILD) -MMD -MP -c -o $@ $<
+$(BUILD)/fcvm-agent: $(AGENT_OBJ)
+	$(CC) -static -o $@ $^ -lmsgpackc
 
 # (a called variable: in a pattern rule's prerequisites make would replace a literal % by the stem)
 helper_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard helpers/$(1)/*.c))
@@ -143,7 +153,7 @@ deps:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)/etc/systemd/system
 	install -m 0755 $(BUILD)/fcvm $(DESTDIR)$(PREFIX)/bin/fcvm
-	install -m 0755 $(HELPER_BINS) $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0755 $(HELPER_BINS) $(BUILD)/fcvm-agent $(DESTDIR)$(LIBEXECDIR)/
 	sed 's|@BINDIR@|$(PREFIX)/bin|g' scripts/fcvm.service.in > $(DESTDIR)/etc/systemd/system/fcvm.service
 	scripts/create-users
 

@@ -22,6 +22,10 @@
 	{                                                                                                              \
 		.name = (n), .type = FT_UINT, .required = (req), .min = (lo), .max = (hi)                              \
 	}
+#define F_BIN(n, req, lo, hi)                                                                                          \
+	{                                                                                                              \
+		.name = (n), .type = FT_BIN, .required = (req), .min = (lo), .max = (hi)                               \
+	}
 #define F_BOOL(n, req)                                                                                                 \
 	{                                                                                                              \
 		.name = (n), .type = FT_BOOL, .required = (req)                                                        \
@@ -123,6 +127,154 @@ static const struct field_def disk_list_rep[] = {
     F_RECORDS("disks", false, PROTO_MAX_ARRAY, &disk_info),
 };
 
+/* vmm_spawn: the supervisor asks the launcher to start a VMM. The launcher checks the
+ * fds' kinds, puts them on fds 3.. in this order, confines the child (policy/vmm-qemu) and
+ * executes the VMM binary it opened at start; argv[0] is ignored. The reply has the pid. */
+#define VM_NAME_MAX  64
+#define VMM_ARGV_MAX 128
+static const struct field_def vmm_spawn_req[] = {
+    F_STR("vm", true, 1, VM_NAME_MAX, SC_IDENT),
+    F_STRLIST("argv", true, VMM_ARGV_MAX, 1024, SC_ANY),
+};
+static const struct field_def vmm_spawn_rep[] = {
+    F_UINT("pid", true, 1, INT32_MAX),
+};
+
+/* ---- guest agent (docs/agent-protocol.md) ---- */
+#define SESSION_MAX  UINT32_MAX
+#define ARGV_MAX     64   /* arguments of a command */
+#define ARG_LEN_MAX  1024 /* bytes in one argument or environment entry */
+#define CHUNK_MAX    4096 /* bytes of stdio in one frame */
+static const struct field_def agent_hello_rep[] = {
+    F_STR("version", true, 1, 64, SC_TEXT),
+    F_UINT("uptime_ms", true, 0, UINT64_MAX), /* guest's CLOCK_BOOTTIME */
+    F_UINT("ready_ms", true, 0, UINT64_MAX),  /* guest uptime when the agent became ready */
+    F_STR("container", true, 1, 16, SC_IDENT), /* none | loading | running | exited */
+};
+static const struct field_def agent_health_rep[] = {
+    F_STR("container", true, 1, 16, SC_IDENT),
+    F_UINT("exit_code", false, 0, 255), /* when exited */
+    F_UINT("uptime_ms", true, 0, UINT64_MAX),
+};
+/* kind: run (the container: podman load + podman run; once per VM), exec (podman exec in
+ * it), vm (a command in the guest itself). An empty argv with run keeps the image's command. */
+static const struct field_def proc_start_req[] = {
+    F_UINT("session", true, 1, SESSION_MAX),
+    F_STR("kind", true, 1, 8, SC_IDENT),
+    F_STRLIST("argv", true, ARGV_MAX, ARG_LEN_MAX, SC_ANY),
+    F_STRLIST("env", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY), /* KEY=VALUE */
+    F_BOOL("tty", false),
+    F_BOOL("stdin", false),
+    F_UINT("rows", false, 1, 4096),
+    F_UINT("cols", false, 1, 4096),
+};
+static const struct field_def proc_input_ev[] = {
+    F_UINT("session", true, 1, SESSION_MAX),
+    F_BIN("data", false, 0, CHUNK_MAX),
+    F_BOOL("eof", false), /* close the process's stdin after data */
+};
+static const struct field_def proc_resize_ev[] = {
+    F_UINT("session", true, 1, SESSION_MAX),
+    F_UINT("rows", true, 1, 4096),
+    F_UINT("cols", true, 1, 4096),
+};
+static const struct field_def proc_signal_ev[] = {
+    F_UINT("session", true, 1, SESSION_MAX),
+    F_UINT("signal", true, 1, 64),
+};
+/* Output: offset counts every output byte of the session (stdout and stderr together) in
+ * the order the agent read them; the agent keeps what is not acknowledged and sends it
+ * again after a new hello. */
+static const struct field_def proc_output_ev[] = {
+    F_UINT("session", true, 1, SESSION_MAX),
+    F_UINT("stream", true, 1, 2), /* 1 stdout, 2 stderr */
+    F_UINT("offset", true, 0, UINT64_MAX),
+    F_BIN("data", true, 1, CHUNK_MAX),
+};
+static const struct field_def proc_ack_ev[] = {
+    F_UINT("session", true, 1, SESSION_MAX),
+    F_UINT("offset", true, 0, UINT64_MAX), /* every byte before this one is consumed */
+};
+static const struct field_def proc_exit_ev[] = {
+    F_UINT("session", true, 1, SESSION_MAX),
+    F_UINT("code", true, 0, 255),  /* exit status, or 128 + signal */
+    F_UINT("signal", false, 1, 64), /* set when a signal ended it */
+    F_UINT("offset", true, 0, UINT64_MAX), /* total output bytes: the exit follows them */
+};
+static const struct field_def session_only[] = {
+    F_UINT("session", true, 1, SESSION_MAX),
+};
+
+/* ---- client -> supervisor: VMs ---- */
+/* vm_run comes with one fd: the image, an OCI archive the client opened (never a path the
+ * supervisor would open for it). */
+static const struct field_def vm_run_req[] = {
+    F_STR("name", false, 1, VM_NAME_MAX, SC_IDENT),
+    F_STR("image", true, 1, 256, SC_TEXT), /* as the user named it, for listings */
+    F_STRLIST("argv", true, ARGV_MAX, ARG_LEN_MAX, SC_ANY),
+    F_STRLIST("env", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY),
+    F_UINT("cpu", false, 1, 16),
+    F_UINT("mem", false, 128, 65536), /* MiB */
+    F_BOOL("tty", false),
+    F_BOOL("stdin", false),
+    F_BOOL("detach", false),
+    F_BOOL("remove", false), /* --rm: remove when it stops */
+    F_STR("network", false, 1, 16, SC_IDENT),
+    F_STR("accel", false, 1, 8, SC_IDENT), /* auto | kvm | tcg */
+    F_UINT("rows", false, 1, 4096),
+    F_UINT("cols", false, 1, 4096),
+};
+static const struct field_def vm_run_rep[] = {
+    F_STR("name", true, 1, VM_NAME_MAX, SC_IDENT),
+    F_STR("id", true, 1, 32, SC_IDENT),
+    F_UINT("session", false, 1, SESSION_MAX), /* absent when detached */
+    F_STR("accel", true, 1, 8, SC_IDENT),
+    F_STR("warning", false, 1, 256, SC_TEXT),
+};
+static const struct field_def vm_exec_req[] = {
+    F_STR("name", true, 1, VM_NAME_MAX, SC_IDENT),
+    F_STRLIST("argv", true, ARGV_MAX, ARG_LEN_MAX, SC_ANY),
+    F_STRLIST("env", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY),
+    F_BOOL("vm", false), /* in the guest rather than the container */
+    F_BOOL("tty", false),
+    F_BOOL("stdin", false),
+    F_UINT("rows", false, 1, 4096),
+    F_UINT("cols", false, 1, 4096),
+};
+static const struct field_def vm_session_rep[] = {
+    F_UINT("session", true, 1, SESSION_MAX),
+};
+static const struct field_def vm_info_fields[] = {
+    F_STR("name", true, 1, VM_NAME_MAX, SC_IDENT),
+    F_STR("id", true, 1, 32, SC_IDENT),
+    F_STR("status", true, 1, 16, SC_IDENT), /* booting | running | stopping | stopped | lost */
+    F_STR("health", true, 1, 16, SC_IDENT), /* starting | healthy | unhealthy | unknown */
+    F_STR("image", true, 1, 256, SC_TEXT),
+    F_UINT("owner", true, 0, UINT32_MAX),
+    F_UINT("created_ms", true, 0, UINT64_MAX),
+    F_UINT("cpu", true, 1, 16),
+    F_UINT("mem", true, 1, 65536),
+    F_STR("accel", true, 1, 8, SC_IDENT),
+    F_STR("network", true, 1, 16, SC_IDENT),
+    F_UINT("pid", false, 1, INT32_MAX), /* the VMM's */
+    F_UINT("exit_code", false, 0, 255), /* the container's, once it exited */
+    F_UINT("boot_ms", false, 0, UINT64_MAX), /* VMM start to agent ready */
+};
+static const struct record_def vm_info = REC(vm_info_fields);
+static const struct field_def vm_list_rep[] = {
+    F_RECORDS("vms", false, PROTO_MAX_ARRAY, &vm_info),
+};
+static const struct field_def vm_name_req[] = {
+    F_STR("name", true, 1, VM_NAME_MAX, SC_IDENT),
+};
+static const struct field_def vm_logs_req[] = {
+    F_STR("name", true, 1, VM_NAME_MAX, SC_IDENT),
+    F_BOOL("follow", false),
+};
+
+#define EVENT_OP(ID, NAME, FIELDS)                                                                                     \
+	[ID] = {.id = (ID), .name = (NAME), .req = REC(FIELDS), .rep = REC_EMPTY}
+
 static const struct op_def ops[OP__COUNT] = {
     [OP_PING] = {.id = OP_PING, .name = "ping", .req = REC(ping_req), .rep = REC(proc_info_fields)},
     [OP_STATUS] = {.id = OP_STATUS, .name = "status", .req = REC_EMPTY, .rep = REC(status_rep)},
@@ -159,6 +311,34 @@ static const struct op_def ops[OP__COUNT] = {
 			.fdk_rep = {FDK_FILE}},
     [OP_STORE_REMOVE] = {.id = OP_STORE_REMOVE, .name = "store_remove", .req = REC(disk_name_req), .rep = REC_EMPTY},
     [OP_STORE_LIST] = {.id = OP_STORE_LIST, .name = "store_list", .req = REC_EMPTY, .rep = REC(disk_list_rep)},
+    [OP_VMM_SPAWN] = {.id = OP_VMM_SPAWN,
+		      .name = "vmm_spawn",
+		      .req = REC(vmm_spawn_req),
+		      .rep = REC(vmm_spawn_rep),
+		      .nfds_req = 8, /* qmp listener, agent listener, kernel, initrd, rootfs, disk, image, console */
+		      .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE}},
+    [OP_AGENT_HELLO] = {.id = OP_AGENT_HELLO, .name = "agent_hello", .req = REC_EMPTY, .rep = REC(agent_hello_rep)},
+    [OP_AGENT_HEALTH] = {.id = OP_AGENT_HEALTH, .name = "agent_health", .req = REC_EMPTY, .rep = REC(agent_health_rep)},
+    [OP_AGENT_SHUTDOWN] = {.id = OP_AGENT_SHUTDOWN, .name = "agent_shutdown", .req = REC_EMPTY, .rep = REC_EMPTY},
+    [OP_PROC_START] = {.id = OP_PROC_START, .name = "proc_start", .req = REC(proc_start_req), .rep = REC_EMPTY},
+    EVENT_OP(OP_PROC_INPUT, "proc_input", proc_input_ev),
+    EVENT_OP(OP_PROC_RESIZE, "proc_resize", proc_resize_ev),
+    EVENT_OP(OP_PROC_SIGNAL, "proc_signal", proc_signal_ev),
+    EVENT_OP(OP_PROC_OUTPUT, "proc_output", proc_output_ev),
+    EVENT_OP(OP_PROC_ACK, "proc_ack", proc_ack_ev),
+    EVENT_OP(OP_PROC_EXIT, "proc_exit", proc_exit_ev),
+    EVENT_OP(OP_PROC_RELEASE, "proc_release", session_only),
+    [OP_VM_RUN] = {.id = OP_VM_RUN,
+		   .name = "vm_run",
+		   .req = REC(vm_run_req),
+		   .rep = REC(vm_run_rep),
+		   .nfds_req = 1,
+		   .fdk_req = {FDK_FILE}},
+    [OP_VM_EXEC] = {.id = OP_VM_EXEC, .name = "vm_exec", .req = REC(vm_exec_req), .rep = REC(vm_session_rep)},
+    [OP_VM_LIST] = {.id = OP_VM_LIST, .name = "vm_list", .req = REC_EMPTY, .rep = REC(vm_list_rep)},
+    [OP_VM_STOP] = {.id = OP_VM_STOP, .name = "vm_stop", .req = REC(vm_name_req), .rep = REC_EMPTY},
+    [OP_VM_REMOVE] = {.id = OP_VM_REMOVE, .name = "vm_remove", .req = REC(vm_name_req), .rep = REC_EMPTY},
+    [OP_VM_LOGS] = {.id = OP_VM_LOGS, .name = "vm_logs", .req = REC(vm_logs_req), .rep = REC(vm_session_rep)},
 };
 
 const struct op_def *proto_op(enum proto_op id)

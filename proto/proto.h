@@ -28,7 +28,7 @@
 #define PROTO_MAX_ARRAY	 256	     /* elements in one array or map */
 #define PROTO_MAX_DEPTH	 6	     /* nesting of arrays/maps, envelope included */
 #define PROTO_MAX_FIELDS 16	     /* fields in one record */
-#define PROTO_MAX_FDS	 4	     /* file descriptors beside one frame */
+#define PROTO_MAX_FDS	 12	     /* file descriptors beside one frame (a VMM's start takes 8) */
 
 enum proto_kind { PK_REQUEST = 0, PK_REPLY = 1, PK_EVENT = 2 };
 
@@ -114,6 +114,28 @@ enum proto_op {
 	OP_STORE_CLONE,
 	OP_STORE_REMOVE,
 	OP_STORE_LIST,
+	/* supervisor -> launcher: start one VMM process with its fds (supervisor/launcher_vmm.c) */
+	OP_VMM_SPAWN,
+	/* supervisor <-> guest agent, on the VM's byte stream (docs/agent-protocol.md); the
+	 * proc_* events also travel between a client and the supervisor for that client's session */
+	OP_AGENT_HELLO,
+	OP_AGENT_HEALTH,
+	OP_AGENT_SHUTDOWN,
+	OP_PROC_START,
+	OP_PROC_INPUT,
+	OP_PROC_RESIZE,
+	OP_PROC_SIGNAL,
+	OP_PROC_OUTPUT,
+	OP_PROC_ACK,
+	OP_PROC_EXIT,
+	OP_PROC_RELEASE,
+	/* client -> supervisor: VMs */
+	OP_VM_RUN,
+	OP_VM_EXEC,
+	OP_VM_LIST,
+	OP_VM_STOP,
+	OP_VM_REMOVE,
+	OP_VM_LOGS,
 	OP__COUNT
 };
 

@@ -9,6 +9,11 @@
 
 #define STREAM_HDR 4
 
+/* Written by the guest agent right before its agent_hello reply: a zero length can never
+ * start a frame, so a host that reconnected mid-frame skips up to it (docs/agent-protocol.md). */
+#define AGENT_SYNC_MARKER     "\0\0\0\0fcvm-sync-v1"
+#define AGENT_SYNC_MARKER_LEN 16
+
 /* Look at buffered bytes. Returns 1 if a whole frame is present (*payload_len set; the frame
  * occupies STREAM_HDR + *payload_len bytes), 0 if more bytes are needed, -1 if the header
  * announces an invalid length (0 or > PROTO_MAX_FRAME): close the stream. */

@@ -236,8 +236,10 @@ TEST(control_truncation_closes_fds)
 	CHECK_EQ(n, 0);
 	CHECK_EQ(count_fds(), before);
 
-	/* 5 fds (more than PROTO_MAX_FDS, by hand): the kernel truncates the control data */
-	int five[5] = {p[0], p[1], q[0], q[1], p[0]};
+	/* PROTO_MAX_FDS + 1 fds (by hand): the kernel truncates the control data */
+	int five[PROTO_MAX_FDS + 1];
+	for (int i = 0; i < PROTO_MAX_FDS + 1; i++)
+		five[i] = p[i % 2];
 	char cbuf[CMSG_SPACE(sizeof(five))] = {0};
 	struct iovec iov = {.iov_base = buf, .iov_len = 1};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
