@@ -1,0 +1,338 @@
+/* The container: `podman load` of the image disk, then `podman run` (the `run` session),
+ * `podman exec` into it, and its state (none, loading, running, exited) for hello/health. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "common/util.h"
+
+#define LOAD_OUT_MAX 8192
+
+static struct {
+	struct session *s; /* the run session while podman load runs */
+	pid_t load_pid;
+	int load_fd; /* podman load's stdout and stderr */
+	int load_status;
+	bool load_reaped;
+	char out[LOAD_OUT_MAX];
+	size_t outlen;
+} ct = {.load_pid = -1, .load_fd = -1};
+
+const char *container_state_name(void)
+{
+	static const char *const names[] = {"none", "loading", "running", "exited"};
+	return names[ag.cstate];
+}
+
+char **strv_dup(const struct pval *v)
+{
+	uint32_t n = v ? v->list.n : 0;
+	char **r = calloc(n + 1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		if (!(r[i] = strdup(v->list.v[i]))) {
+			strv_free(r);
+			return NULL;
+		}
+	return r;
+}
+
+void strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* A growable NULL-terminated vector; on allocation failure it turns NULL for good. */
+struct strv {
+	char **v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void sv_add(struct strv *sv, const char *s)
+{
+	if (sv->oom)
+		return;
+	if (sv->n + 2 > sv->cap) {
+		size_t cap = sv->cap ? sv->cap * 2 : 16;
+		char **v = realloc(sv->v, cap * sizeof(*v));
+		if (!v) {
+			sv->oom = true;
+			return;
+		}
+		sv->v = v;
+		sv->cap = cap;
+	}
+	if (!(sv->v[sv->n] = strdup(s))) {
+		sv->oom = true;
+		return;
+	}
+	sv->v[++sv->n] = NULL;
+}
+
+static char **sv_done(struct strv *sv)
+{
+	if (sv->oom || !sv->v) {
+		if (sv->v) {
+			sv->v[sv->n] = NULL;
+			strv_free(sv->v);
+		}
+		return sv->oom ? NULL : calloc(1, sizeof(char *));
+	}
+	return sv->v;
+}
+
+static bool env_has(char *const *env, const char *kv)
+{
+	size_t k = strcspn(kv, "=");
+	for (; env && *env; env++)
+		if (strncmp(*env, kv, k) == 0 && (*env)[k] == '=')
+			return true;
+	return false;
+}
+
+/* The guest's minimal environment, with extra's entries replacing or adding to it. */
+char **default_env(char *const *extra, bool tty)
+{
+	static const char *const base[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+					   "HOME=/root", "TERM=xterm"};
+	struct strv sv = {0};
+
+	for (size_t i = 0; i < ARRAY_LEN(base); i++) {
+		if (i == 2 && !tty)
+			continue;
+		if (!env_has(extra, base[i]))
+			sv_add(&sv, base[i]);
+	}
+	for (; extra && *extra; extra++)
+		sv_add(&sv, *extra);
+	return sv_done(&sv);
+}
+
+/* [-i] [-t] [-e K=V]... */
+static void podman_stdio_args(struct strv *sv, const struct session *s, char *const *env)
+{
+	if (s->want_stdin)
+		sv_add(sv, "-i");
+	if (s->tty)
+		sv_add(sv, "-t");
+	for (; env && *env; env++) {
+		sv_add(sv, "-e");
+		sv_add(sv, *env);
+	}
+}
+
+char **container_exec_argv(const struct session *s, char *const *argv, char *const *env)
+{
+	struct strv sv = {0};
+
+	sv_add(&sv, ag.podman);
+	sv_add(&sv, "exec");
+	podman_stdio_args(&sv, s, env);
+	sv_add(&sv, CONTAINER_NAME);
+	for (; *argv; argv++)
+		sv_add(&sv, *argv);
+	return sv_done(&sv);
+}
+
+static char **run_argv(const struct session *s, const char *ref)
+{
+	struct strv sv = {0};
+
+	sv_add(&sv, ag.podman);
+	sv_add(&sv, "run");
+	sv_add(&sv, "--name");
+	sv_add(&sv, CONTAINER_NAME);
+	sv_add(&sv, "--network=none");
+	podman_stdio_args(&sv, s, s->env);
+	sv_add(&sv, ref);
+	for (char **a = s->argv; *a; a++)
+		sv_add(&sv, *a);
+	return sv_done(&sv);
+}
+
+static void fail_run(struct session *s, const char *text)
+{
+	ag.cstate = CS_EXITED;
+	ag.cexit = 125;
+	session_fail(s, 125, text);
+}
+
+int container_run(struct session *s, char *why, size_t whylen)
+{
+	int p[2];
+
+	ag.cstate = CS_LOADING;
+	if (!ag.image[0]) {
+		fail_run(s, "fcvm-agent: no image disk\n");
+		return PE_OK;
+	}
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(why, whylen, "pipe: %s", strerror(errno));
+		ag.cstate = CS_NONE;
+		return PE_INTERNAL;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(why, whylen, "fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		ag.cstate = CS_NONE;
+		return PE_INTERNAL;
+	}
+	if (pid == 0) {
+		char *const argv[] = {(char *)ag.podman, "load", "-i", ag.image, NULL};
+		char **envp = default_env(NULL, false);
+		sigset_t none;
+		int nul = open("/dev/null", O_RDONLY);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		setsid();
+		fcntl(p[1], F_SETFL, 0);
+		if (nul < 0 || dup2(nul, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
+			_exit(126);
+		syscall(SYS_close_range, 3U, ~0U, 0U);
+		execvpe(argv[0], argv, envp ? envp : (char *[]){NULL});
+		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	ct.s = s;
+	ct.load_pid = pid;
+	ct.load_fd = p[0];
+	ct.load_reaped = false;
+	ct.outlen = 0;
+	alog("podman load -i %s: pid %d", ag.image, (int)pid);
+	return PE_OK;
+}
+
+/* The reference podman load printed: "Loaded image: REF" or "Loaded image(s): REF[,REF...]". */
+static bool parse_ref(const char *out, char *ref, size_t reflen)
+{
+	static const char *const keys[] = {"Loaded image: ", "Loaded image(s): "};
+
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		const char *p = strstr(out, keys[i]);
+		if (!p)
+			continue;
+		p += strlen(keys[i]);
+		p += strspn(p, " ");
+		size_t n = strcspn(p, ",\r\n");
+		while (n > 0 && p[n - 1] == ' ')
+			n--;
+		if (n == 0 || n >= reflen)
+			return false;
+		memcpy(ref, p, n);
+		ref[n] = 0;
+		return true;
+	}
+	return false;
+}
+
+/* Both the load's output and its exit are in: start the container, or report why not. */
+static void load_done(void)
+{
+	struct session *s = ct.s;
+	int st = ct.load_status;
+	char ref[512], text[LOAD_OUT_MAX + 128];
+
+	ct.s = NULL;
+	ct.load_pid = -1;
+	ct.out[ct.outlen] = 0;
+	if (!s)
+		return;
+	if (s->released) {
+		fail_run(s, "");
+		return;
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		snprintf(text, sizeof(text), "fcvm-agent: podman load failed (exit %d):\n%s",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), ct.out);
+		fail_run(s, text);
+		return;
+	}
+	if (!parse_ref(ct.out, ref, sizeof(ref))) {
+		snprintf(text, sizeof(text), "fcvm-agent: podman load printed no image reference:\n%s", ct.out);
+		fail_run(s, text);
+		return;
+	}
+	char **argv = run_argv(s, ref);
+	char **envp = default_env(NULL, s->tty);
+	int r = argv && envp ? session_spawn(s, argv, envp) : -1;
+	strv_free(argv);
+	strv_free(envp);
+	if (r < 0) {
+		snprintf(text, sizeof(text), "fcvm-agent: cannot start podman run: %s\n", strerror(errno));
+		fail_run(s, text);
+		return;
+	}
+	ag.cstate = CS_RUNNING;
+	alog("container %s started", ref);
+}
+
+bool container_reaped(pid_t pid, int status)
+{
+	if (pid != ct.load_pid || ct.load_reaped)
+		return false;
+	ct.load_reaped = true;
+	ct.load_status = status;
+	if (ct.load_fd < 0)
+		load_done();
+	return true;
+}
+
+void container_run_exited(int code)
+{
+	ag.cstate = CS_EXITED;
+	ag.cexit = code;
+}
+
+int container_pollfd(struct pollfd *p)
+{
+	if (ct.load_fd < 0)
+		return 0;
+	p[0] = (struct pollfd){.fd = ct.load_fd, .events = POLLIN};
+	return 1;
+}
+
+void container_events(const struct pollfd *p)
+{
+	char buf[4096];
+	ssize_t n = read(ct.load_fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		/* keep the first bytes only: the reference comes early, errors are short */
+		size_t k = (size_t)n;
+		if (k > LOAD_OUT_MAX - 1 - ct.outlen)
+			k = LOAD_OUT_MAX - 1 - ct.outlen;
+		memcpy(ct.out + ct.outlen, buf, k);
+		ct.outlen += k;
+		return;
+	}
+	close_fdp(&ct.load_fd);
+	if (ct.load_reaped)
+		load_done();
+}
+
+void container_kill(int sig)
+{
+	if (ct.load_pid > 0 && !ct.load_reaped)
+		kill(-ct.load_pid, sig);
+}
