@@ -316,12 +316,22 @@ void session_resize(struct session *s, unsigned rows, unsigned cols)
 		alog("session %u: resize: %s", s->id, strerror(errno));
 }
 
+/* The child's process group; right after the fork it may not have called setsid() yet, and
+ * is then still the only process of it. */
+static void kill_group(pid_t pid, int sig)
+{
+	if (kill(-pid, sig) < 0 && errno == ESRCH)
+		kill(pid, sig);
+}
+
 void session_signal(struct session *s, int sig)
 {
 	if (s->pid <= 0)
 		return;
 	/* with a pty, the whole foreground job (its process group: the child is a group leader) */
-	if (kill(s->tty ? -s->pid : s->pid, sig) < 0)
+	if (s->tty)
+		kill_group(s->pid, sig);
+	else if (kill(s->pid, sig) < 0)
 		alog("session %u: kill: %s", s->id, strerror(errno));
 }
 
@@ -347,7 +357,7 @@ void session_release(struct session *s)
 {
 	s->released = true;
 	if (s->pid > 0)
-		kill(-s->pid, SIGKILL);
+		kill_group(s->pid, SIGKILL);
 }
 
 static bool session_ended(const struct session *s)
@@ -437,7 +447,7 @@ void sessions_kill(int sig)
 {
 	for (struct session *s = ag.sessions; s; s = s->next)
 		if (s->pid > 0)
-			kill(-s->pid, sig);
+			kill_group(s->pid, sig);
 }
 
 bool session_reaped(pid_t pid, int status)
@@ -482,7 +492,7 @@ int sessions_pollfds(struct pollfd **pp, size_t *cap, size_t n, struct session *
 		}
 		if (*whocap < n - first + 3) {
 			*whocap = (n - first + 3) * 2;
-			*who = realloc(*who, *whocap * sizeof(**who));
+			*who = realloc(*who, *whocap * sizeof(struct session *));
 			if (!*who)
 				abort();
 		}
