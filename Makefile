@@ -95,6 +95,8 @@ $(BUILD)/agent/%.o: %.c
 	$(CC) -std=gnu11 $(CFLAGS) $(WARN) $(DEFS) -I. -I$(BUILD) -MMD -MP -c -o $@ $<
 $(BUILD)/fcvm-agent: $(AGENT_OBJ)
 	$(CC) -static -o $@ $^ -lmsgpackc
+# tests/unit/test_agent.c runs the agent binary
+$(BUILD)/tests/test_agent: $(BUILD)/fcvm-agent
 
 # (a called variable: in a pattern rule's prerequisites make would replace a literal % by the stem)
 helper_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard helpers/$(1)/*.c))

@@ -89,6 +89,7 @@ static void load_modules(void)
 				alog("module %s", name);
 			if (fd >= 0)
 				close(fd);
+			unlink(path); /* the initramfs is RAM: give it back */
 		}
 		free(ents[i]);
 	}
@@ -150,7 +151,8 @@ static int run_wait(char *const argv[])
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		execvpe(argv[0], argv, envp);
+		environ = (char **)envp; /* execvp searches the PATH of environ */
+		execvp(argv[0], argv);
 		_exit(127);
 	}
 	while (waitpid(pid, &st, 0) < 0)

@@ -207,7 +207,9 @@ int container_run(struct session *s, char *why, size_t whylen)
 		if (nul < 0 || dup2(nul, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
 			_exit(126);
 		syscall(SYS_close_range, 3U, ~0U, 0U);
-		execvpe(argv[0], argv, envp ? envp : (char *[]){NULL});
+		if (envp)
+			environ = envp; /* execvp searches the PATH of environ */
+		execvp(argv[0], argv);
 		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}

@@ -140,7 +140,9 @@ int session_spawn(struct session *s, char *const *argv, char *const *envp)
 		if (s->tty && ioctl(0, TIOCSCTTY, 0) < 0)
 			_exit(126);
 		syscall(SYS_close_range, 3U, ~0U, 0U);
-		execvpe(argv[0], argv, envp);
+		/* execvpe would search the agent's PATH; the command's own one is meant */
+		environ = (char **)envp;
+		execvp(argv[0], argv);
 		int err = errno;
 		dprintf(2, "fcvm-agent: %s: %s\n", argv[0], strerror(err));
 		_exit(err == ENOENT ? 127 : 126);

@@ -490,6 +490,12 @@ TEST(vm_env_added_to_defaults)
 	const char *want = "bar baz|/home/x||/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	CHECK_EQ(s->len, strlen(want));
 	CHECK(memcmp(s->out, want, s->len) == 0);
+	/* the command is looked up in its own PATH, not the agent's */
+	const char *sh[] = {"sh", "-c", "true", NULL};
+	const char *nopath[] = {"PATH=/nonexistent", NULL};
+	struct start st2 = {.argv = sh, .env = nopath};
+	CHECK_EQ(start(&h, 2, &st2), PE_OK);
+	CHECK_EQ(wait_exit(&h, 2)->code, 127);
 	agent_down(&h, pid);
 }
 
