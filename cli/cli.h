@@ -34,6 +34,8 @@ int cli_call(int fd, struct pmsg *req, struct pmsg *rep);
 
 /* Print a record as JSON (one object), for --json output. */
 void cli_print_json(const struct precord *r);
+/* A record's FT_RECORDS field as a JSON array (listings). */
+void cli_print_json_list(const struct precord *r, const char *field);
 
 int cmd_supervise(int argc, char **argv, const char *state_dir);
 int cmd_status(int argc, char **argv, struct cli_opts *o);
@@ -42,6 +44,28 @@ int cmd_version(int argc, char **argv, struct cli_opts *o);
 int cmd_shutdown(int argc, char **argv, struct cli_opts *o);
 int cmd_disk(int argc, char **argv, struct cli_opts *o);
 int cmd_setup(int argc, char **argv, struct cli_opts *o);
+
+/* VMs: fcvm podman run (cli/cmd_run.c); exec, ls, stop, rm, logs (cli/cmd_vm.c) */
+int cmd_podman(int argc, char **argv, struct cli_opts *o);
+int cmd_exec(int argc, char **argv, struct cli_opts *o);
+int cmd_ls(int argc, char **argv, struct cli_opts *o);
+int cmd_stop(int argc, char **argv, struct cli_opts *o);
+int cmd_rm(int argc, char **argv, struct cli_opts *o);
+int cmd_logs(int argc, char **argv, struct cli_opts *o);
+
+/* One session's stdio relayed until its exit (cli/session_io.c). Returns the process's exit
+ * code, or an fcvm exit code when the connection is lost. */
+struct cli_session {
+	uint32_t sid;
+	const char *vm; /* a container run: signals stop this VM */
+	bool logs;	/* `fcvm logs`: signals just end it */
+	bool tty;	/* raw terminal, window size followed */
+	bool stdin_open;
+};
+int cli_session(int fd, const struct cli_session *s);
+bool cli_term_size(unsigned *rows, unsigned *cols);
+/* Send req with one fd beside it (SCM_RIGHTS with the frame's first byte). 0 or -errno. */
+int cli_send_with_fd(int sock, const struct pmsg *req, int fd);
 
 /* "10G" -> bytes (binary units: K, M, G, T, optional "B"/"iB"). false on junk or overflow. */
 bool cli_parse_size(const char *s, uint64_t *out);

@@ -56,3 +56,14 @@ void cli_print_json(const struct precord *r)
 	fputc('\n', stdout);
 	json_decref(o);
 }
+
+void cli_print_json_list(const struct precord *r, const char *field)
+{
+	json_t *a = json_array();
+	const struct pval *v = prec_get(r, field);
+	for (uint32_t k = 0; v && k < v->recs.n; k++)
+		json_array_append_new(a, record_to_json(&v->recs.v[k]));
+	json_dumpf(a, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(a);
+}

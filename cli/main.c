@@ -11,10 +11,16 @@ static void usage(FILE *f)
 	fputs("usage: fcvm [--state-dir DIR] COMMAND [ARGS...]\n"
 	      "\n"
 	      "commands:\n"
+	      "  podman run [OPTS] IMAGE [CMD...]  run a container in a new microVM (IMAGE 'demo': built in)\n"
+	      "  exec NAME [-i] [-t] [--vm] -- CMD  run a command in a VM's container (or the VM)\n"
+	      "  ls [--json]             VMs: name, id, status, health, image, owner, created\n"
+	      "  stop NAME | rm NAME     stop a VM | remove a stopped VM and its disk\n"
+	      "  logs NAME [-f]          the container's output\n"
 	      "  supervise [-- CMD...]   run a supervisor and its helpers (with CMD: for CMD's lifetime)\n"
 	      "  status [--json]         the supervisor and helpers: pid, uid, capabilities, seccomp, uptime\n"
 	      "  ping [HELPER]           round trip to the supervisor or through it to a helper\n"
 	      "  disk create|clone|rm|ls VM disks in the data directory (through stored)\n"
+	      "  setup [--check]         build the guest assets (kernel, initramfs, rootfs, demo image)\n"
 	      "  setup --btrfs-loop SIZE a loop-backed btrfs for the data directory (root)\n"
 	      "  shutdown                stop the instance (its owner only)\n"
 	      "  version                 print the version\n"
@@ -65,6 +71,18 @@ int main(int argc, char **argv)
 		return cmd_setup(sub_argc, sub_argv, &o);
 	if (strcmp(cmd, "disk") == 0)
 		return cmd_disk(sub_argc, sub_argv, &o);
+	if (strcmp(cmd, "podman") == 0)
+		return cmd_podman(sub_argc, sub_argv, &o);
+	if (strcmp(cmd, "exec") == 0)
+		return cmd_exec(sub_argc, sub_argv, &o);
+	if (strcmp(cmd, "ls") == 0 || strcmp(cmd, "ps") == 0)
+		return cmd_ls(sub_argc, sub_argv, &o);
+	if (strcmp(cmd, "stop") == 0)
+		return cmd_stop(sub_argc, sub_argv, &o);
+	if (strcmp(cmd, "rm") == 0)
+		return cmd_rm(sub_argc, sub_argv, &o);
+	if (strcmp(cmd, "logs") == 0)
+		return cmd_logs(sub_argc, sub_argv, &o);
 	if (strcmp(cmd, "shutdown") == 0)
 		return cmd_shutdown(sub_argc, sub_argv, &o);
 	fprintf(stderr, "fcvm: unknown command '%s' (try 'fcvm --help')\n", cmd);

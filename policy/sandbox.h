@@ -100,6 +100,7 @@ extern const struct sandbox_policy policy_launcher;
 extern const struct sandbox_policy policy_netd;
 extern const struct sandbox_policy policy_stored;
 extern const struct sandbox_policy policy_uffdd;
+extern const struct sandbox_policy policy_vmm_qemu;
 const struct sandbox_policy *sandbox_policy_by_name(const char *name);
 
 #endif

@@ -141,14 +141,13 @@ static const struct field_def vmm_spawn_rep[] = {
 };
 
 /* ---- guest agent (docs/agent-protocol.md) ---- */
-#define SESSION_MAX  UINT32_MAX
-#define ARGV_MAX     64   /* arguments of a command */
-#define ARG_LEN_MAX  1024 /* bytes in one argument or environment entry */
-#define CHUNK_MAX    4096 /* bytes of stdio in one frame */
+#define SESSION_MAX UINT32_MAX
+#define ARGV_MAX    64	 /* arguments of a command */
+#define ARG_LEN_MAX 1024 /* bytes in one argument or environment entry */
+#define CHUNK_MAX   4096 /* bytes of stdio in one frame */
 static const struct field_def agent_hello_rep[] = {
-    F_STR("version", true, 1, 64, SC_TEXT),
-    F_UINT("uptime_ms", true, 0, UINT64_MAX), /* guest's CLOCK_BOOTTIME */
-    F_UINT("ready_ms", true, 0, UINT64_MAX),  /* guest uptime when the agent became ready */
+    F_STR("version", true, 1, 64, SC_TEXT), F_UINT("uptime_ms", true, 0, UINT64_MAX), /* guest's CLOCK_BOOTTIME */
+    F_UINT("ready_ms", true, 0, UINT64_MAX),   /* guest uptime when the agent became ready */
     F_STR("container", true, 1, 16, SC_IDENT), /* none | loading | running | exited */
 };
 static const struct field_def agent_health_rep[] = {
@@ -161,16 +160,15 @@ static const struct field_def agent_health_rep[] = {
 static const struct field_def proc_start_req[] = {
     F_UINT("session", true, 1, SESSION_MAX),
     F_STR("kind", true, 1, 8, SC_IDENT),
-    F_STRLIST("argv", true, ARGV_MAX, ARG_LEN_MAX, SC_ANY),
-    F_STRLIST("env", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY), /* KEY=VALUE */
+    F_STRLIST("argv", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY), /* absent: the image's command (run) */
+    F_STRLIST("env", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY),  /* KEY=VALUE */
     F_BOOL("tty", false),
     F_BOOL("stdin", false),
     F_UINT("rows", false, 1, 4096),
     F_UINT("cols", false, 1, 4096),
 };
 static const struct field_def proc_input_ev[] = {
-    F_UINT("session", true, 1, SESSION_MAX),
-    F_BIN("data", false, 0, CHUNK_MAX),
+    F_UINT("session", true, 1, SESSION_MAX), F_BIN("data", false, 0, CHUNK_MAX),
     F_BOOL("eof", false), /* close the process's stdin after data */
 };
 static const struct field_def proc_resize_ev[] = {
@@ -196,9 +194,8 @@ static const struct field_def proc_ack_ev[] = {
     F_UINT("offset", true, 0, UINT64_MAX), /* every byte before this one is consumed */
 };
 static const struct field_def proc_exit_ev[] = {
-    F_UINT("session", true, 1, SESSION_MAX),
-    F_UINT("code", true, 0, 255),  /* exit status, or 128 + signal */
-    F_UINT("signal", false, 1, 64), /* set when a signal ended it */
+    F_UINT("session", true, 1, SESSION_MAX), F_UINT("code", true, 0, 255), /* exit status, or 128 + signal */
+    F_UINT("signal", false, 1, 64),					   /* set when a signal ended it */
     F_UINT("offset", true, 0, UINT64_MAX), /* total output bytes: the exit follows them */
 };
 static const struct field_def session_only[] = {
@@ -211,7 +208,7 @@ static const struct field_def session_only[] = {
 static const struct field_def vm_run_req[] = {
     F_STR("name", false, 1, VM_NAME_MAX, SC_IDENT),
     F_STR("image", true, 1, 256, SC_TEXT), /* as the user named it, for listings */
-    F_STRLIST("argv", true, ARGV_MAX, ARG_LEN_MAX, SC_ANY),
+    F_STRLIST("argv", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY),
     F_STRLIST("env", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY),
     F_UINT("cpu", false, 1, 16),
     F_UINT("mem", false, 128, 65536), /* MiB */
@@ -225,11 +222,9 @@ static const struct field_def vm_run_req[] = {
     F_UINT("cols", false, 1, 4096),
 };
 static const struct field_def vm_run_rep[] = {
-    F_STR("name", true, 1, VM_NAME_MAX, SC_IDENT),
-    F_STR("id", true, 1, 32, SC_IDENT),
+    F_STR("name", true, 1, VM_NAME_MAX, SC_IDENT), F_STR("id", true, 1, 32, SC_IDENT),
     F_UINT("session", false, 1, SESSION_MAX), /* absent when detached */
-    F_STR("accel", true, 1, 8, SC_IDENT),
-    F_STR("warning", false, 1, 256, SC_TEXT),
+    F_STR("accel", true, 1, 8, SC_IDENT),	   F_STR("warning", false, 1, 256, SC_TEXT),
 };
 static const struct field_def vm_exec_req[] = {
     F_STR("name", true, 1, VM_NAME_MAX, SC_IDENT),
@@ -256,8 +251,8 @@ static const struct field_def vm_info_fields[] = {
     F_UINT("mem", true, 1, 65536),
     F_STR("accel", true, 1, 8, SC_IDENT),
     F_STR("network", true, 1, 16, SC_IDENT),
-    F_UINT("pid", false, 1, INT32_MAX), /* the VMM's */
-    F_UINT("exit_code", false, 0, 255), /* the container's, once it exited */
+    F_UINT("pid", false, 1, INT32_MAX),	     /* the VMM's */
+    F_UINT("exit_code", false, 0, 255),	     /* the container's, once it exited */
     F_UINT("boot_ms", false, 0, UINT64_MAX), /* VMM start to agent ready */
 };
 static const struct record_def vm_info = REC(vm_info_fields);
@@ -272,8 +267,7 @@ static const struct field_def vm_logs_req[] = {
     F_BOOL("follow", false),
 };
 
-#define EVENT_OP(ID, NAME, FIELDS)                                                                                     \
-	[ID] = {.id = (ID), .name = (NAME), .req = REC(FIELDS), .rep = REC_EMPTY}
+#define EVENT_OP(ID, NAME, FIELDS) [ID] = {.id = (ID), .name = (NAME), .req = REC(FIELDS), .rep = REC_EMPTY}
 
 static const struct op_def ops[OP__COUNT] = {
     [OP_PING] = {.id = OP_PING, .name = "ping", .req = REC(ping_req), .rep = REC(proc_info_fields)},
@@ -315,8 +309,10 @@ static const struct op_def ops[OP__COUNT] = {
 		      .name = "vmm_spawn",
 		      .req = REC(vmm_spawn_req),
 		      .rep = REC(vmm_spawn_rep),
-		      .nfds_req = 8, /* qmp listener, agent listener, kernel, initrd, rootfs, disk, image, console */
-		      .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE}},
+		      /* qmp listener, agent listener, kernel, initrd, rootfs, disk (rw, ro), image, console */
+		      .nfds_req = 9,
+		      .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE,
+				  FDK_FILE}},
     [OP_AGENT_HELLO] = {.id = OP_AGENT_HELLO, .name = "agent_hello", .req = REC_EMPTY, .rep = REC(agent_hello_rep)},
     [OP_AGENT_HEALTH] = {.id = OP_AGENT_HEALTH, .name = "agent_health", .req = REC_EMPTY, .rep = REC(agent_health_rep)},
     [OP_AGENT_SHUTDOWN] = {.id = OP_AGENT_SHUTDOWN, .name = "agent_shutdown", .req = REC_EMPTY, .rep = REC_EMPTY},

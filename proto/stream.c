@@ -169,3 +169,54 @@ int stream_recv_msg(int fd, struct pmsg *m, struct perr *e)
 		proto_attach_fds(m, NULL, 0, e); /* refuses an op that needs fds */
 	return 1;
 }
+
+int stream_send_msg_fds(int sock, const struct pmsg *m, struct perr *e)
+{
+	unsigned char buf[STREAM_HDR + PROTO_MAX_FRAME];
+	struct perr local;
+	size_t n;
+	int rc;
+
+	if (!e)
+		e = &local;
+	if ((rc = pmsg_encode_frame(m, buf + STREAM_HDR, sizeof(buf) - STREAM_HDR, &n, e)) < 0)
+		return rc;
+	if (proto_check_fds(m, m->fds, m->nfds, e) != PE_OK)
+		return -EINVAL;
+	buf[0] = (unsigned char)(n >> 24);
+	buf[1] = (unsigned char)(n >> 16);
+	buf[2] = (unsigned char)(n >> 8);
+	buf[3] = (unsigned char)n;
+	n += STREAM_HDR;
+	union {
+		char b[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
+		struct cmsghdr align;
+	} cbuf = {0};
+	struct iovec iov = {buf, n};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (m->nfds) {
+		mh.msg_control = cbuf.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * m->nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * m->nfds);
+		memcpy(CMSG_DATA(c), m->fds, sizeof(int) * m->nfds);
+	}
+	ssize_t w;
+	while ((w = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	if (w < 0)
+		return -errno;
+	/* the fds went with the first byte; the rest of the frame follows plainly */
+	size_t off = (size_t)w;
+	while (off < n) {
+		w = send(sock, buf + off, n - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		off += (size_t)w;
+	}
+	return 0;
+}

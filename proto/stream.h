@@ -34,4 +34,9 @@ int stream_encode(const struct pmsg *m, void *buf, size_t cap, size_t *len, stru
 int stream_send_msg(int fd, const struct pmsg *m, struct perr *e);
 int stream_recv_msg(int fd, struct pmsg *m, struct perr *e);
 
+/* The one exception to "no fds on streams": a client's request whose op declares fds (the
+ * image of vm_run), sent on a UNIX stream socket with the fds beside the frame's first byte
+ * (the supervisor claims them for the frame that needs them). 0 or -errno. */
+int stream_send_msg_fds(int sock, const struct pmsg *m, struct perr *e);
+
 #endif

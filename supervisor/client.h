@@ -9,10 +9,15 @@
 #include "proto/proto.h"
 #include "supervisor/supervisor.h"
 
+#define CLIENT_MAX_FDS 4
+
 struct client {
 	struct supervisor *sup;
-	struct bufferevent *bev; /* NULL once the connection is gone */
-	uid_t uid;		 /* from SO_PEERCRED at accept */
+	struct bufferevent *bev; /* NULL once the connection is gone; writes (reads: rev) */
+	struct event *rev;	 /* readable: recvmsg, for the fds a vm_run carries */
+	int fds[CLIENT_MAX_FDS]; /* received, not yet claimed by a frame (oldest first) */
+	unsigned nfds;
+	uid_t uid; /* from SO_PEERCRED at accept */
 	gid_t gid;
 	pid_t pid;
 	unsigned refs; /* the connection itself + each request still being served */
@@ -44,5 +49,15 @@ struct control_op {
 	control_fn fn;
 };
 const struct control_op *control_op_find(enum proto_op op);
+
+/* VM operations (supervisor/sup_vm_ops.c) */
+void op_vm_run(struct client *c, const struct pmsg *req);
+void op_vm_exec(struct client *c, const struct pmsg *req);
+void op_vm_list(struct client *c, const struct pmsg *req);
+void op_vm_stop(struct client *c, const struct pmsg *req);
+void op_vm_remove(struct client *c, const struct pmsg *req);
+void op_vm_logs(struct client *c, const struct pmsg *req);
+/* stdin, resize and signals for a client's session; false if ev is none of those */
+bool vm_client_event(struct client *c, const struct pmsg *ev);
 
 #endif

@@ -19,7 +19,10 @@ struct instance {
 	uid_t owner_uid;	 /* who started it */
 	uid_t sup_uid, helper_uid;
 	gid_t sup_gid, helper_gid;
-	const char *mode_name; /* "system" | "rootless" */
+	uid_t vmm_uid; /* VMM processes (system mode: FCVM_VMM_USER) */
+	gid_t vmm_gid;
+	char assets_dir[PATH_MAX]; /* guest kernel, initramfs, rootfs, demo image (fcvm setup) */
+	const char *mode_name;	   /* "system" | "rootless" */
 };
 
 const char *helper_name(enum helper_id id);

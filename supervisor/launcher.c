@@ -27,6 +27,7 @@
 struct launcher {
 	struct launcher_setup *ls;
 	pid_t helper_pid[HELPER__COUNT];
+	pid_t vmm_pid[MAX_VMMS]; /* 0: free slot */
 	int sigfd;
 	bool cmd_done, sup_done, ready, shutdown_sent;
 	int cmd_status, sup_status;
@@ -182,6 +183,20 @@ static void serve_spawn(struct launcher *L, const struct pmsg *req, struct pmsg 
 	pmsg_add_fd(rep, sv[0]);
 }
 
+static void serve_vmm_spawn(struct launcher *L, const struct pmsg *req, struct pmsg *rep)
+{
+	size_t slot = 0;
+	while (slot < MAX_VMMS && L->vmm_pid[slot] > 0)
+		slot++;
+	if (slot == MAX_VMMS) {
+		pmsg_set_error(rep, PE_BUSY, "%d VMMs already running", MAX_VMMS);
+		return;
+	}
+	pid_t pid = vmm_spawn(L->ls, req, rep);
+	if (pid > 0)
+		L->vmm_pid[slot] = pid;
+}
+
 static void serve_ready(struct launcher *L)
 {
 	if (L->ready)
@@ -206,6 +221,9 @@ static void handle_request(struct launcher *L, const struct pmsg *req)
 	switch (req->op->id) {
 	case OP_SPAWN:
 		serve_spawn(L, req, &rep);
+		break;
+	case OP_VMM_SPAWN:
+		serve_vmm_spawn(L, req, &rep);
 		break;
 	case OP_READY:
 		serve_ready(L);
@@ -276,6 +294,11 @@ static void reap(struct launcher *L)
 			log_info("command exited with status %d", status_code(st));
 			ask_shutdown(L, "the command exited");
 		} else {
+			for (size_t i = 0; i < MAX_VMMS; i++)
+				if (L->vmm_pid[i] == pid) {
+					L->vmm_pid[i] = 0;
+					log_info("VMM pid %d exited with status %d", (int)pid, status_code(st));
+				}
 			for (int i = 0; i < HELPER__COUNT; i++)
 				if (L->helper_pid[i] == pid) {
 					L->helper_pid[i] = 0;
@@ -310,6 +333,9 @@ static bool helpers_left(const struct launcher *L)
 	for (int i = 0; i < HELPER__COUNT; i++)
 		if (L->helper_pid[i] > 0)
 			return true;
+	for (size_t i = 0; i < MAX_VMMS; i++)
+		if (L->vmm_pid[i] > 0)
+			return true;
 	return false;
 }
 
@@ -333,6 +359,9 @@ static void on_deadline(struct launcher *L)
 	for (int i = 0; i < HELPER__COUNT; i++)
 		if (L->helper_pid[i] > 0)
 			kill(L->helper_pid[i], SIGKILL);
+	for (size_t i = 0; i < MAX_VMMS; i++)
+		if (L->vmm_pid[i] > 0)
+			kill(L->vmm_pid[i], SIGKILL);
 	if (L->ls->cmd_pid > 0 && !L->cmd_done)
 		kill(L->ls->cmd_pid, SIGKILL);
 }
@@ -357,8 +386,8 @@ int launcher_main(struct launcher_setup *ls)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	int keep[] = {ls->data_fd, ls->chan,   ls->devnull,   ls->state_dirfd, ls->user_err, ls->lock_fd,
-		      L.sigfd,	   ls->cmd_go, ls->exe_fd[0], ls->exe_fd[1],   ls->exe_fd[2]};
+	int keep[] = {ls->data_fd, ls->chan,   ls->devnull,   ls->state_dirfd, ls->user_err,  ls->lock_fd,
+		      L.sigfd,	   ls->cmd_go, ls->exe_fd[0], ls->exe_fd[1],   ls->exe_fd[2], ls->vmm_exe_fd};
 	struct sandbox_opts so = {.keep_fds = keep, .nkeep = ARRAY_LEN(keep)};
 	if (sandbox_enter(&policy_launcher, &so, err, sizeof(err)) < 0) {
 		log_err("sandbox: %s", err);

@@ -2,12 +2,14 @@
  * everything), the optional command, and each helper on the supervisor's request — the one
  * thing the capability-less supervisor cannot do itself. It keeps only the capabilities it
  * hands to helpers, under a seccomp filter that is a superset of theirs (filters stack across
- * fork and exec). It serves exactly three requests: spawn (a helper by name), ready, ping. */
+ * fork and exec). It serves exactly four requests: spawn (a helper by name), vmm_spawn (a VMM,
+ * supervisor/launcher_vmm.c), ready, ping. */
 #ifndef FCVM_LAUNCHER_H
 #define FCVM_LAUNCHER_H
 
 #include <sys/types.h>
 
+#include "proto/proto.h"
 #include "supervisor/instance.h"
 
 struct launcher_setup {
@@ -21,9 +23,17 @@ struct launcher_setup {
 	int lock_fd; /* flock on DIR/lock: one instance per state dir */ /* the user's stderr, for the few lines meant
 									    for them */
 	pid_t sup_pid;
-	pid_t cmd_pid; /* 0: no command */
-	int cmd_go;    /* write end of the command's start pipe, or -1 */
+	pid_t cmd_pid;	/* 0: no command */
+	int cmd_go;	/* write end of the command's start pipe, or -1 */
+	int vmm_exe_fd; /* O_PATH fd of qemu-system-x86_64, or -1 when not installed */
 };
+
+/* VMMs (supervisor/launcher_vmm.c) */
+#define VMM_ARGV_LIMIT 128
+#define MAX_VMMS       256
+int vmm_open_binary(void); /* O_PATH fd or -errno */
+/* Start the VMM req asks for; fills rep; returns its pid, or -1 with rep's error set. */
+pid_t vmm_spawn(const struct launcher_setup *ls, const struct pmsg *req, struct pmsg *rep);
 
 /* Runs until the supervisor and the command are gone. Returns the exit status for
  * `fcvm supervise`: the command's, or 0 after an orderly stop. */

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "common/log.h"
 #include "proto/stream.h"
 #include "supervisor/client.h"
+#include "supervisor/vm.h"
 
 #define MAX_CLIENTS  256
 #define MAX_INFLIGHT 32 /* per client; past that requests are refused with PE_BUSY */
@@ -40,8 +42,13 @@ static void client_drop(struct client *c)
 {
 	if (!c->bev)
 		return;
+	vm_client_gone(c->sup, c);
+	event_free(c->rev);
 	bufferevent_free(c->bev);
 	c->bev = NULL;
+	for (unsigned i = 0; i < c->nfds; i++)
+		close(c->fds[i]);
+	c->nfds = 0;
 	TAILQ_REMOVE(&c->sup->clients, c, link);
 	c->sup->nclients--;
 	client_unref(c);
@@ -100,8 +107,10 @@ static void dispatch(struct client *c, struct pmsg *req, const struct perr *e)
 		reply_error(c, req, e->code, e->msg);
 		return;
 	}
+	if (req->kind == PK_EVENT && vm_client_event(c, req))
+		return;
 	if (req->kind != PK_REQUEST) {
-		reply_error(c, req, PE_INVALID, "clients send requests only");
+		reply_error(c, req, PE_INVALID, "clients send requests, and stdin/resize/signal events only");
 		return;
 	}
 	const struct control_op *op = control_op_find(req->op->id);
@@ -148,6 +157,21 @@ static bool read_frame(struct client *c)
 	struct perr e = {0};
 	pmsg_decode(&req, frame + STREAM_HDR, n, &e);
 	evbuffer_drain(in, STREAM_HDR + n);
+	/* fds the op expects (vm_run: the image) come beside the frame's first byte */
+	if (e.code == PE_OK && req.kind == PK_REQUEST && req.op->nfds_req > 0) {
+		unsigned want = req.op->nfds_req;
+		if (c->nfds < want) {
+			e.code = PE_INVALID;
+			snprintf(e.msg, sizeof(e.msg), "'%s' needs %u file descriptor(s) beside it", req.op->name,
+				 want);
+		} else {
+			int fds[PROTO_MAX_FDS];
+			memcpy(fds, c->fds, want * sizeof(int));
+			memmove(c->fds, c->fds + want, (c->nfds - want) * sizeof(int));
+			c->nfds -= want;
+			proto_attach_fds(&req, fds, want, &e);
+		}
+	}
 	if (e.code == PE_MALFORMED) {
 		log_audit("uid %u pid %d: malformed frame (%s); closing the connection", (unsigned)c->uid, (int)c->pid,
 			  e.msg);
@@ -159,14 +183,63 @@ static bool read_frame(struct client *c)
 	return c->bev != NULL; /* NOLINT(clang-analyzer-unix.Malloc): on_read holds a reference */
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* Read what the socket has, keeping any fds that come with it (SCM_RIGHTS). */
+static bool receive(struct client *c)
+{
+	unsigned char buf[16384];
+	union {
+		char b[CMSG_SPACE(sizeof(int) * CLIENT_MAX_FDS)];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.b, .msg_controllen = sizeof(cbuf)};
+	ssize_t n = recvmsg(bufferevent_getfd(c->bev), &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return false;
+	bool bad = false;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); n > 0 && cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->nfds < CLIENT_MAX_FDS)
+				c->fds[c->nfds++] = fd;
+			else {
+				close(fd);
+				bad = true;
+			}
+		}
+	}
+	if (n <= 0 || bad || (mh.msg_flags & MSG_CTRUNC)) {
+		if (n > 0)
+			log_audit("uid %u pid %d: too many file descriptors; closing the connection", (unsigned)c->uid,
+				  (int)c->pid);
+		client_drop(c);
+		return false;
+	}
+	evbuffer_add(bufferevent_get_input(c->bev), buf, (size_t)n);
+	return true;
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	(void)fd;
+	(void)what;
+	c->refs++; /* a handler may drop the connection; c must outlive this loop */
+	if (receive(c))
+		while (read_frame(c))
+			;
+	client_unref(c); /* NOLINT(clang-analyzer-unix.Malloc): the reference taken above */
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
 	(void)bev;
-	c->refs++; /* a handler may drop the connection; c must outlive this loop */
-	while (read_frame(c))
-		;
-	client_unref(c); /* NOLINT(clang-analyzer-unix.Malloc): the reference taken above */
+	vm_client_drained(c->sup, c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -204,10 +277,18 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		free(c);
 		return;
 	}
+	c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+	if (!c->rev) {
+		bufferevent_free(c->bev);
+		free(c);
+		return;
+	}
 	TAILQ_INSERT_TAIL(&s->clients, c, link);
 	s->nclients++;
-	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* the bufferevent only writes; reading is on_readable's (recvmsg keeps fds) */
+	bufferevent_setcb(c->bev, NULL, on_write, on_event, c);
+	bufferevent_enable(c->bev, EV_WRITE);
+	event_add(c->rev, NULL);
 }
 
 int control_start(struct supervisor *s, int listen_fd)

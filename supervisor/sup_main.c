@@ -1,5 +1,7 @@
 /* The supervisor process: sandbox itself, then run the event loop. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,11 +11,14 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "policy/sandbox.h"
 #include "supervisor/client.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/vm.h"
+#include "supervisor/qemu_argv.h"
 
 #define DRAIN_POLL_MS 10
 #define DRAIN_MAX_MS  1000
@@ -58,6 +63,29 @@ static void on_drain_timer(evutil_socket_t fd, short what, void *arg)
 	event_base_once(s->base, -1, EV_TIMEOUT, on_drain_timer, s, &tv);
 }
 
+#define VM_STOP_POLL_MS 50
+#define VM_STOP_MAX_MS	25000 /* every VM's own stop deadlines fit in this */
+
+/* VMs first (stored must still be up to remove their disks), then the helpers. */
+static void on_vms_stopped_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct supervisor *s = arg;
+	static unsigned waited;
+	(void)fd;
+	(void)what;
+	waited += VM_STOP_POLL_MS;
+	if (!vm_all_gone(s) && waited < VM_STOP_MAX_MS) {
+		struct timeval tv = {0, VM_STOP_POLL_MS * 1000};
+		event_base_once(s->base, -1, EV_TIMEOUT, on_vms_stopped_check, s, &tv);
+		return;
+	}
+	if (!vm_all_gone(s))
+		log_err("some VMs did not stop in time");
+	helpers_stop(s);
+	struct timeval tv = {0, 0};
+	event_base_once(s->base, -1, EV_TIMEOUT, on_drain_timer, s, &tv);
+}
+
 void supervisor_shutdown(struct supervisor *s, const char *why)
 {
 	if (s->stopping)
@@ -68,9 +96,9 @@ void supervisor_shutdown(struct supervisor *s, const char *why)
 		evconnlistener_free(s->listener);
 		s->listener = NULL;
 	}
-	helpers_stop(s);
+	vm_stop_all(s);
 	struct timeval tv = {0, 0};
-	event_base_once(s->base, -1, EV_TIMEOUT, on_drain_timer, s, &tv);
+	event_base_once(s->base, -1, EV_TIMEOUT, on_vms_stopped_check, s, &tv);
 }
 
 static void on_launcher_request(struct peer *p, const struct pmsg *req, struct pmsg *rep, void *arg)
@@ -102,11 +130,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd)
 {
 	struct supervisor s = {.inst = inst, .started_ms = now_realtime_ms()};
-	char err[256];
+	char err[256], vms[PATH_MAX + 8];
 
 	log_init("supervisor");
 	signal(SIGPIPE, SIG_IGN);
-	int keep[] = {listen_fd, launcher_fd};
+	TAILQ_INIT(&s.vms);
+	/* opened before the sandbox: STATE_DIR may be root's; vms/ is ours */
+	snprintf(vms, sizeof(vms), "%s/%s", inst->state_dir, FCVM_VMS_DIR_NAME);
+	s.vms_dirfd = open(vms, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s.vms_dirfd < 0) {
+		log_err("cannot open %s: %s", vms, strerror(errno));
+		return 1;
+	}
+	s.tsc_khz = host_tsc_khz();
+	int keep[] = {listen_fd, launcher_fd, s.vms_dirfd};
 	struct sandbox_opts so = {
 	    .keep_fds = keep,
 	    .nkeep = ARRAY_LEN(keep),

@@ -205,6 +205,13 @@ static const struct control_op control_ops[] = {
     {OP_DISK_CLONE, WHO_OWNER, op_disk},
     {OP_DISK_REMOVE, WHO_OWNER, op_disk},
     {OP_DISK_LIST, WHO_OWNER, op_disk},
+    /* VMs: any client; each VM is its owner's (and root's) alone (supervisor/sup_vm_ops.c) */
+    {OP_VM_RUN, WHO_CLIENT, op_vm_run},
+    {OP_VM_EXEC, WHO_CLIENT, op_vm_exec},
+    {OP_VM_LIST, WHO_CLIENT, op_vm_list},
+    {OP_VM_STOP, WHO_CLIENT, op_vm_stop},
+    {OP_VM_REMOVE, WHO_CLIENT, op_vm_remove},
+    {OP_VM_LOGS, WHO_CLIENT, op_vm_logs},
 };
 
 const struct control_op *control_op_find(enum proto_op op)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/assets.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -88,13 +89,14 @@ static int setup_instance(struct instance *in, const char *state_dir)
 	in->mode_name = in->system_mode ? "system" : "rootless";
 	if (in->system_mode) {
 		if (lookup_user(FCVM_SUPERVISOR_USER, &in->sup_uid, &in->sup_gid) < 0 ||
-		    lookup_user(FCVM_HELPER_USER, &in->helper_uid, &in->helper_gid) < 0)
-			return fail("system mode needs the users '%s' and '%s'; create them with "
+		    lookup_user(FCVM_HELPER_USER, &in->helper_uid, &in->helper_gid) < 0 ||
+		    lookup_user(FCVM_VMM_USER, &in->vmm_uid, &in->vmm_gid) < 0)
+			return fail("system mode needs the users '%s', '%s' and '%s'; create them with "
 				    "'sudo scripts/create-users' (or 'sudo make install')",
-				    FCVM_SUPERVISOR_USER, FCVM_HELPER_USER);
+				    FCVM_SUPERVISOR_USER, FCVM_HELPER_USER, FCVM_VMM_USER);
 	} else {
-		in->sup_uid = in->helper_uid = getuid();
-		in->sup_gid = in->helper_gid = getgid();
+		in->sup_uid = in->helper_uid = in->vmm_uid = getuid();
+		in->sup_gid = in->helper_gid = in->vmm_gid = getgid();
 	}
 	if (!state_dir) {
 		in->multi_user = in->system_mode;
@@ -177,11 +179,12 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, 's'},
 	    {"data-dir", required_argument, NULL, 'd'},
+	    {"assets", required_argument, NULL, 'a'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	static struct instance in;
-	const char *data_dir = NULL;
+	const char *data_dir = NULL, *assets = NULL;
 	bool private_instance = state_dir != NULL;
 	int c;
 	optind = 1;
@@ -191,9 +194,12 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 			private_instance = true;
 		} else if (c == 'd') {
 			data_dir = optarg;
+		} else if (c == 'a') {
+			assets = optarg;
 		} else {
 			fprintf(c == 'h' ? stdout : stderr,
-				"usage: fcvm supervise [--state-dir DIR] [--data-dir DIR] [-- CMD [ARGS...]]\n"
+				"usage: fcvm supervise [--state-dir DIR] [--data-dir DIR] [--assets DIR] [-- CMD "
+				"[ARGS...]]\n"
 				"  Runs a supervisor and its helpers. With CMD, runs CMD once the supervisor is\n"
 				"  ready (FCVM_SOCKET and FCVM_STATE_DIR set), then stops everything and exits\n"
 				"  with CMD's status.\n");
@@ -203,6 +209,14 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 	char **cmd = optind < argc ? &argv[optind] : NULL;
 	if (setup_instance(&in, state_dir) || choose_data_dir(&in, data_dir, private_instance))
 		return 1;
+	if (assets ? snprintf(in.assets_dir, sizeof(in.assets_dir), "%s", assets) >= (int)sizeof(in.assets_dir)
+		   : assets_dir_default(in.assets_dir, sizeof(in.assets_dir)) < 0)
+		return fail("cannot tell where the guest assets are (set --assets DIR or FCVM_ASSETS)");
+	/* a user without assets of their own uses the host's (built once by `sudo fcvm setup`) */
+	char manifest[PATH_MAX + 32];
+	snprintf(manifest, sizeof(manifest), "%s/%s", in.assets_dir, FCVM_ASSETS_MANIFEST);
+	if (!assets && !getenv(FCVM_ENV_ASSETS) && access(manifest, R_OK) != 0)
+		snprintf(in.assets_dir, sizeof(in.assets_dir), "%s", FCVM_SYSTEM_ASSETS_DIR);
 
 	int rc = mkdir_p(in.state_dir, in.system_mode ? 0755 : 0700);
 	if (rc < 0)
@@ -215,6 +229,10 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 		return fail("an fcvm supervisor is already running at %s (stop it with 'fcvm --state-dir %s "
 			    "shutdown')",
 			    in.state_dir, in.state_dir);
+	/* VMs' own directories (sockets, console, state): the supervisor's */
+	if ((mkdirat(dirfd, FCVM_VMS_DIR_NAME, 0700) < 0 && errno != EEXIST) ||
+	    fchownat(dirfd, FCVM_VMS_DIR_NAME, in.sup_uid, in.sup_gid, 0) < 0)
+		return fail("cannot create %s/%s: %s", in.state_dir, FCVM_VMS_DIR_NAME, strerror(errno));
 	int logfd = openat(dirfd, FCVM_LOG_NAME, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (logfd < 0 || devnull < 0)
@@ -257,6 +275,7 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 	    .lock_fd = lock,
 	    .sup_pid = sup,
 	    .cmd_go = -1,
+	    .vmm_exe_fd = vmm_open_binary(),
 	};
 	memcpy(ls.exe_fd, exe_fd, sizeof(exe_fd));
 	if (cmd) {

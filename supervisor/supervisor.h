@@ -26,6 +26,8 @@ struct helper {
 
 struct client;
 TAILQ_HEAD(client_list, client);
+struct vm;
+TAILQ_HEAD(vm_list_head, vm);
 
 struct supervisor {
 	const struct instance *inst;
@@ -38,6 +40,10 @@ struct supervisor {
 	uint64_t started_ms;
 	bool ready_sent;
 	bool stopping;
+	struct vm_list_head vms;
+	int vms_dirfd;	       /* STATE_DIR/vms */
+	unsigned long tsc_khz; /* measured once at start, for the guests' tsc_early_khz */
+	struct event *stop_timer;
 	struct event *sig_term, *sig_int;
 };
 

@@ -1,0 +1,208 @@
+/* fcvm exec NAME [--vm] [-i] [-t] [--env K=V]... -- CMD... | ls [--json] | stop NAME | rm NAME |
+ * logs NAME [-f] */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/util.h"
+#include "proto/stream.h"
+
+int cmd_exec(int argc, char **argv, struct cli_opts *o)
+{
+	static const char usage[] = "usage: fcvm exec NAME [--vm] [-i] [-t] [--env KEY=VALUE]... -- CMD [ARG...]\n";
+	static const struct option opts[] = {
+	    {"vm", no_argument, NULL, 'v'},   {"interactive", no_argument, NULL, 'i'},
+	    {"tty", no_argument, NULL, 't'},  {"env", required_argument, NULL, 'e'},
+	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+	};
+	struct pmsg req;
+	pmsg_init(&req, PK_REQUEST, OP_VM_EXEC, 0);
+	bool tty = false, in = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+ite:h", opts, NULL)) != -1) {
+		if (c == 'v')
+			prec_set_bool(&req, &req.body, "vm", true);
+		else if (c == 'i')
+			in = true;
+		else if (c == 't')
+			tty = true;
+		else if (c == 'e')
+			prec_add_str(&req, &req.body, "env", optarg);
+		else {
+			fputs(usage, c == 'h' ? stdout : stderr);
+			pmsg_free(&req);
+			return c == 'h' ? EXIT_OK : EXIT_USAGE;
+		}
+	}
+	/* NAME, then the command (after an optional --) */
+	if (optind >= argc) {
+		fputs(usage, stderr);
+		pmsg_free(&req);
+		return EXIT_USAGE;
+	}
+	prec_set_str(&req, &req.body, "name", argv[optind++]);
+	if (optind < argc && strcmp(argv[optind], "--") == 0)
+		optind++;
+	if (optind >= argc) {
+		fputs(usage, stderr);
+		pmsg_free(&req);
+		return EXIT_USAGE;
+	}
+	for (; optind < argc; optind++)
+		prec_add_str(&req, &req.body, "argv", argv[optind]);
+	prec_set_bool(&req, &req.body, "tty", tty);
+	prec_set_bool(&req, &req.body, "stdin", in);
+	unsigned rows, cols;
+	if (tty && cli_term_size(&rows, &cols)) {
+		prec_set_uint(&req, &req.body, "rows", rows);
+		prec_set_uint(&req, &req.body, "cols", cols);
+	}
+	int code = EXIT_OK;
+	int fd AUTOCLOSE = cli_connect(o, &code);
+	if (fd < 0) {
+		pmsg_free(&req);
+		return code;
+	}
+	struct pmsg rep;
+	code = cli_call(fd, &req, &rep);
+	pmsg_free(&req);
+	uint64_t sid = 0;
+	if (code == EXIT_OK && !prec_uint(&rep.body, "session", &sid))
+		code = EXIT_FAIL;
+	pmsg_free(&rep);
+	if (code != EXIT_OK)
+		return code;
+	struct cli_session s = {.sid = (uint32_t)sid, .tty = tty, .stdin_open = in};
+	return cli_session(fd, &s);
+}
+
+static int simple_call(struct cli_opts *o, struct pmsg *req, struct pmsg *rep)
+{
+	int code = EXIT_OK;
+	int fd AUTOCLOSE = cli_connect(o, &code);
+	if (fd < 0) {
+		pmsg_init(rep, PK_REPLY, req->op->id, 0);
+		return code;
+	}
+	return cli_call(fd, req, rep);
+}
+
+static void age(uint64_t created_ms, char *buf, size_t n)
+{
+	uint64_t now = now_realtime_ms();
+	uint64_t s = now > created_ms ? (now - created_ms) / 1000 : 0;
+	if (s < 120)
+		snprintf(buf, n, "%llus ago", (unsigned long long)s);
+	else if (s < 7200)
+		snprintf(buf, n, "%llum ago", (unsigned long long)(s / 60));
+	else
+		snprintf(buf, n, "%lluh ago", (unsigned long long)(s / 3600));
+}
+
+int cmd_ls(int argc, char **argv, struct cli_opts *o)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			o->json = true;
+		} else {
+			fputs("usage: fcvm ls [--json]\n", strcmp(argv[i], "-h") == 0 ? stdout : stderr);
+			return strcmp(argv[i], "-h") == 0 ? EXIT_OK : EXIT_USAGE;
+		}
+	}
+	struct pmsg req, rep;
+	pmsg_init(&req, PK_REQUEST, OP_VM_LIST, 0);
+	int code = simple_call(o, &req, &rep);
+	pmsg_free(&req);
+	if (code == EXIT_OK && o->json) {
+		cli_print_json_list(&rep.body, "vms");
+	} else if (code == EXIT_OK) {
+		printf("%-20s %-12s %-9s %-9s %-6s %-24s %6s %s\n", "NAME", "ID", "STATUS", "HEALTH", "OWNER", "IMAGE",
+		       "EXIT", "CREATED");
+		const struct pval *vms = prec_get(&rep.body, "vms");
+		for (uint32_t i = 0; vms && i < vms->recs.n; i++) {
+			const struct precord *r = &vms->recs.v[i];
+			uint64_t owner = 0, created = 0, exitc = 0;
+			char when[32], ex[8] = "-";
+			prec_uint(r, "owner", &owner);
+			prec_uint(r, "created_ms", &created);
+			if (prec_uint(r, "exit_code", &exitc))
+				snprintf(ex, sizeof(ex), "%llu", (unsigned long long)exitc);
+			age(created, when, sizeof(when));
+			printf("%-20s %-12.12s %-9s %-9s %-6llu %-24.24s %6s %s\n", prec_str(r, "name"),
+			       prec_str(r, "id"), prec_str(r, "status"), prec_str(r, "health"),
+			       (unsigned long long)owner, prec_str(r, "image"), ex, when);
+		}
+	}
+	pmsg_free(&rep);
+	return code;
+}
+
+static int name_op(int argc, char **argv, struct cli_opts *o, enum proto_op op, const char *verb)
+{
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: fcvm %s NAME\n", verb);
+		return EXIT_USAGE;
+	}
+	struct pmsg req, rep;
+	pmsg_init(&req, PK_REQUEST, op, 0);
+	prec_set_str(&req, &req.body, "name", argv[1]);
+	int code = simple_call(o, &req, &rep);
+	pmsg_free(&req);
+	pmsg_free(&rep);
+	return code;
+}
+
+int cmd_stop(int argc, char **argv, struct cli_opts *o)
+{
+	return name_op(argc, argv, o, OP_VM_STOP, "stop");
+}
+
+int cmd_rm(int argc, char **argv, struct cli_opts *o)
+{
+	return name_op(argc, argv, o, OP_VM_REMOVE, "rm");
+}
+
+int cmd_logs(int argc, char **argv, struct cli_opts *o)
+{
+	bool follow = false;
+	const char *name = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--follow") == 0)
+			follow = true;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else {
+			fputs("usage: fcvm logs NAME [-f]\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!name) {
+		fputs("usage: fcvm logs NAME [-f]\n", stderr);
+		return EXIT_USAGE;
+	}
+	struct pmsg req, rep;
+	pmsg_init(&req, PK_REQUEST, OP_VM_LOGS, 0);
+	prec_set_str(&req, &req.body, "name", name);
+	prec_set_bool(&req, &req.body, "follow", follow);
+	int code = EXIT_OK;
+	int fd AUTOCLOSE = cli_connect(o, &code);
+	if (fd < 0) {
+		pmsg_free(&req);
+		return code;
+	}
+	code = cli_call(fd, &req, &rep);
+	pmsg_free(&req);
+	uint64_t sid = 0;
+	if (code == EXIT_OK && !prec_uint(&rep.body, "session", &sid))
+		code = EXIT_FAIL;
+	pmsg_free(&rep);
+	if (code != EXIT_OK)
+		return code;
+	struct cli_session s = {.sid = (uint32_t)sid, .logs = true};
+	cli_session(fd, &s);
+	return EXIT_OK;
+}

@@ -1,0 +1,220 @@
+/* The supervisor's end of a VM's agent port: a stream of proto frames over the virtio-serial
+ * chardev's UNIX socket (docs/agent-protocol.md). Every connection starts with agent_hello;
+ * bytes before the agent's sync marker are the tail of an older connection's frame and are
+ * skipped. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "common/log.h"
+#include "proto/stream.h"
+#include "supervisor/supervisor.h"
+#include "supervisor/vm.h"
+
+#define AGENT_MAX_CALLS 64
+
+static void fail_calls(struct vm *vm)
+{
+	struct agent_call *c;
+	while ((c = TAILQ_FIRST(&vm->agent.calls))) {
+		TAILQ_REMOVE(&vm->agent.calls, c, link);
+		struct pmsg rep;
+		pmsg_init(&rep, PK_REPLY, OP_PING, c->id);
+		pmsg_set_error(&rep, PE_UNAVAILABLE, "the VM's agent is not connected");
+		c->cb(vm, &rep, c->arg);
+		pmsg_free(&rep);
+		free(c);
+	}
+}
+
+void agent_link_close(struct vm *vm)
+{
+	if (vm->agent.bev) {
+		bufferevent_free(vm->agent.bev);
+		vm->agent.bev = NULL;
+	}
+	vm->agent_up = false;
+	fail_calls(vm);
+}
+
+static void send_frame(struct vm *vm, const struct pmsg *m)
+{
+	unsigned char buf[STREAM_HDR + PROTO_MAX_FRAME];
+	size_t len;
+	struct perr e;
+	if (!vm->agent.bev)
+		return;
+	if (stream_encode(m, buf, sizeof(buf), &len, &e) < 0) {
+		log_err("%s: '%s' for the agent does not fit the schema: %s", vm->name, m->op->name, e.msg);
+		return;
+	}
+	bufferevent_write(vm->agent.bev, buf, len);
+}
+
+void agent_send_event(struct vm *vm, const struct pmsg *ev)
+{
+	send_frame(vm, ev);
+}
+
+void agent_call(struct vm *vm, struct pmsg *req, agent_reply_cb cb, void *arg)
+{
+	struct agent_call *c = calloc(1, sizeof(*c));
+	unsigned n = 0;
+	struct agent_call *it;
+	TAILQ_FOREACH (it, &vm->agent.calls, link)
+		n++;
+	if (!c || !vm->agent.bev || n >= AGENT_MAX_CALLS) {
+		free(c);
+		struct pmsg rep;
+		pmsg_init(&rep, PK_REPLY, req->op->id, 0);
+		pmsg_set_error(&rep, vm->agent.bev ? PE_BUSY : PE_UNAVAILABLE, "the VM's agent is %s",
+			       vm->agent.bev ? "busy" : "not connected");
+		cb(vm, &rep, arg);
+		pmsg_free(&rep);
+		return;
+	}
+	c->id = req->id = ++vm->agent.next_id;
+	c->cb = cb;
+	c->arg = arg;
+	TAILQ_INSERT_TAIL(&vm->agent.calls, c, link);
+	send_frame(vm, req);
+}
+
+static void on_reply(struct vm *vm, struct pmsg *m)
+{
+	struct agent_call *c;
+	TAILQ_FOREACH (c, &vm->agent.calls, link)
+		if (c->id == m->id)
+			break;
+	if (!c) {
+		log_err("%s: agent reply to unknown request %u", vm->name, m->id);
+		return;
+	}
+	TAILQ_REMOVE(&vm->agent.calls, c, link);
+	c->cb(vm, m, c->arg);
+	free(c);
+}
+
+static void on_event(struct vm *vm, const struct pmsg *m)
+{
+	switch (m->op->id) {
+	case OP_PROC_OUTPUT:
+		vm_on_output(vm, &m->body);
+		break;
+	case OP_PROC_EXIT:
+		vm_on_exit(vm, &m->body);
+		break;
+	default:
+		log_audit("%s: agent sent unexpected '%s'", vm->name, m->op->name);
+	}
+}
+
+/* Skip to the sync marker. Returns true once synced. */
+static bool find_marker(struct vm *vm, struct evbuffer *in)
+{
+	struct evbuffer_ptr p = evbuffer_search(in, AGENT_SYNC_MARKER, AGENT_SYNC_MARKER_LEN, NULL);
+	if (p.pos < 0) {
+		size_t have = evbuffer_get_length(in);
+		if (have >= AGENT_SYNC_MARKER_LEN)
+			evbuffer_drain(in, have - (AGENT_SYNC_MARKER_LEN - 1));
+		return false;
+	}
+	evbuffer_drain(in, (size_t)p.pos + AGENT_SYNC_MARKER_LEN);
+	vm->agent.synced = true;
+	return true;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct vm *vm = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	vm->refs++;
+	while (vm->agent.bev) {
+		if (!vm->agent.synced && !find_marker(vm, in))
+			break;
+		size_t have = evbuffer_get_length(in), n;
+		if (have < STREAM_HDR)
+			break;
+		if (stream_frame_peek(evbuffer_pullup(in, STREAM_HDR), STREAM_HDR, &n) < 0) {
+			log_audit("%s: invalid frame from the agent; waiting for the next sync", vm->name);
+			vm->agent.synced = false;
+			evbuffer_drain(in, 1);
+			continue;
+		}
+		if (have < STREAM_HDR + n)
+			break;
+		const unsigned char *frame = evbuffer_pullup(in, (ev_ssize_t)(STREAM_HDR + n));
+		struct pmsg m;
+		struct perr e = {0};
+		pmsg_decode(&m, frame + STREAM_HDR, n, &e);
+		evbuffer_drain(in, STREAM_HDR + n);
+		if (e.code != PE_OK)
+			log_audit("%s: refused a frame from the agent: %s", vm->name, e.msg);
+		else if (m.kind == PK_REPLY)
+			on_reply(vm, &m);
+		else if (m.kind == PK_EVENT)
+			on_event(vm, &m);
+		else
+			log_audit("%s: agent sent a request ('%s')", vm->name, m.op->name);
+		pmsg_free(&m);
+	}
+	vm->refs--;
+}
+
+static void on_link_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct vm *vm = arg;
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		log_info("%s: agent port closed", vm->name);
+		agent_link_close(vm);
+		vm_vmm_gone(vm);
+	}
+}
+
+static void on_hello(struct vm *vm, struct pmsg *rep, void *arg)
+{
+	(void)arg;
+	if (rep->err_code != PE_OK) {
+		log_err("%s: agent hello failed: %s", vm->name, rep->err_msg ? rep->err_msg : "?");
+		return;
+	}
+	vm->agent_up = true;
+	vm_agent_ready(vm, &rep->body);
+}
+
+int agent_link_open(struct vm *vm)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/agent.sock", vm->dirfd);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* QEMU accepts once its chardev is up; the listen backlog holds us until then */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	TAILQ_INIT(&vm->agent.calls);
+	vm->agent.vm = vm;
+	vm->agent.synced = false;
+	vm->agent.bev = bufferevent_socket_new(vm->sup->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!vm->agent.bev) {
+		close(fd);
+		return -ENOMEM;
+	}
+	bufferevent_setcb(vm->agent.bev, on_read, NULL, on_link_event, vm);
+	bufferevent_enable(vm->agent.bev, EV_READ | EV_WRITE);
+	struct pmsg hello;
+	pmsg_init(&hello, PK_REQUEST, OP_AGENT_HELLO, 0);
+	agent_call(vm, &hello, on_hello, NULL);
+	pmsg_free(&hello);
+	return 0;
+}

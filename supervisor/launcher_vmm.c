@@ -1,0 +1,159 @@
+/* The launcher's second job: start a VMM for the supervisor. The supervisor builds the
+ * command line and opens every file the VMM will use; the launcher checks the fds' kinds
+ * (proto_attach_fds did), then in the child: fds onto 3.., the VMM user (system mode), a
+ * user namespace of its own with private network, IPC and UTS namespaces, no capabilities,
+ * no_new_privs, the vmm_qemu seccomp policy, and exec of the QEMU binary opened at start
+ * (never a path from the request). */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "policy/sandbox.h"
+#include "supervisor/launcher.h"
+
+#define VMM_FIRST_FD 3
+
+int vmm_open_binary(void)
+{
+	const char *env = getenv("FCVM_QEMU");
+	if (env && env[0] == '/')
+		return open(env, O_PATH | O_CLOEXEC);
+	static const char *const dirs[] = {"/usr/bin", "/usr/local/bin", "/usr/libexec"};
+	char path[64];
+	for (size_t i = 0; i < ARRAY_LEN(dirs); i++) {
+		snprintf(path, sizeof(path), "%s/qemu-system-x86_64", dirs[i]);
+		int fd = open(path, O_PATH | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+	}
+	return -ENOENT;
+}
+
+static int write_proc_self(const char *name, const char *data)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/%s", name);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, data, strlen(data));
+	int rc = n == (ssize_t)strlen(data) ? 0 : -errno;
+	close(fd);
+	return rc;
+}
+
+/* The VMM's namespaces. Its uid maps to itself (it is not root in there either); the
+ * namespace only serves to own the network, IPC and UTS namespaces it gets. */
+static int enter_vmm_namespaces(void)
+{
+	char map[64];
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	/* non-dumpable processes cannot write their own maps (the files belong to root) */
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+		return -errno;
+	if (write_proc_self("setgroups", "deny") < 0)
+		return -errno;
+	snprintf(map, sizeof(map), "%u %u 1", (unsigned)uid, (unsigned)uid);
+	if (write_proc_self("uid_map", map) < 0)
+		return -errno;
+	snprintf(map, sizeof(map), "%u %u 1", (unsigned)gid, (unsigned)gid);
+	return write_proc_self("gid_map", map);
+}
+
+/* fds[i] -> VMM_FIRST_FD + i, everything else closed; stdout/stderr -> the console file. */
+static int place_fds(const int *fds, unsigned n, int console_index, int devnull)
+{
+	int high[PROTO_MAX_FDS];
+	for (unsigned i = 0; i < n; i++) {
+		high[i] = fcntl(fds[i], F_DUPFD, 64);
+		if (high[i] < 0)
+			return -errno;
+	}
+	if (dup2(devnull, 0) < 0 || dup2(high[console_index], 1) < 0 || dup2(high[console_index], 2) < 0)
+		return -errno;
+	for (unsigned i = 0; i < n; i++)
+		if (dup2(high[i], VMM_FIRST_FD + (int)i) < 0)
+			return -errno;
+	if (syscall(SYS_close_range, VMM_FIRST_FD + n, ~0U, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static __attribute__((noreturn)) void exec_vmm(const struct launcher_setup *ls, const struct pmsg *req)
+{
+	const struct instance *in = ls->inst;
+	const struct pval *av = prec_get(&req->body, "argv");
+	char *argv[VMM_ARGV_LIMIT + 2];
+	char err[256];
+	sigset_t all;
+	int rc;
+
+	sigfillset(&all);
+	sigprocmask(SIG_UNBLOCK, &all, NULL);
+	setsid(); /* the user's Ctrl-C goes to the client, which asks for an orderly stop */
+	if ((rc = place_fds(req->fds, req->nfds, req->nfds - 1, ls->devnull)) < 0) {
+		log_err("vmm: fds: %s", strerror(-rc));
+		_exit(126);
+	}
+	argv[0] = "qemu-system-x86_64";
+	unsigned n = av ? av->list.n : 0;
+	for (unsigned i = 0; i < n && i < VMM_ARGV_LIMIT; i++)
+		argv[i + 1] = (char *)av->list.v[i];
+	argv[n + 1] = NULL;
+	/* system mode: become the VMM user (this drops every capability); rootless: already
+	 * the user, with none to drop */
+	if ((rc = sandbox_drop_caps(&policy_vmm_qemu, in->system_mode, in->vmm_uid, in->vmm_gid)) < 0) {
+		log_err("vmm: dropping privileges: %s", strerror(-rc));
+		_exit(126);
+	}
+	if ((rc = enter_vmm_namespaces()) < 0) {
+		log_err("vmm: namespaces: %s", strerror(-rc));
+		_exit(126);
+	}
+	if ((rc = sandbox_set_rlimits(&policy_vmm_qemu)) < 0 || (rc = sandbox_no_new_privs()) < 0 ||
+	    (rc = sandbox_seccomp(&policy_vmm_qemu)) < 0) {
+		snprintf(err, sizeof(err), "%s", strerror(-rc));
+		log_err("vmm: sandbox: %s", err);
+		_exit(126);
+	}
+	char *const envp[] = {NULL};
+	syscall(SYS_execveat, ls->vmm_exe_fd, "", argv, envp, AT_EMPTY_PATH);
+	_exit(127);
+}
+
+pid_t vmm_spawn(const struct launcher_setup *ls, const struct pmsg *req, struct pmsg *rep)
+{
+	const char *vm = prec_str(&req->body, "vm");
+	if (ls->vmm_exe_fd < 0) {
+		pmsg_set_error(rep, PE_NOT_FOUND,
+			       "QEMU is not installed (qemu-system-x86_64 not found): apt-get install qemu-system-x86");
+		return -1;
+	}
+	const struct pval *av = prec_get(&req->body, "argv");
+	if (!av || av->list.n > VMM_ARGV_LIMIT) {
+		pmsg_set_error(rep, PE_INVALID, "too many VMM arguments");
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		pmsg_set_error(rep, PE_INTERNAL, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0)
+		exec_vmm(ls, req);
+	log_info("started the VMM of %s as pid %d", vm, (int)pid);
+	prec_set_uint(rep, &rep->body, "pid", (uint64_t)pid);
+	return pid;
+}

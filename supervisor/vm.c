@@ -1,0 +1,392 @@
+/* Starting a VM: a disk from stored, the VM's directory with its two listening sockets and
+ * console file, the assets opened read-only, the QEMU command line, and the launcher asked
+ * to start the VMM with those fds. Then QMP and the agent are connected; the container is
+ * started once the agent says hello. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/assets.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/client.h"
+#include "supervisor/vm.h"
+
+#define BOOT_TIMEOUT_MS	  120000       /* VMM start to agent hello (TCG on a busy host) */
+#define VM_DISK_SIZE	  (4ull << 30) /* sparse: only what the guest writes is used */
+#define VM_DEFAULT_MEM	  512
+#define VM_DEFAULT_CPUS	  1
+#define MAX_VMS_PER_OWNER 64
+
+const char *vm_status_name(enum vm_status s)
+{
+	static const char *const names[] = {"booting", "running", "stopping", "stopped", "lost"};
+	return names[s];
+}
+
+struct vm *vm_find(struct supervisor *s, const char *name)
+{
+	struct vm *vm;
+	TAILQ_FOREACH (vm, &s->vms, link)
+		if (strcmp(vm->name, name) == 0)
+			return vm;
+	return NULL;
+}
+
+static void reply_err(struct client *c, const struct pmsg *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void reply_err(struct client *c, const struct pmsg *req, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	struct pmsg rep;
+	pmsg_init_reply(&rep, req);
+	pmsg_set_error(&rep, code, "%s", msg);
+	client_send(c, &rep);
+	pmsg_free(&rep);
+}
+
+/* One start in progress: what the client asked, until the VMM runs. */
+struct vm_start {
+	struct vm *vm;
+	struct client *c;
+	struct pmsg rep; /* the client's reply, sent once the VMM runs */
+	int image_fd;
+	int disk_fd;
+	char warning[256];
+};
+
+static void start_fail(struct vm_start *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void start_fail(struct vm_start *st, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_err("%s: not started: %s", st->vm->name, msg);
+	pmsg_set_error(&st->rep, code, "%s", msg);
+	client_send(st->c, &st->rep);
+	client_release(st->c);
+	pmsg_free(&st->rep);
+	close_fdp(&st->image_fd);
+	close_fdp(&st->disk_fd);
+	struct vm *vm = st->vm;
+	free(st);
+	vm->remove_on_stop = true;
+	vm->status = VM_STOPPED;
+	vm_remove(vm);
+}
+
+/* A listening UNIX socket in the VM's directory, handed to QEMU (server=on with fd=). */
+static int make_listener(struct vm *vm, const char *name)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", vm->dirfd, name);
+	unlinkat(vm->dirfd, name, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static void on_boot_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct vm *vm = arg;
+	(void)fd;
+	(void)what;
+	if (vm->status == VM_BOOTING) {
+		log_err("%s: the agent did not answer within %d s; stopping", vm->name, BOOT_TIMEOUT_MS / 1000);
+		vm_stop(vm, "boot timeout");
+	}
+}
+
+static void on_vmm_spawned(struct pmsg *rep, void *arg)
+{
+	struct vm_start *st = arg;
+	struct vm *vm = st->vm;
+	uint64_t pid;
+	if (rep->err_code != PE_OK || !prec_uint(&rep->body, "pid", &pid)) {
+		start_fail(st, rep->err_code ? rep->err_code : PE_INTERNAL, "the VMM did not start: %s",
+			   rep->err_msg ? rep->err_msg : "no pid");
+		return;
+	}
+	vm->pid = (pid_t)pid;
+	vm->status = VM_BOOTING;
+	vm->spawned_mono_ms = now_mono_ms();
+	int rc;
+	if ((rc = qmp_open(vm)) < 0 || (rc = agent_link_open(vm)) < 0)
+		log_err("%s: cannot connect to the VMM's sockets: %s", vm->name, strerror(-rc));
+	struct timeval tv = {BOOT_TIMEOUT_MS / 1000, 0};
+	evtimer_add(vm->timer, &tv);
+	prec_set_str(&st->rep, &st->rep.body, "name", vm->name);
+	prec_set_str(&st->rep, &st->rep.body, "id", vm->id);
+	prec_set_str(&st->rep, &st->rep.body, "accel", accel_name(vm->qc.accel));
+	if (st->warning[0])
+		prec_set_str(&st->rep, &st->rep.body, "warning", st->warning);
+	struct vm_session *run = TAILQ_FIRST(&vm->sessions);
+	if (run && run->client)
+		prec_set_uint(&st->rep, &st->rep.body, "session", run->sid);
+	client_send(st->c, &st->rep);
+	client_release(st->c);
+	pmsg_free(&st->rep);
+	free(st);
+	log_info("%s: VMM pid %d (%s, %u vCPU, %u MiB)", vm->name, vm->pid, accel_name(vm->qc.accel), vm->qc.cpus,
+		 vm->qc.mem_mib);
+}
+
+static int open_ro(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Everything the VMM gets, in enum vmm_fd order; then the launcher starts it. */
+static void spawn_vmm(struct vm_start *st)
+{
+	struct vm *vm = st->vm;
+	struct assets a;
+	char err[512];
+	int fds[VFD__COUNT];
+	for (int i = 0; i < VFD__COUNT; i++)
+		fds[i] = -1;
+	if (assets_load(vm->sup->inst->assets_dir, &a, err, sizeof(err)) < 0) {
+		start_fail(st, PE_NOT_FOUND, "%s", err);
+		return;
+	}
+	char ro[64];
+	snprintf(ro, sizeof(ro), "/proc/self/fd/%d", st->disk_fd);
+	fds[VFD_QMP] = make_listener(vm, "qmp.sock");
+	fds[VFD_AGENT] = make_listener(vm, "agent.sock");
+	fds[VFD_KERNEL] = open_ro(a.kernel);
+	fds[VFD_INITRD] = open_ro(a.initramfs);
+	fds[VFD_ROOTFS] = open_ro(a.rootfs);
+	fds[VFD_DISK] = st->disk_fd;
+	st->disk_fd = -1;
+	fds[VFD_DISK_RO] = open_ro(ro);
+	fds[VFD_IMAGE] = st->image_fd;
+	st->image_fd = -1;
+	fds[VFD_CONSOLE] = openat(vm->dirfd, "console.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	for (int i = 0; i < VFD__COUNT; i++)
+		if (fds[i] < 0) {
+			static const char *const what[] = {"QMP socket", "agent socket", "kernel",
+							   "initramfs",	 "rootfs",	 "disk",
+							   "disk",	 "image",	 "console file"};
+			int e = fds[i] == -1 ? errno : -fds[i];
+			for (int j = 0; j < VFD__COUNT; j++)
+				close_fdp(&fds[j]);
+			start_fail(st, PE_INTERNAL, "cannot open the VM's %s: %s", what[i], strerror(e));
+			return;
+		}
+
+	const char *argv[QEMU_ARGV_MAX];
+	char buf[8192];
+	int n = qemu_build_argv(&vm->qc, argv, ARRAY_LEN(argv), buf, sizeof(buf));
+	struct pmsg req;
+	pmsg_init(&req, PK_REQUEST, OP_VMM_SPAWN, 0);
+	prec_set_str(&req, &req.body, "vm", vm->name);
+	for (int i = 0; i < n; i++)
+		prec_add_str(&req, &req.body, "argv", argv[i]);
+	for (int i = 0; i < VFD__COUNT; i++)
+		pmsg_add_fd(&req, fds[i]); /* the message owns them now */
+	if (n < 0) {
+		pmsg_free(&req);
+		start_fail(st, PE_INTERNAL, "the QEMU command line does not fit");
+		return;
+	}
+	peer_call(&vm->sup->launcher, &req, on_vmm_spawned, st);
+	pmsg_free(&req);
+}
+
+static void on_disk(struct pmsg *rep, void *arg)
+{
+	struct vm_start *st = arg;
+	if (rep->err_code != PE_OK) {
+		start_fail(st, rep->err_code, "no disk for the VM: %s", rep->err_msg ? rep->err_msg : "?");
+		return;
+	}
+	st->vm->disk_made = true;
+	st->disk_fd = pmsg_take_fd(rep, 0);
+	const char *backend = prec_str(&rep->body, "backend");
+	if (backend && strcmp(backend, "copy") == 0)
+		snprintf(st->warning, sizeof(st->warning),
+			 "the data directory has no copy-on-write (btrfs or XFS): each VM disk is a full "
+			 "sparse copy; see `fcvm setup --btrfs-loop`");
+	spawn_vmm(st);
+}
+
+static void random_id(char *out, size_t n)
+{
+	unsigned char b[16];
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		memset(b, 0, sizeof(b)); /* getrandom cannot fail once the pool is up */
+	for (size_t i = 0; i < sizeof(b) && 2 * i + 2 < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* The container's proc_start, kept until the agent is up. */
+static void build_run_start(struct vm *vm, const struct pmsg *req, uint32_t sid)
+{
+	struct pmsg *m = &vm->run_start;
+	pmsg_init(m, PK_REQUEST, OP_PROC_START, 0);
+	prec_set_uint(m, &m->body, "session", sid);
+	prec_set_str(m, &m->body, "kind", "run");
+	const struct pval *v = prec_get(&req->body, "argv");
+	for (uint32_t i = 0; v && i < v->list.n; i++)
+		prec_add_str(m, &m->body, "argv", v->list.v[i]);
+	v = prec_get(&req->body, "env");
+	for (uint32_t i = 0; v && i < v->list.n; i++)
+		prec_add_str(m, &m->body, "env", v->list.v[i]);
+	bool b;
+	uint64_t u;
+	if (prec_bool(&req->body, "tty", &b))
+		prec_set_bool(m, &m->body, "tty", b);
+	if (prec_bool(&req->body, "stdin", &b))
+		prec_set_bool(m, &m->body, "stdin", b);
+	if (prec_uint(&req->body, "rows", &u))
+		prec_set_uint(m, &m->body, "rows", u);
+	if (prec_uint(&req->body, "cols", &u))
+		prec_set_uint(m, &m->body, "cols", u);
+}
+
+static bool pick_accel(const char *asked, struct vm *vm, char *warning, size_t n)
+{
+	bool kvm = accel_kvm_usable("/sys");
+	if (!asked || strcmp(asked, "auto") == 0) {
+		vm->qc.accel = kvm ? ACCEL_KVM : ACCEL_TCG;
+		if (!kvm)
+			snprintf(warning, n,
+				 "no hardware KVM module (kvm_intel/kvm_amd) on this host: using software "
+				 "emulation (TCG), which is much slower");
+		return true;
+	}
+	if (strcmp(asked, "tcg") == 0) {
+		vm->qc.accel = ACCEL_TCG;
+		return true;
+	}
+	if (strcmp(asked, "kvm") == 0) {
+		vm->qc.accel = ACCEL_KVM;
+		return true;
+	}
+	return false;
+}
+
+void vm_run(struct client *c, const struct pmsg *req)
+{
+	struct supervisor *s = c->sup;
+	const char *name = prec_str(&req->body, "name");
+	const char *net = prec_str(&req->body, "network");
+	char gen[32];
+	uint64_t u;
+	bool b;
+
+	if (net && strcmp(net, "none") != 0) {
+		reply_err(c, req, PE_INVALID, "--network %s is not available yet: only --network none", net);
+		return;
+	}
+	unsigned mine = 0;
+	struct vm *it;
+	TAILQ_FOREACH (it, &s->vms, link)
+		mine += it->owner == c->uid;
+	if (mine >= MAX_VMS_PER_OWNER) {
+		reply_err(c, req, PE_BUSY, "you have %u VMs already (the limit); remove some with `fcvm rm`", mine);
+		return;
+	}
+	if (!name) {
+		random_id(gen, 9);
+		char tmp[16];
+		snprintf(tmp, sizeof(tmp), "vm-%.8s", gen);
+		snprintf(gen, sizeof(gen), "%s", tmp);
+		name = gen;
+	}
+	if (vm_find(s, name)) {
+		reply_err(c, req, PE_EXISTS, "a VM named '%s' exists already (remove it with `fcvm rm %s`)", name,
+			  name);
+		return;
+	}
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm_start *st = calloc(1, sizeof(*st));
+	if (!vm || !st) {
+		free(vm);
+		free(st);
+		reply_err(c, req, PE_INTERNAL, "out of memory");
+		return;
+	}
+	vm->sup = s;
+	snprintf(vm->name, sizeof(vm->name), "%s", name);
+	random_id(vm->id, sizeof(vm->id));
+	snprintf(vm->image, sizeof(vm->image), "%s", prec_str(&req->body, "image"));
+	snprintf(vm->network, sizeof(vm->network), "none");
+	snprintf(vm->health, sizeof(vm->health), "starting");
+	vm->owner = c->uid;
+	vm->created_ms = now_realtime_ms();
+	vm->exit_code = -1;
+	vm->log_fd = -1;
+	vm->dirfd = -1;
+	vm->next_sid = 1;
+	vm->remove_on_stop = prec_bool(&req->body, "remove", &b) && b;
+	vm->qc.cpus = prec_uint(&req->body, "cpu", &u) ? (unsigned)u : VM_DEFAULT_CPUS;
+	vm->qc.mem_mib = prec_uint(&req->body, "mem", &u) ? (unsigned)u : VM_DEFAULT_MEM;
+	vm->qc.tsc_khz = s->tsc_khz;
+	vm->qc.debug_console = getenv("FCVM_DEBUG_CONSOLE") != NULL;
+	vm->timer = evtimer_new(s->base, on_boot_timeout, vm);
+	TAILQ_INIT(&vm->sessions);
+	TAILQ_INIT(&vm->followers);
+	TAILQ_INSERT_TAIL(&s->vms, vm, link);
+	vm->status = VM_STOPPED; /* until the VMM runs: vm_remove may free it */
+
+	st->vm = vm;
+	st->c = c;
+	st->image_fd = pmsg_take_fd((struct pmsg *)req, 0); /* the request's only fd: ours now */
+	st->disk_fd = -1;
+	pmsg_init_reply(&st->rep, req);
+	client_hold(c);
+	if (!pick_accel(prec_str(&req->body, "accel"), vm, st->warning, sizeof(st->warning))) {
+		start_fail(st, PE_INVALID, "--accel must be auto, kvm or tcg");
+		return;
+	}
+	bool detach = prec_bool(&req->body, "detach", &b) && b;
+	struct vm_session *run = vm_session_new(vm, detach ? NULL : c, true);
+	if (!run) {
+		start_fail(st, PE_INTERNAL, "out of memory");
+		return;
+	}
+	build_run_start(vm, req, run->sid);
+
+	if (mkdirat(s->vms_dirfd, vm->name, 0700) < 0 && errno != EEXIST) {
+		start_fail(st, PE_INTERNAL, "cannot create the VM's directory: %s", strerror(errno));
+		return;
+	}
+	vm->dirfd = openat(s->vms_dirfd, vm->name, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	vm->log_fd = vm->dirfd < 0
+			 ? -1
+			 : openat(vm->dirfd, "output.log", O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (vm->dirfd < 0 || vm->log_fd < 0) {
+		start_fail(st, PE_INTERNAL, "cannot open the VM's directory: %s", strerror(errno));
+		return;
+	}
+	struct pmsg dreq;
+	char disk[80];
+	snprintf(disk, sizeof(disk), "vm-%s", vm->id);
+	pmsg_init(&dreq, PK_REQUEST, OP_STORE_CREATE, 0);
+	prec_set_str(&dreq, &dreq.body, "name", disk);
+	prec_set_uint(&dreq, &dreq.body, "size", VM_DISK_SIZE);
+	helper_call(s, HELPER_STORED, &dreq, on_disk, st);
+	pmsg_free(&dreq);
+}

@@ -1,0 +1,130 @@
+/* VMs: what the supervisor knows of each, and the parts that drive one (the VMM through
+ * QMP, the guest agent through its port). The supervisor owns all of it. */
+#ifndef FCVM_VM_H
+#define FCVM_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "proto/proto.h"
+#include "supervisor/qemu_argv.h"
+
+struct supervisor;
+struct client;
+struct vm;
+
+enum vm_status { VM_BOOTING, VM_RUNNING, VM_STOPPING, VM_STOPPED, VM_LOST };
+const char *vm_status_name(enum vm_status s);
+
+/* ---- the agent's port (supervisor/agent_link.c) ---- */
+typedef void (*agent_reply_cb)(struct vm *vm, struct pmsg *reply, void *arg);
+struct agent_call {
+	uint32_t id;
+	agent_reply_cb cb;
+	void *arg;
+	TAILQ_ENTRY(agent_call) link;
+};
+TAILQ_HEAD(agent_call_list, agent_call);
+
+struct agent_link {
+	struct vm *vm;
+	struct bufferevent *bev;
+	bool synced; /* the sync marker has been seen: frames follow */
+	uint32_t next_id;
+	struct agent_call_list calls;
+};
+
+int agent_link_open(struct vm *vm);   /* connect to the VM's agent socket and say hello */
+void agent_link_close(struct vm *vm); /* fails pending calls */
+/* A request to the agent; cb gets its reply (PE_UNAVAILABLE if the link goes first). */
+void agent_call(struct vm *vm, struct pmsg *req, agent_reply_cb cb, void *arg);
+void agent_send_event(struct vm *vm, const struct pmsg *ev);
+
+/* ---- QMP (supervisor/qmp.c) ---- */
+struct qmp;
+typedef void (*qmp_reply_cb)(struct vm *vm, bool ok, const char *error, void *arg);
+int qmp_open(struct vm *vm);
+void qmp_close(struct vm *vm);
+void qmp_command(struct vm *vm, const char *cmd, qmp_reply_cb cb, void *arg);
+
+/* ---- sessions: processes whose output somebody wants ---- */
+struct vm_session {
+	struct vm *vm;
+	uint32_t sid;	       /* on the agent, and towards the client (the same number) */
+	struct client *client; /* output goes there; NULL when nobody is attached */
+	bool is_run;	       /* the container itself: output also goes to the VM's log */
+	uint64_t offset;       /* output bytes received so far */
+	bool exited;
+	bool ack_waiting; /* output passed to a slow client: acknowledge when it drains */
+	int exit_code, exit_signal;
+	TAILQ_ENTRY(vm_session) link;
+};
+TAILQ_HEAD(vm_session_list, vm_session);
+
+/* a client following a VM's log (`fcvm logs -f`) */
+struct vm_follower {
+	struct client *client;
+	uint32_t sid;
+	TAILQ_ENTRY(vm_follower) link;
+};
+TAILQ_HEAD(vm_follower_list, vm_follower);
+
+struct vm {
+	struct supervisor *sup;
+	char name[65];
+	char id[33];
+	char image[257];
+	uid_t owner;
+	enum vm_status status;
+	char health[16];
+	uint64_t created_ms, spawned_mono_ms, boot_ms;
+	struct qemu_config qc;
+	char network[16];
+	pid_t pid;     /* the VMM's */
+	int exit_code; /* the container's, -1 until it exits */
+	bool remove_on_stop;
+	bool disk_made;
+	int dirfd;  /* STATE/vms/NAME */
+	int log_fd; /* the container's output, records of [stream u8][len u32 BE][bytes] */
+	struct agent_link agent;
+	bool agent_up;
+	struct qmp *qmp;
+	struct pmsg run_start; /* proc_start for the container, sent once the agent answers */
+	bool run_started;
+	struct vm_session_list sessions;
+	struct vm_follower_list followers;
+	uint32_t next_sid;
+	struct event *timer; /* boot deadline, then stop deadline */
+	int refs;
+	TAILQ_ENTRY(vm) link;
+};
+
+/* ---- lifecycle (supervisor/vm.c) ---- */
+struct vm *vm_find(struct supervisor *s, const char *name);
+/* Start a VM for client c as asked by req (vm_run, with the image fd); answers c. */
+void vm_run(struct client *c, const struct pmsg *req);
+void vm_stop(struct vm *vm, const char *why);
+void vm_remove(struct vm *vm); /* a stopped VM's files and disk */
+/* The VMM is gone (QMP or agent EOF after stop, or a crash). */
+void vm_vmm_gone(struct vm *vm);
+/* The agent answered hello: the VM is up. */
+void vm_agent_ready(struct vm *vm, const struct precord *hello);
+/* Events from the agent. */
+void vm_on_output(struct vm *vm, const struct precord *ev);
+void vm_on_exit(struct vm *vm, const struct precord *ev);
+/* A client connection is going away: detach it from every session and follower list. */
+void vm_client_gone(struct supervisor *s, struct client *c);
+void vm_client_drained(struct supervisor *s, struct client *c);
+void vm_stop_all(struct supervisor *s);
+bool vm_all_gone(const struct supervisor *s);
+
+struct vm_session *vm_session_new(struct vm *vm, struct client *c, bool is_run);
+struct vm_session *vm_session_find(struct vm *vm, uint32_t sid);
+struct vm_session *vm_session_of_client(struct supervisor *s, struct client *c, uint32_t sid, struct vm **vmp);
+
+#endif

@@ -1,0 +1,253 @@
+/* A VM's sessions: the container and each exec. Output from the agent goes to the client
+ * attached to the session (and, for the container, to the VM's log and its followers); it
+ * is acknowledged to the agent once passed on, unless the client is slow, in which case the
+ * acknowledgement waits until its buffer drains: the agent then stops reading the process
+ * (back-pressure, not loss). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/client.h"
+#include "supervisor/vm.h"
+
+#define CLIENT_HIGH_WATER (256 * 1024) /* bytes queued to a client before acks wait */
+
+struct vm_session *vm_session_new(struct vm *vm, struct client *c, bool is_run)
+{
+	struct vm_session *se = calloc(1, sizeof(*se));
+	if (!se)
+		return NULL;
+	se->vm = vm;
+	se->sid = vm->next_sid++;
+	se->client = c;
+	se->is_run = is_run;
+	TAILQ_INSERT_TAIL(&vm->sessions, se, link);
+	return se;
+}
+
+struct vm_session *vm_session_find(struct vm *vm, uint32_t sid)
+{
+	struct vm_session *se;
+	TAILQ_FOREACH (se, &vm->sessions, link)
+		if (se->sid == sid)
+			return se;
+	return NULL;
+}
+
+struct vm_session *vm_session_of_client(struct supervisor *s, struct client *c, uint32_t sid, struct vm **vmp)
+{
+	struct vm *vm;
+	TAILQ_FOREACH (vm, &s->vms, link) {
+		struct vm_session *se = vm_session_find(vm, sid);
+		if (se && se->client == c) {
+			*vmp = vm;
+			return se;
+		}
+	}
+	return NULL;
+}
+
+static void send_ack(struct vm *vm, struct vm_session *se)
+{
+	struct pmsg ack;
+	pmsg_init(&ack, PK_EVENT, OP_PROC_ACK, 0);
+	prec_set_uint(&ack, &ack.body, "session", se->sid);
+	prec_set_uint(&ack, &ack.body, "offset", se->offset);
+	agent_send_event(vm, &ack);
+	pmsg_free(&ack);
+}
+
+static bool client_slow(struct client *c)
+{
+	return c && c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > CLIENT_HIGH_WATER;
+}
+
+/* A client's output buffer drained: acknowledge what waited for it. */
+void vm_client_drained(struct supervisor *s, struct client *c)
+{
+	struct vm *vm;
+	TAILQ_FOREACH (vm, &s->vms, link) {
+		struct vm_session *se;
+		TAILQ_FOREACH (se, &vm->sessions, link)
+			if (se->client == c && se->ack_waiting) {
+				se->ack_waiting = false;
+				send_ack(vm, se);
+			}
+	}
+}
+
+static void log_record(struct vm *vm, unsigned stream, const void *data, size_t n)
+{
+	unsigned char hdr[5] = {(unsigned char)stream};
+	uint32_t be = htonl((uint32_t)n);
+	memcpy(hdr + 1, &be, 4);
+	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)data, n}};
+	if (vm->log_fd >= 0 && writev(vm->log_fd, iov, 2) != (ssize_t)(sizeof(hdr) + n))
+		log_err("%s: output log write failed: %s", vm->name, strerror(errno));
+}
+
+static void send_output(struct client *c, uint32_t sid, unsigned stream, uint64_t offset, const void *data, size_t n)
+{
+	struct pmsg ev;
+	pmsg_init(&ev, PK_EVENT, OP_PROC_OUTPUT, 0);
+	prec_set_uint(&ev, &ev.body, "session", sid);
+	prec_set_uint(&ev, &ev.body, "stream", stream);
+	prec_set_uint(&ev, &ev.body, "offset", offset);
+	prec_set_bin(&ev, &ev.body, "data", data, n);
+	client_send(c, &ev);
+	pmsg_free(&ev);
+}
+
+void vm_on_output(struct vm *vm, const struct precord *ev)
+{
+	uint64_t sid, stream, offset;
+	size_t n;
+	const void *data = prec_bin(ev, "data", &n);
+	if (!prec_uint(ev, "session", &sid) || !prec_uint(ev, "stream", &stream) || !prec_uint(ev, "offset", &offset))
+		return;
+	struct vm_session *se = vm_session_find(vm, (uint32_t)sid);
+	if (!se || !data)
+		return;
+	/* after a reconnect the agent repeats what was not acknowledged: skip what we have */
+	if (offset + n <= se->offset)
+		return;
+	if (offset > se->offset) {
+		log_err("%s: session %u: output gap (%llu > %llu)", vm->name, se->sid, (unsigned long long)offset,
+			(unsigned long long)se->offset);
+		return;
+	}
+	size_t skip = (size_t)(se->offset - offset);
+	data = (const unsigned char *)data + skip;
+	n -= skip;
+	if (se->is_run) {
+		log_record(vm, (unsigned)stream, data, n);
+		struct vm_follower *f;
+		TAILQ_FOREACH (f, &vm->followers, link)
+			send_output(f->client, f->sid, (unsigned)stream, se->offset, data, n);
+	}
+	if (se->client)
+		send_output(se->client, se->sid, (unsigned)stream, se->offset, data, n);
+	se->offset += n;
+	if (client_slow(se->client))
+		se->ack_waiting = true;
+	else
+		send_ack(vm, se);
+}
+
+void vm_on_exit(struct vm *vm, const struct precord *ev)
+{
+	uint64_t sid, code, sig = 0;
+	if (!prec_uint(ev, "session", &sid) || !prec_uint(ev, "code", &code))
+		return;
+	prec_uint(ev, "signal", &sig);
+	struct vm_session *se = vm_session_find(vm, (uint32_t)sid);
+	struct pmsg rel;
+	pmsg_init(&rel, PK_EVENT, OP_PROC_RELEASE, 0);
+	prec_set_uint(&rel, &rel.body, "session", sid);
+	agent_send_event(vm, &rel);
+	pmsg_free(&rel);
+	if (!se || se->exited)
+		return;
+	se->exited = true;
+	se->exit_code = (int)code;
+	se->exit_signal = (int)sig;
+	if (se->is_run) {
+		/* The container is the VM's purpose: its end stops the VM. Its client hears of
+		 * the exit once the VMM is gone (and the disk too, with --rm). */
+		vm->exit_code = (int)code;
+		log_info("%s: the container exited with %d", vm->name, (int)code);
+		vm_stop(vm, "the container exited");
+		return;
+	}
+	if (se->client) {
+		struct pmsg ex;
+		pmsg_init(&ex, PK_EVENT, OP_PROC_EXIT, 0);
+		prec_set_uint(&ex, &ex.body, "session", se->sid);
+		prec_set_uint(&ex, &ex.body, "code", code);
+		if (sig)
+			prec_set_uint(&ex, &ex.body, "signal", sig);
+		prec_set_uint(&ex, &ex.body, "offset", se->offset);
+		client_send(se->client, &ex);
+		pmsg_free(&ex);
+	}
+	TAILQ_REMOVE(&vm->sessions, se, link);
+	free(se);
+}
+
+/* The container's start: on failure the agent's own error goes to the run session. */
+static void on_run_started(struct vm *vm, struct pmsg *rep, void *arg)
+{
+	(void)arg;
+	if (rep->err_code == PE_OK) {
+		snprintf(vm->health, sizeof(vm->health), "healthy");
+		return;
+	}
+	log_err("%s: the container did not start: %s", vm->name, rep->err_msg ? rep->err_msg : "?");
+	struct vm_session *se = TAILQ_FIRST(&vm->sessions);
+	if (se && se->is_run && se->client) {
+		char msg[600];
+		int len = snprintf(msg, sizeof(msg), "fcvm: the container did not start: %s\n",
+				   rep->err_msg ? rep->err_msg : "unknown error");
+		send_output(se->client, se->sid, 2, se->offset, msg, (size_t)len < sizeof(msg) ? (size_t)len : 0);
+		se->offset += (uint64_t)len;
+	}
+	if (se && se->is_run) {
+		se->exited = true;
+		se->exit_code = 125;
+		vm->exit_code = 125;
+	}
+	snprintf(vm->health, sizeof(vm->health), "unhealthy");
+	vm_stop(vm, "the container did not start");
+}
+
+void vm_agent_ready(struct vm *vm, const struct precord *hello)
+{
+	(void)hello;
+	if (vm->status == VM_BOOTING) {
+		vm->status = VM_RUNNING;
+		vm->boot_ms = now_mono_ms() - vm->spawned_mono_ms;
+		event_del(vm->timer);
+		log_info("%s: agent ready %llu ms after the VMM started", vm->name, (unsigned long long)vm->boot_ms);
+	}
+	if (!vm->run_started && vm->status == VM_RUNNING) {
+		vm->run_started = true;
+		agent_call(vm, &vm->run_start, on_run_started, NULL);
+	}
+}
+
+void vm_client_gone(struct supervisor *s, struct client *c)
+{
+	struct vm *vm, *next;
+	for (vm = TAILQ_FIRST(&s->vms); vm; vm = next) {
+		next = TAILQ_NEXT(vm, link);
+		struct vm_follower *f, *fn;
+		for (f = TAILQ_FIRST(&vm->followers); f; f = fn) {
+			fn = TAILQ_NEXT(f, link);
+			if (f->client == c) {
+				TAILQ_REMOVE(&vm->followers, f, link);
+				free(f);
+			}
+		}
+		struct vm_session *se;
+		bool foreground = false;
+		TAILQ_FOREACH (se, &vm->sessions, link)
+			if (se->client == c) {
+				se->client = NULL;
+				foreground |= se->is_run;
+				if (se->ack_waiting) {
+					se->ack_waiting = false;
+					send_ack(vm, se);
+				}
+			}
+		/* a foreground run whose client went away (killed, Ctrl-C) stops its VM */
+		if (foreground)
+			vm_stop(vm, "its client went away");
+	}
+}

@@ -1,0 +1,204 @@
+/* Stopping a VM and cleaning up after its VMM: ask the agent for an orderly shutdown (the
+ * guest reboots, and -no-reboot ends QEMU), QMP `quit` if that takes too long, then close
+ * everything, tell whoever waits for the container's exit, and remove the disk and the VM's
+ * directory when it was started with --rm (or `fcvm rm` asks later). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/client.h"
+#include "supervisor/vm.h"
+
+#define STOP_AGENT_MS 15000 /* orderly shutdown through the agent */
+#define STOP_QMP_MS   5000  /* then `quit` */
+
+static void on_stop_timeout(evutil_socket_t fd, short what, void *arg);
+
+static void arm(struct vm *vm, unsigned ms, event_callback_fn cb)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	event_del(vm->timer);
+	event_assign(vm->timer, vm->sup->base, -1, 0, cb, vm);
+	evtimer_add(vm->timer, &tv);
+}
+
+static void on_quit_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct vm *vm = arg;
+	(void)fd;
+	(void)what;
+	log_err("%s: the VMM (pid %d) does not exit; marking it lost", vm->name, vm->pid);
+	qmp_close(vm);
+	agent_link_close(vm);
+	vm->status = VM_LOST;
+	vm_vmm_gone(vm);
+}
+
+static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct vm *vm = arg;
+	(void)fd;
+	(void)what;
+	log_info("%s: no orderly shutdown in time; asking QEMU to quit", vm->name);
+	qmp_command(vm, "quit", NULL, NULL);
+	arm(vm, STOP_QMP_MS, on_quit_timeout);
+}
+
+static void on_shutdown_reply(struct vm *vm, struct pmsg *rep, void *arg)
+{
+	(void)arg;
+	if (rep->err_code != PE_OK && vm->status == VM_STOPPING) {
+		log_info("%s: agent shutdown failed (%s); asking QEMU to quit", vm->name,
+			 rep->err_msg ? rep->err_msg : "?");
+		qmp_command(vm, "quit", NULL, NULL);
+		arm(vm, STOP_QMP_MS, on_quit_timeout);
+	}
+}
+
+void vm_stop(struct vm *vm, const char *why)
+{
+	if (vm->status != VM_BOOTING && vm->status != VM_RUNNING)
+		return;
+	log_info("%s: stopping (%s)", vm->name, why);
+	vm->status = VM_STOPPING;
+	snprintf(vm->health, sizeof(vm->health), "unknown");
+	if (vm->agent_up) {
+		struct pmsg req;
+		pmsg_init(&req, PK_REQUEST, OP_AGENT_SHUTDOWN, 0);
+		agent_call(vm, &req, on_shutdown_reply, NULL);
+		pmsg_free(&req);
+		arm(vm, STOP_AGENT_MS, on_stop_timeout);
+	} else {
+		qmp_command(vm, "quit", NULL, NULL);
+		arm(vm, STOP_QMP_MS, on_quit_timeout);
+	}
+}
+
+static void finish_sessions(struct vm *vm)
+{
+	struct vm_session *se;
+	while ((se = TAILQ_FIRST(&vm->sessions))) {
+		TAILQ_REMOVE(&vm->sessions, se, link);
+		if (se->client) {
+			int code = se->exited ? se->exit_code : (vm->exit_code >= 0 ? vm->exit_code : 137);
+			struct pmsg ev;
+			pmsg_init(&ev, PK_EVENT, OP_PROC_EXIT, 0);
+			prec_set_uint(&ev, &ev.body, "session", se->sid);
+			prec_set_uint(&ev, &ev.body, "code", (uint64_t)code);
+			if (se->exited && se->exit_signal > 0)
+				prec_set_uint(&ev, &ev.body, "signal", (uint64_t)se->exit_signal);
+			prec_set_uint(&ev, &ev.body, "offset", se->offset);
+			client_send(se->client, &ev);
+			pmsg_free(&ev);
+		}
+		free(se);
+	}
+	struct vm_follower *f;
+	while ((f = TAILQ_FIRST(&vm->followers))) {
+		TAILQ_REMOVE(&vm->followers, f, link);
+		struct pmsg ev;
+		pmsg_init(&ev, PK_EVENT, OP_PROC_EXIT, 0);
+		prec_set_uint(&ev, &ev.body, "session", f->sid);
+		prec_set_uint(&ev, &ev.body, "code", 0);
+		prec_set_uint(&ev, &ev.body, "offset", 0);
+		client_send(f->client, &ev);
+		pmsg_free(&ev);
+		free(f);
+	}
+}
+
+void vm_vmm_gone(struct vm *vm)
+{
+	if (vm->status == VM_STOPPED || (vm->status == VM_LOST && !vm->qmp && vm->pid == 0))
+		return;
+	bool expected = vm->status == VM_STOPPING || vm->status == VM_LOST;
+	qmp_close(vm);
+	agent_link_close(vm);
+	event_del(vm->timer);
+	if (!expected)
+		log_err("%s: the VMM (pid %d) went away unexpectedly; see %s/console.log", vm->name, vm->pid, vm->name);
+	else
+		log_info("%s: VMM exited", vm->name);
+	vm->pid = 0;
+	if (vm->status != VM_LOST)
+		vm->status = VM_STOPPED;
+	snprintf(vm->health, sizeof(vm->health), "unknown");
+	pmsg_free(&vm->run_start);
+	if (vm->remove_on_stop) {
+		vm_remove(vm); /* its sessions are told after the disk is gone */
+		return;
+	}
+	finish_sessions(vm);
+}
+
+struct vm_removal {
+	struct supervisor *sup;
+	struct vm *vm;
+};
+
+static void free_vm(struct vm *vm)
+{
+	finish_sessions(vm);
+	TAILQ_REMOVE(&vm->sup->vms, vm, link);
+	if (vm->dirfd >= 0) {
+		static const char *const files[] = {"qmp.sock", "agent.sock", "console.log", "output.log", "vm.json"};
+		for (size_t i = 0; i < ARRAY_LEN(files); i++)
+			unlinkat(vm->dirfd, files[i], 0);
+		close(vm->dirfd);
+		if (unlinkat(vm->sup->vms_dirfd, vm->name, AT_REMOVEDIR) < 0)
+			log_err("%s: cannot remove its directory: %s", vm->name, strerror(errno));
+	}
+	close_fdp(&vm->log_fd);
+	event_free(vm->timer);
+	pmsg_free(&vm->run_start);
+	free(vm);
+}
+
+static void on_disk_removed(struct pmsg *rep, void *arg)
+{
+	struct vm *vm = arg;
+	if (rep->err_code != PE_OK && rep->err_code != PE_NOT_FOUND)
+		log_err("%s: its disk was not removed: %s", vm->name, rep->err_msg ? rep->err_msg : "?");
+	free_vm(vm);
+}
+
+void vm_remove(struct vm *vm)
+{
+	if (vm->status != VM_STOPPED && vm->status != VM_LOST)
+		return;
+	if (!vm->disk_made) {
+		free_vm(vm);
+		return;
+	}
+	char disk[80];
+	snprintf(disk, sizeof(disk), "vm-%s", vm->id);
+	vm->disk_made = false;
+	struct pmsg req;
+	pmsg_init(&req, PK_REQUEST, OP_STORE_REMOVE, 0);
+	prec_set_str(&req, &req.body, "name", disk);
+	helper_call(vm->sup, HELPER_STORED, &req, on_disk_removed, vm);
+	pmsg_free(&req);
+}
+
+void vm_stop_all(struct supervisor *s)
+{
+	struct vm *vm, *next;
+	for (vm = TAILQ_FIRST(&s->vms); vm; vm = next) {
+		next = TAILQ_NEXT(vm, link);
+		vm->remove_on_stop = true; /* nothing outlives its supervisor yet */
+		if (vm->status == VM_STOPPED || vm->status == VM_LOST)
+			vm_remove(vm);
+		else
+			vm_stop(vm, "the supervisor is stopping");
+	}
+}
+
+bool vm_all_gone(const struct supervisor *s)
+{
+	return TAILQ_EMPTY(&s->vms);
+}
