@@ -287,6 +287,37 @@ static bool reap_all(void)
 	return pid < 0 && errno == ECHILD;
 }
 
+/* Unmount the state disk and what podman mounted below it (overlays, shm), deepest first:
+ * the later a mount is listed, the later it was made. */
+static void umount_state(void)
+{
+	static char buf[64 * 1024];
+	char *mnt[256];
+	size_t n = 0, len = 0;
+	ssize_t k;
+	int fd = open("/proc/self/mounts", O_RDONLY | O_CLOEXEC);
+
+	while (fd >= 0 && len < sizeof(buf) - 1 && (k = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)k;
+	if (fd >= 0)
+		close(fd);
+	buf[len] = 0;
+	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line && n < ARRAY_LEN(mnt);
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *dir = strchr(line, ' ');
+		if (!dir)
+			continue;
+		dir++;
+		dir[strcspn(dir, " ")] = 0;
+		if (strncmp(dir, STATE_MNT, strlen(STATE_MNT)) == 0 &&
+		    (dir[strlen(STATE_MNT)] == 0 || dir[strlen(STATE_MNT)] == '/'))
+			mnt[n++] = dir;
+	}
+	while (n-- > 0)
+		if (umount2(mnt[n], 0) < 0 && umount2(mnt[n], MNT_DETACH) < 0)
+			aerr("umount %s: %s", mnt[n], strerror(errno));
+}
+
 void boot_shutdown(void)
 {
 	alog("shutting down");
@@ -297,8 +328,7 @@ void boot_shutdown(void)
 	for (int i = 0; i < 20 && !reap_all(); i++)
 		usleep(50000);
 	sync();
-	if (umount2(STATE_MNT, 0) < 0 && umount2(STATE_MNT, MNT_DETACH) < 0)
-		aerr("umount %s: %s", STATE_MNT, strerror(errno));
+	umount_state();
 	sync();
 	reboot(RB_AUTOBOOT);
 	/* PID 1 must not exit (the kernel would panic): wait for the end */
