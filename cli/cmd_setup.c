@@ -2,7 +2,9 @@
  * Makes a loop-backed btrfs for the data directory (root only): a sparse image file beside
  * DIR, mkfs.btrfs, a loop device through /dev/loop-control, mount(2) with
  * user_subvol_rm_allowed (so stored removes subvolumes without CAP_SYS_ADMIN), and an fstab
- * line so it comes back at boot. The guest assets part of `fcvm setup` comes with the VM path. */
+ * line so it comes back at boot.
+ * Without --btrfs-loop: the guest assets (cli/setup_assets.c):
+ *   fcvm setup [--assets DIR] [--check [--json]] [--mirror URL] */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/setup.h"
 #include "common/config.h"
 #include "common/util.h"
 
@@ -155,13 +158,20 @@ int cmd_setup(int argc, char **argv, struct cli_opts *o)
 	    {"btrfs-loop", required_argument, NULL, 'b'},
 	    {"data-dir", required_argument, NULL, 'd'},
 	    {"fstab", required_argument, NULL, 'f'},
+	    {"assets", required_argument, NULL, 'a'},
+	    {"check", no_argument, NULL, 'c'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"mirror", required_argument, NULL, 'm'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	static const char usage[] = "usage: fcvm setup [--assets DIR] [--check [--json]] [--mirror URL]\n"
+				    "       fcvm setup --btrfs-loop SIZE [--data-dir DIR] [--fstab FILE]\n";
 	const char *size_s = NULL, *dir = FCVM_SYSTEM_DATA_DIR, *fstab = "/etc/fstab";
+	const char *assets = NULL, *mirror = NULL;
+	bool check = false, json = o && o->json;
 	uint64_t size;
 	int c;
-	(void)o;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -174,11 +184,29 @@ int cmd_setup(int argc, char **argv, struct cli_opts *o)
 		case 'f':
 			fstab = optarg;
 			break;
+		case 'a':
+			assets = optarg;
+			break;
+		case 'c':
+			check = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'm':
+			mirror = optarg;
+			break;
 		default:
-			fprintf(c == 'h' ? stdout : stderr,
-				"usage: fcvm setup --btrfs-loop SIZE [--data-dir DIR] [--fstab FILE]\n");
+			fputs(usage, c == 'h' ? stdout : stderr);
 			return c == 'h' ? EXIT_OK : EXIT_USAGE;
 		}
+	}
+	if (!size_s) {
+		if (optind != argc || (json && !check)) {
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+		return setup_assets_main(assets, check, json, mirror);
 	}
 	if (!size_s || optind != argc || dir[0] != '/') {
 		fprintf(stderr, "usage: fcvm setup --btrfs-loop SIZE [--data-dir /ABSOLUTE/DIR] [--fstab FILE]\n");

@@ -1,0 +1,217 @@
+/* fcvm setup, rootfs: debootstrap (minbase + podman and friends) into a temp tree, trimmed and
+ * configured for podman without systemd, then mkfs.ext4 -d (no loop mount). Root only. */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/setup.h"
+#include "common/util.h"
+
+#define ROOTFS_FORMAT "fcvm-rootfs-1"
+#define ROOTFS_SUITE  "bookworm"
+#define ROOTFS_PKGS   "podman,crun,conmon,e2fsprogs,kmod,iproute2,netavark,iptables"
+
+struct conf_file {
+	const char *path;
+	const char *text;
+};
+
+static const struct conf_file conf_files[] = {
+    {"etc/containers/containers.conf", "# written by fcvm setup: podman in the fcvm guest (no systemd)\n"
+				       "[containers]\n"
+				       "log_driver = \"k8s-file\"\n"
+				       "\n"
+				       "[engine]\n"
+				       "cgroup_manager = \"cgroupfs\"\n"
+				       "events_logger = \"file\"\n"
+				       "network_backend = \"netavark\"\n"
+				       "runtime = \"crun\"\n"},
+    {"etc/containers/storage.conf", "# written by fcvm setup\n"
+				    "[storage]\n"
+				    "driver = \"overlay\"\n"
+				    "runroot = \"/run/containers/storage\"\n"
+				    "graphroot = \"/var/lib/containers/storage\"\n"},
+    {"etc/hostname", "fcvm\n"},
+    {"etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\tfcvm\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
+    {"etc/resolv.conf", ""},
+};
+
+static const char *const made_dirs[] = {"etc/containers/networks", "var/lib/containers"};
+
+static bool trim(char *s)
+{
+	size_t l = strlen(s);
+	while (l && (s[l - 1] == '\n' || s[l - 1] == ' ' || s[l - 1] == '/'))
+		s[--l] = 0;
+	return l > 0;
+}
+
+/* The first configured Debian archive URL serving the suite: one-line "deb URL SUITE ..." or
+ * deb822 "URIs:" + "Suites:". */
+static bool mirror_in(const char *path, char *out, size_t n)
+{
+	char line[1024], uri[512] = "", w[512];
+	FILE *f = fopen(path, "re");
+	bool found = false, suite_ok = false;
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *p = line;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncmp(p, "deb ", 4) == 0) {
+			char u[512], s[128];
+			p += 4;
+			while (*p == ' ')
+				p++;
+			if (*p == '[') /* options */
+				p = strchr(p, ']') ? strchr(p, ']') + 1 : p;
+			if (sscanf(p, "%511s %127s", u, s) == 2 && strcmp(s, ROOTFS_SUITE) == 0) {
+				setup_path(out, n, "%s", u);
+				found = trim(out);
+			}
+		} else if (strncmp(p, "URIs:", 5) == 0 && sscanf(p + 5, "%511s", w) == 1) {
+			setup_path(uri, sizeof(uri), "%s", w);
+		} else if (strncmp(p, "Suites:", 7) == 0) {
+			char *save = NULL;
+			suite_ok = false;
+			for (char *t = strtok_r(p + 7, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save))
+				suite_ok |= strcmp(t, ROOTFS_SUITE) == 0;
+		} else if (*p == '\n' || *p == '#') {
+			if (*p == '\n')
+				uri[0] = 0, suite_ok = false;
+		}
+		if (!found && uri[0] && suite_ok) {
+			setup_path(out, n, "%s", uri);
+			found = trim(out);
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static bool find_mirror(char *out, size_t n)
+{
+	glob_t g;
+	bool found = mirror_in("/etc/apt/sources.list", out, n);
+	if (!found && glob("/etc/apt/sources.list.d/*", 0, NULL, &g) == 0) {
+		for (size_t i = 0; !found && i < g.gl_pathc; i++)
+			found = mirror_in(g.gl_pathv[i], out, n);
+		globfree(&g);
+	}
+	return found;
+}
+
+int rootfs_inputs(struct setup_ctx *c, const char *mirror, struct rootfs_in *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (mirror && *mirror)
+		setup_path(r->mirror, sizeof(r->mirror), "%s", mirror);
+	else if (!find_mirror(r->mirror, sizeof(r->mirror)))
+		setup_path(r->mirror, sizeof(r->mirror), "http://deb.debian.org/debian");
+	/* the mirror is not an input: any mirror serves the same suite */
+	struct hasher *h = hasher_new(ROOTFS_FORMAT);
+	hasher_add(h, ROOTFS_SUITE);
+	hasher_add(h, ROOTFS_PKGS);
+	for (size_t i = 0; i < ARRAY_LEN(conf_files); i++) {
+		hasher_add(h, conf_files[i].path);
+		hasher_add(h, conf_files[i].text);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(made_dirs); i++)
+		hasher_add(h, made_dirs[i]);
+	hasher_done(h, r->hash);
+	setup_path(r->file, sizeof(r->file), "rootfs-%s.ext4", r->hash);
+	return 0;
+}
+
+static void rm_glob(const char *root, const char *pattern)
+{
+	char pat[PATH_MAX];
+	glob_t g;
+	setup_path(pat, sizeof(pat), "%s/%s", root, pattern);
+	if (glob(pat, GLOB_NOSORT, NULL, &g) != 0)
+		return;
+	for (size_t i = 0; i < g.gl_pathc; i++)
+		setup_rmtree(g.gl_pathv[i]);
+	globfree(&g);
+}
+
+static uint64_t du_bytes;
+static int du_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)p;
+	(void)flag;
+	(void)ftw;
+	du_bytes += (uint64_t)st->st_blocks * 512 + 4096; /* + an inode's share */
+	return 0;
+}
+
+static int configure(struct setup_ctx *c, const char *root)
+{
+	char p[PATH_MAX];
+	int rc;
+	rm_glob(root, "var/cache/apt/archives/*.deb");
+	rm_glob(root, "var/lib/apt/lists/*");
+	rm_glob(root, "etc/cni/net.d/*");
+	for (size_t i = 0; i < ARRAY_LEN(made_dirs); i++) {
+		setup_path(p, sizeof(p), "%s/%s", root, made_dirs[i]);
+		if ((rc = mkdir_p(p, 0755)) < 0)
+			return setup_fail(c, NULL, "mkdir %s: %s", p, strerror(-rc));
+	}
+	for (size_t i = 0; i < ARRAY_LEN(conf_files); i++) {
+		setup_path(p, sizeof(p), "%s/%s", root, conf_files[i].path);
+		unlink(p); /* resolv.conf may be a symlink */
+		if ((rc = setup_write_file(p, conf_files[i].text, 0644)) < 0)
+			return setup_fail(c, NULL, "writing %s: %s", p, strerror(-rc));
+	}
+	return 0;
+}
+
+int rootfs_build(struct setup_ctx *c, const struct rootfs_in *r)
+{
+	char tmp[PATH_MAX], root[PATH_MAX], img[PATH_MAX], size[32];
+	int rc = -1;
+
+	if (geteuid() != 0)
+		return setup_fail(c, "run `sudo fcvm setup` (debootstrap needs root)",
+				  "building the guest root needs root");
+	if (setup_mktemp(c, tmp, sizeof(tmp)) < 0)
+		return -1;
+	setup_path(root, sizeof(root), "%s/root", tmp);
+	setup_path(img, sizeof(img), "%s/rootfs.ext4", tmp);
+	const char *deb[] = {
+	    "debootstrap", "--variant=minbase", "--include=" ROOTFS_PKGS, ROOTFS_SUITE, root, r->mirror, NULL};
+	struct run_opts ro = {.progress = true};
+	if (setup_run(c, deb, &ro) < 0) {
+		setup_path(c->err.fix, sizeof(c->err.fix),
+			   "check network access to %s (or pass --mirror URL), `apt-get install debootstrap`; "
+			   "details in %s/debootstrap/debootstrap.log while it exists",
+			   r->mirror, root);
+		goto out;
+	}
+	if (configure(c, root) < 0)
+		goto out;
+	du_bytes = 0;
+	nftw(root, du_one, 32, FTW_PHYS | FTW_MOUNT);
+	uint64_t want = du_bytes + du_bytes / 4;
+	if (want < (512ull << 20))
+		want = 512ull << 20;
+	setup_path(size, sizeof(size), "%lluM", (unsigned long long)((want + (1 << 20) - 1) >> 20));
+	const char *mkfs[] = {"mkfs.ext4", "-q", "-F", "-L", "fcvm-root", "-d", root, img, size, NULL};
+	if (setup_run(c, mkfs, &ro) < 0) {
+		setup_path(c->err.fix, sizeof(c->err.fix),
+			   "`apt-get install e2fsprogs` (mkfs.ext4 1.43 or newer for -d); check free space in %s",
+			   c->dir);
+		goto out;
+	}
+	rc = setup_publish(c, img, r->file);
+out:
+	setup_rmtree(tmp);
+	return rc;
+}
