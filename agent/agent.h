@@ -10,11 +10,14 @@
 
 #include "proto/proto.h"
 
-#define OUT_WINDOW   (256 * 1024)  /* unacknowledged output kept per session */
-#define OUT_CHUNK    4096	   /* bytes of output in one proc_output */
-#define WQ_OUTPUT    (256 * 1024)  /* encode output only while less than this is queued */
-#define WQ_READ_STOP (1024 * 1024) /* stop reading requests while this much is queued */
-#define INQ_MAX	     (1024 * 1024) /* stdin bytes buffered for a process that does not read */
+#define OUT_WINDOW (256 * 1024) /* unacknowledged output kept per session */
+#define OUT_CHUNK  4096		/* bytes of output in one proc_output */
+/* Chunks held per session: stdout and stderr interleaved in tiny writes would otherwise cost
+ * a 4 KiB chunk per byte; reaching it stops reading like a full window. */
+#define OUT_CHUNKS_MAX (2 * OUT_WINDOW / OUT_CHUNK)
+#define WQ_OUTPUT      (256 * 1024)  /* encode output only while less than this is queued */
+#define WQ_READ_STOP   (1024 * 1024) /* stop reading requests while this much is queued */
+#define INQ_MAX	       (1024 * 1024) /* stdin bytes buffered for a process that does not read */
 
 #define DEFAULT_PORT   "org.fcvm.agent"
 #define CONTAINER_NAME "fcvm"
@@ -63,6 +66,7 @@ struct session {
 	bool in_eof; /* close stdin once inq is written */
 	struct chunk *head, *tail;
 	uint64_t acked, sent, total;
+	unsigned nchunks;
 	bool exit_sent, released;
 	char **argv, **env; /* SK_RUN: kept until podman load is done */
 };

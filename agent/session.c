@@ -163,6 +163,7 @@ static void session_append(struct session *s, int stream, const unsigned char *p
 			c = malloc(sizeof(*c));
 			if (!c)
 				abort();
+			s->nchunks++;
 			c->next = NULL;
 			c->off = s->total;
 			c->len = 0;
@@ -352,6 +353,7 @@ void session_ack(struct session *s, uint64_t off)
 		if (!s->head)
 			s->tail = NULL;
 		free(c);
+		s->nchunks--;
 	}
 }
 
@@ -478,6 +480,8 @@ bool session_reaped(pid_t pid, int status)
 static size_t window_left(const struct session *s)
 {
 	uint64_t held = s->total - s->acked;
+	if (s->nchunks >= OUT_CHUNKS_MAX)
+		return 0;
 	return held >= OUT_WINDOW ? 0 : (size_t)(OUT_WINDOW - held);
 }
 

@@ -536,6 +536,23 @@ static void check_pattern(const unsigned char *p, size_t n, uint64_t off)
 
 static const char *const big_argv[] = {"sh", "-c", "yes abcdefghijklmnopqrstuvwxyz0123456789 | head -c 1048576", NULL};
 
+TEST(interleaved_tiny_writes)
+{
+	struct host h;
+	pid_t pid = agent_up(&h, NULL);
+	const char *argv[] = {"sh", "-c", "i=0; while [ $i -lt 1500 ]; do printf a; printf b >&2; i=$((i+1)); done",
+			      NULL};
+	CHECK_EQ(start_vm(&h, 1, argv), PE_OK);
+	struct sess *s = wait_exit(&h, 1);
+	CHECK_EQ(s->code, 0);
+	CHECK_EQ(s->len, 3000);
+	for (size_t i = 0; i < s->len; i++)
+		CHECK(s->out[i] == 'a' || s->out[i] == 'b');
+	CHECK_EQ(memchr(s->s1, 'b', s->n1) == NULL, 1);
+	CHECK_EQ(memchr(s->s2, 'a', s->n2) == NULL, 1);
+	agent_down(&h, pid);
+}
+
 TEST(big_output_with_acks)
 {
 	struct host h;
