@@ -683,6 +683,24 @@ TEST(signals)
 	s = wait_exit(&h, 3);
 	CHECK_EQ(s->code, 137);
 	CHECK(!has_text(s, "survived"));
+
+	/* releasing a running session kills it and frees its number, with no exit reported */
+	CHECK_EQ(start_vm(&h, 4, slp), PE_OK);
+	sess_event(&h, OP_PROC_RELEASE, 4, NULL, 0, NULL, 0);
+	int rc = PE_EXISTS;
+	for (int i = 0; i < 2000 && rc == PE_EXISTS; i++) {
+		const char *echo[] = {"echo", "again", NULL};
+		rc = start_vm(&h, 4, echo);
+		if (rc == PE_EXISTS) {
+			struct pollfd none = {.fd = -1};
+			poll(&none, 1, 5); /* the kill is being reaped: bounded retry */
+		}
+	}
+	CHECK_EQ(rc, PE_OK);
+	s = wait_exit(&h, 4);
+	CHECK_EQ(s->code, 0);
+	CHECK_EQ(s->len, 6);
+	CHECK(memcmp(s->out, "again\n", 6) == 0);
 	agent_down(&h, pid);
 }
 
