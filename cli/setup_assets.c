@@ -229,7 +229,7 @@ int setup_assets_main(const char *dir, bool check, bool json, const char *mirror
 			setup_path(c.dir, sizeof(c.dir), "%s", dir);
 		else
 			setup_path(c.dir + strlen(c.dir), sizeof(c.dir) - strlen(c.dir), "/%s", dir);
-	} else if ((rc = assets_dir_default(c.dir, sizeof(c.dir))) < 0) {
+	} else if (assets_dir_default(c.dir, sizeof(c.dir)) < 0) {
 		fprintf(stderr, "fcvm setup: no asset directory (set HOME or FCVM_ASSETS, or pass --assets DIR)\n");
 		return EXIT_USAGE;
 	}

@@ -117,16 +117,23 @@ static int pad512(struct setup_ctx *c, const char *path)
 
 int image_build(struct setup_ctx *c, const struct image_in *im)
 {
-	char tmp[PATH_MAX], tar[PATH_MAX], out[PATH_MAX], sroot[PATH_MAX], srun[PATH_MAX];
+	char tmp[PATH_MAX], tar[PATH_MAX], out[PATH_MAX], sroot[PATH_MAX], srun[64];
 	struct setup_err saved;
 	int rc = -1;
 	if (setup_mktemp(c, tmp, sizeof(tmp)) < 0)
 		return -1;
+	/* podman refuses a runroot longer than 50 characters: a short one in /tmp */
+	snprintf(srun, sizeof(srun), "/tmp/fcvm-demo-XXXXXX");
+	if (!mkdtemp(srun)) {
+		setup_fail(c, "check that /tmp is writable", "mkdtemp %s: %s", srun, strerror(errno));
+		srun[0] = 0;
+		goto out;
+	}
 	setup_path(tar, sizeof(tar), "%s/tree.tar", tmp);
 	setup_path(out, sizeof(out), "%s/demo.oci.tar", tmp);
 	setup_path(sroot, sizeof(sroot), "%s/storage", tmp);
-	setup_path(srun, sizeof(srun), "%s/run", tmp);
-	const char *fix = "`apt-get install podman` (the host's podman makes the demo image; nothing is pulled)";
+	const char *fix = "see podman's output above; the host's podman (`apt-get install podman`) makes the demo "
+			  "image from a local busybox tree, nothing is pulled";
 #define PODMAN "podman", "--root", sroot, "--runroot", srun, "--storage-driver", "vfs", "--events-backend", "none"
 	const char *imp[] = {PODMAN, "import", "--change", "CMD [\"/bin/sh\"]", tar, FCVM_DEMO_REF, NULL};
 	const char *save[] = {PODMAN, "save", "--format", "oci-archive", "-o", out, FCVM_DEMO_REF, NULL};
@@ -145,13 +152,14 @@ int image_build(struct setup_ctx *c, const struct image_in *im)
 	rc = setup_publish(c, out, im->file);
 out:
 	saved = c->err;
-	setup_rmtree(tmp);
 	if (geteuid() != 0 && access(sroot, F_OK) == 0) { /* rootless: files owned by sub-uids */
-		const char *rm[] = {"podman", "unshare", "rm", "-rf", sroot, srun, NULL};
+		const char *rm[] = {"podman", "unshare", "rm", "-rf", sroot, NULL};
 		struct run_opts q = {.progress = false};
 		setup_run(c, rm, &q);
-		setup_rmtree(tmp);
 	}
+	setup_rmtree(tmp);
+	if (srun[0])
+		setup_rmtree(srun);
 	c->err = saved;
 	return rc;
 }

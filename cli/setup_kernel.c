@@ -445,7 +445,7 @@ static int collect_modules(struct setup_ctx *c, const char *deb, const struct ke
 	}
 	for (int round = 0; round < 8; round++) {
 		bool more = false;
-		if ((rc = deb_pass(c, deb, k, s, vz, vzlen)) < 0)
+		if (deb_pass(c, deb, k, s, vz, vzlen) < 0)
 			return -1;
 		for (size_t i = 0; i < s->n; i++) {
 			char deps[512], *save = NULL;

@@ -185,8 +185,8 @@ int rootfs_build(struct setup_ctx *c, const struct rootfs_in *r)
 		return -1;
 	setup_path(root, sizeof(root), "%s/root", tmp);
 	setup_path(img, sizeof(img), "%s/rootfs.ext4", tmp);
-	const char *deb[] = {
-	    "debootstrap", "--variant=minbase", "--include=" ROOTFS_PKGS, ROOTFS_SUITE, root, r->mirror, NULL};
+	static const char include[] = "--include=" ROOTFS_PKGS;
+	const char *deb[] = {"debootstrap", "--variant=minbase", include, ROOTFS_SUITE, root, r->mirror, NULL};
 	struct run_opts ro = {.progress = true};
 	if (setup_run(c, deb, &ro) < 0) {
 		setup_path(c->err.fix, sizeof(c->err.fix),

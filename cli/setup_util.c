@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -99,19 +100,26 @@ int setup_fail(struct setup_ctx *c, const char *fix, const char *fmt, ...)
 	return -1;
 }
 
+static long env_cols(void)
+{
+	struct winsize ws;
+	if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+		return ws.ws_col < 500 ? ws.ws_col : 500;
+	const char *env = getenv("COLUMNS");
+	long v = env ? strtol(env, NULL, 10) : 0;
+	return v > 20 && v < 500 ? v : 100;
+}
+
 void setup_progress(struct setup_ctx *c, const char *last)
 {
 	static uint64_t last_plain;
 	uint64_t now = now_mono_ms(), secs = (now - c->step_start_ms) / 1000;
 	if (c->tty) {
 		char line[512];
-		int cols = 100;
-		const char *env = getenv("COLUMNS");
-		if (env && atoi(env) > 20)
-			cols = atoi(env);
+		long cols = env_cols();
 		snprintf(line, sizeof(line), "%s ... %llus  %s", c->step_label, (unsigned long long)secs,
 			 last ? last : "");
-		if ((int)strlen(line) > cols - 1)
+		if ((long)strlen(line) > cols - 1)
 			line[cols - 1] = 0;
 		fprintf(stderr, "\r\033[K%s", line);
 		fflush(stderr);
@@ -176,6 +184,8 @@ int setup_run(struct setup_ctx *c, const char *const argv[], const struct run_op
 	char buf[4096];
 
 	c->err.cmd[0] = 0;
+	if (!argv[0])
+		return setup_fail(c, NULL, "nothing to run");
 	for (int i = 0; argv[i] && len < sizeof(c->err.cmd); i++)
 		len += (size_t)snprintf(c->err.cmd + len, sizeof(c->err.cmd) - len, "%s%s", i ? " " : "", argv[i]);
 	c->err.tail[0] = 0;
@@ -219,7 +229,7 @@ int setup_run(struct setup_ctx *c, const char *const argv[], const struct run_op
 				open_fds--;
 			} else if (i == 0) {
 				tail_add(&tail, buf, (size_t)n);
-			} else if (outn + 1 < o->outlen) {
+			} else if (o->out && outn + 1 < o->outlen) {
 				size_t k = (size_t)n < o->outlen - 1 - outn ? (size_t)n : o->outlen - 1 - outn;
 				memcpy(o->out + outn, buf, k);
 				outn += k;
