@@ -86,6 +86,9 @@ void setup_progress(struct setup_ctx *c, const char *last_line); /* a TTY status
 
 /* ---- the parts ---- */
 int kernel_inputs(struct setup_ctx *c, struct kernel_in *k);
+/* When the apt index cannot say (no lists, apt-cache missing): the kernel current.json names,
+ * if it is there. true if k was filled. */
+bool kernel_from_manifest(struct setup_ctx *c, struct kernel_in *k);
 int kernel_build(struct setup_ctx *c, const struct kernel_in *k);
 int initramfs_inputs(struct setup_ctx *c, const struct kernel_in *k, struct initramfs_in *i);
 int initramfs_build(struct setup_ctx *c, const struct kernel_in *k, const struct initramfs_in *i);

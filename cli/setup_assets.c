@@ -46,8 +46,13 @@ static void print_err(const struct setup_ctx *c, const char *step)
 
 static int inputs(struct setup_ctx *c, struct plan *p, const char *mirror)
 {
-	if (kernel_inputs(c, &p->k) < 0 || initramfs_inputs(c, &p->k, &p->i) < 0 ||
-	    rootfs_inputs(c, mirror, &p->r) < 0 || image_inputs(c, &p->im) < 0)
+	if (kernel_inputs(c, &p->k) < 0) {
+		if (!kernel_from_manifest(c, &p->k))
+			return -1;
+		fprintf(stderr, "fcvm setup: warning: %s (fix: %s); keeping the kernel already built, %s\n",
+			c->err.what, c->err.fix, p->k.file);
+	}
+	if (initramfs_inputs(c, &p->k, &p->i) < 0 || rootfs_inputs(c, mirror, &p->r) < 0 || image_inputs(c, &p->im) < 0)
 		return -1;
 	p->want[P_KERNEL] = p->k.file;
 	p->want[P_INITRAMFS] = p->i.file;

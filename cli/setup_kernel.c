@@ -107,6 +107,34 @@ int kernel_inputs(struct setup_ctx *c, struct kernel_in *k)
 	return 0;
 }
 
+bool kernel_from_manifest(struct setup_ctx *c, struct kernel_in *k)
+{
+	char path[PATH_MAX], name[64] = "";
+	FILE *f;
+	setup_path(path, sizeof(path), "%s/" FCVM_ASSETS_MANIFEST, c->dir);
+	if (!(f = fopen(path, "re")))
+		return false;
+	while (fgets(path, sizeof(path), f))
+		if (sscanf(path, " \"kernel\": \"kernel-%16[0-9a-f].vmlinux\"", name) == 1)
+			break;
+	fclose(f);
+	if (strlen(name) != SETUP_HASH_LEN)
+		return false;
+	memset(k, 0, sizeof(*k));
+	memcpy(k->hash, name, SETUP_HASH_LEN + 1);
+	setup_path(k->file, sizeof(k->file), "kernel-%s.vmlinux", k->hash);
+	setup_path(k->modules, sizeof(k->modules), "kernel-%s.modules", k->hash);
+	setup_path(path, sizeof(path), "%s/%s/release", c->dir, k->modules);
+	if (!setup_exists(c, k->file) || !(f = fopen(path, "re")))
+		return false;
+	bool ok = fgets(k->release, sizeof(k->release), f) != NULL;
+	fclose(f);
+	k->release[strcspn(k->release, "\n")] = 0;
+	snprintf(k->pkg, sizeof(k->pkg), "linux-image-%s", k->release);
+	snprintf(k->version, sizeof(k->version), "(not checked: no apt index)");
+	return ok && k->release[0];
+}
+
 /* ---- reading the .deb ---- */
 
 struct deb {

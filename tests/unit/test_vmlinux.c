@@ -14,7 +14,8 @@ static uint8_t *make_elf(void)
 	CHECK(p);
 	for (size_t i = 0; i < PAYLOAD; i++)
 		p[i] = (uint8_t)(i * 7 + i / 1000);
-	memcpy(p, "\177ELF", 4);
+	static const uint8_t magic[4] = {0x7f, 'E', 'L', 'F'};
+	memcpy(p, magic, sizeof(magic));
 	return p;
 }
 
