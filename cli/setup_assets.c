@@ -238,10 +238,6 @@ int setup_assets_main(const char *dir, bool check, bool json, const char *mirror
 		fprintf(stderr, "fcvm setup: no asset directory (set HOME or FCVM_ASSETS, or pass --assets DIR)\n");
 		return EXIT_USAGE;
 	}
-	if (!check && lock_dir(&c) < 0) {
-		print_err(&c, "asset directory");
-		return EXIT_FAIL;
-	}
 	c.step_label = "[0/5] inputs";
 	if (inputs(&c, &p, mirror) < 0) {
 		print_err(&c, "working out the inputs");
@@ -254,6 +250,12 @@ int setup_assets_main(const char *dir, bool check, bool json, const char *mirror
 		printf("all assets current in %s\n", c.dir);
 		return EXIT_OK;
 	}
+	memset(&c.err, 0, sizeof(c.err));
+	if (lock_dir(&c) < 0) {
+		print_err(&c, "asset directory");
+		return EXIT_FAIL;
+	}
+	assess(&c, &p); /* another setup may have finished while we waited */
 	clean_tmp(&c);
 	for (int n = 0; n < NPARTS; n++) {
 		setup_path(label, sizeof(label), "[%d/5] %s", n + 1, part_label[n]);

@@ -16,7 +16,7 @@ static int put(char *buf, size_t n, const char *a, const char *b)
 	return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
 }
 
-int assets_dir_default(char *buf, size_t n)
+static int user_dir(char *buf, size_t n)
 {
 	const char *env = getenv(FCVM_ENV_ASSETS);
 	if (env && *env)
@@ -34,6 +34,18 @@ int assets_dir_default(char *buf, size_t n)
 	if (!home || home[0] != '/')
 		return -ENOENT;
 	return put(buf, n, home, "/.cache/fcvm/assets");
+}
+
+int assets_dir_default(char *buf, size_t n)
+{
+	char mine[PATH_MAX];
+	int rc = user_dir(buf, n);
+	if (rc < 0 || geteuid() == 0 || getenv(FCVM_ENV_ASSETS))
+		return rc;
+	if (put(mine, sizeof(mine), buf, "/" FCVM_ASSETS_MANIFEST) == 0 && access(mine, F_OK) < 0 &&
+	    access(FCVM_SYSTEM_ASSETS_DIR "/" FCVM_ASSETS_MANIFEST, R_OK) == 0)
+		return put(buf, n, FCVM_SYSTEM_ASSETS_DIR, "");
+	return 0;
 }
 
 /* DIR/NAME of a manifest field: a plain file name, present. */

@@ -22,7 +22,9 @@ struct assets {
 };
 
 /* The asset directory: $FCVM_ASSETS, else /var/cache/fcvm/assets for root, else
- * $XDG_CACHE_HOME/fcvm/assets (~/.cache/fcvm/assets). Returns 0 or -ENAMETOOLONG/-ENOENT. */
+ * $XDG_CACHE_HOME/fcvm/assets (~/.cache/fcvm/assets) -- unless that has no manifest and the
+ * system one (built by `sudo fcvm setup`) has: then the system one. Returns 0 or
+ * -ENAMETOOLONG/-ENOENT. */
 int assets_dir_default(char *buf, size_t n);
 
 /* Read DIR/current.json. Returns 0, or -errno with a message naming the fix in err. */
