@@ -309,10 +309,9 @@ static const struct op_def ops[OP__COUNT] = {
 		      .name = "vmm_spawn",
 		      .req = REC(vmm_spawn_req),
 		      .rep = REC(vmm_spawn_rep),
-		      /* qmp listener, agent listener, kernel, initrd, rootfs, disk (rw, ro), image, console */
-		      .nfds_req = 9,
-		      .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE,
-				  FDK_FILE}},
+		      /* qmp listener, agent listener, kernel, initrd, rootfs, disk, image, console */
+		      .nfds_req = 8,
+		      .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE}},
     [OP_AGENT_HELLO] = {.id = OP_AGENT_HELLO, .name = "agent_hello", .req = REC_EMPTY, .rep = REC(agent_hello_rep)},
     [OP_AGENT_HEALTH] = {.id = OP_AGENT_HEALTH, .name = "agent_health", .req = REC_EMPTY, .rep = REC(agent_health_rep)},
     [OP_AGENT_SHUTDOWN] = {.id = OP_AGENT_SHUTDOWN, .name = "agent_shutdown", .req = REC_EMPTY, .rep = REC_EMPTY},

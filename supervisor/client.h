@@ -15,6 +15,7 @@ struct client {
 	struct supervisor *sup;
 	struct bufferevent *bev; /* NULL once the connection is gone; writes (reads: rev) */
 	struct event *rev;	 /* readable: recvmsg, for the fds a vm_run carries */
+	struct evbuffer *in;	 /* bytes received, not yet a whole frame */
 	int fds[CLIENT_MAX_FDS]; /* received, not yet claimed by a frame (oldest first) */
 	unsigned nfds;
 	uid_t uid; /* from SO_PEERCRED at accept */

@@ -72,8 +72,9 @@ static int enter_vmm_namespaces(void)
 	return write_proc_self("gid_map", map);
 }
 
-/* fds[i] -> VMM_FIRST_FD + i, everything else closed; stdout/stderr -> the console file. */
-static int place_fds(const int *fds, unsigned n, int console_index, int devnull)
+/* fds[i] -> VMM_FIRST_FD + i, the program right after them (close-on-exec), everything else
+ * closed; stdout/stderr -> the console file. Returns the program's fd or -errno. */
+static int place_fds(const int *fds, unsigned n, int console_index, int devnull, int exe)
 {
 	int high[PROTO_MAX_FDS];
 	for (unsigned i = 0; i < n; i++) {
@@ -83,12 +84,16 @@ static int place_fds(const int *fds, unsigned n, int console_index, int devnull)
 	}
 	if (dup2(devnull, 0) < 0 || dup2(high[console_index], 1) < 0 || dup2(high[console_index], 2) < 0)
 		return -errno;
+	int exe_high = fcntl(exe, F_DUPFD_CLOEXEC, 64);
+	if (exe_high < 0)
+		return -errno;
 	for (unsigned i = 0; i < n; i++)
 		if (dup2(high[i], VMM_FIRST_FD + (int)i) < 0)
 			return -errno;
-	if (syscall(SYS_close_range, VMM_FIRST_FD + n, ~0U, 0) < 0)
+	int prog = VMM_FIRST_FD + (int)n;
+	if (dup3(exe_high, prog, O_CLOEXEC) < 0 || syscall(SYS_close_range, prog + 1, ~0U, 0) < 0)
 		return -errno;
-	return 0;
+	return prog;
 }
 
 static __attribute__((noreturn)) void exec_vmm(const struct launcher_setup *ls, const struct pmsg *req)
@@ -103,8 +108,9 @@ static __attribute__((noreturn)) void exec_vmm(const struct launcher_setup *ls, 
 	sigfillset(&all);
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
 	setsid(); /* the user's Ctrl-C goes to the client, which asks for an orderly stop */
-	if ((rc = place_fds(req->fds, req->nfds, req->nfds - 1, ls->devnull)) < 0) {
-		log_err("vmm: fds: %s", strerror(-rc));
+	int prog = place_fds(req->fds, req->nfds, req->nfds - 1, ls->devnull, ls->vmm_exe_fd);
+	if (prog < 0) {
+		log_err("vmm: fds: %s", strerror(-prog));
 		_exit(126);
 	}
 	argv[0] = "qemu-system-x86_64";
@@ -129,7 +135,8 @@ static __attribute__((noreturn)) void exec_vmm(const struct launcher_setup *ls, 
 		_exit(126);
 	}
 	char *const envp[] = {NULL};
-	syscall(SYS_execveat, ls->vmm_exe_fd, "", argv, envp, AT_EMPTY_PATH);
+	syscall(SYS_execveat, prog, "", argv, envp, AT_EMPTY_PATH);
+	fprintf(stderr, "fcvm: cannot execute QEMU: %s\n", strerror(errno)); /* the console file */
 	_exit(127);
 }
 

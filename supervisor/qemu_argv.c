@@ -119,27 +119,26 @@ int qemu_build_argv(const struct qemu_config *c, const char **argv, size_t max, 
 	add(&b, "file:/dev/fdset/%d", VFD_CONSOLE + 1);
 	add(&b, "-add-fd");
 	add(&b, "fd=%d,set=%d", VMM_FD(VFD_CONSOLE), VFD_CONSOLE + 1);
-	/* disks: each an fd in an fdset, found in the guest by serial */
-	add(&b, "-add-fd");
-	add(&b, "fd=%d,set=%d", VMM_FD(VFD_ROOTFS), VFD_ROOTFS + 1);
-	add(&b, "-drive");
-	add(&b, "file=/dev/fdset/%d,format=raw,if=none,id=rootfs,readonly=on", VFD_ROOTFS + 1);
-	add(&b, "-device");
-	add(&b, "virtio-blk-device,drive=rootfs,serial=rootfs");
-	add(&b, "-add-fd");
-	add(&b, "fd=%d,set=%d", VMM_FD(VFD_DISK), VFD_DISK + 1);
-	add(&b, "-add-fd");
-	add(&b, "fd=%d,set=%d", VMM_FD(VFD_DISK_RO), VFD_DISK + 1);
-	add(&b, "-drive");
-	add(&b, "file=/dev/fdset/%d,format=raw,if=none,id=state,discard=unmap", VFD_DISK + 1);
-	add(&b, "-device");
-	add(&b, "virtio-blk-device,drive=state,serial=state");
-	add(&b, "-add-fd");
-	add(&b, "fd=%d,set=%d", VMM_FD(VFD_IMAGE), VFD_IMAGE + 1);
-	add(&b, "-drive");
-	add(&b, "file=/dev/fdset/%d,format=raw,if=none,id=image,readonly=on", VFD_IMAGE + 1);
-	add(&b, "-device");
-	add(&b, "virtio-blk-device,drive=image,serial=image");
+	/* disks: each an fd in an fdset, found in the guest by serial. -blockdev rather than
+	 * -drive: -drive first reopens a writable image read-only, which an fdset holding
+	 * only the read-write fd refuses. */
+	static const struct {
+		enum vmm_fd fd;
+		const char *id;
+		bool ro;
+	} disks[] = {{VFD_ROOTFS, "rootfs", true}, {VFD_DISK, "state", false}, {VFD_IMAGE, "image", true}};
+	for (size_t i = 0; i < sizeof(disks) / sizeof(disks[0]); i++) {
+		const char *ro = disks[i].ro ? "on" : "off";
+		add(&b, "-add-fd");
+		add(&b, "fd=%d,set=%d", VMM_FD(disks[i].fd), disks[i].fd + 1);
+		add(&b, "-blockdev");
+		add(&b, "driver=file,filename=/dev/fdset/%d,node-name=%s-file,read-only=%s%s", disks[i].fd + 1,
+		    disks[i].id, ro, disks[i].ro ? "" : ",discard=unmap");
+		add(&b, "-blockdev");
+		add(&b, "driver=raw,file=%s-file,node-name=%s,read-only=%s", disks[i].id, disks[i].id, ro);
+		add(&b, "-device");
+		add(&b, "virtio-blk-device,drive=%s,serial=%s", disks[i].id, disks[i].id);
+	}
 	/* the agent's channel: a virtio-serial port on the listener the supervisor made */
 	add(&b, "-device");
 	add(&b, "virtio-serial-device");

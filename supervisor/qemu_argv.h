@@ -8,20 +8,7 @@
 #include <stddef.h>
 
 /* The fds the launcher places for the VMM, in this order, from fd 3 (proto vmm_spawn). */
-/* The disk comes twice: QEMU opens a writable drive's fdset once read-only (to probe) and
- * once read-write, and an fdset answers each open only with an fd of that access mode. */
-enum vmm_fd {
-	VFD_QMP,
-	VFD_AGENT,
-	VFD_KERNEL,
-	VFD_INITRD,
-	VFD_ROOTFS,
-	VFD_DISK,
-	VFD_DISK_RO,
-	VFD_IMAGE,
-	VFD_CONSOLE,
-	VFD__COUNT
-};
+enum vmm_fd { VFD_QMP, VFD_AGENT, VFD_KERNEL, VFD_INITRD, VFD_ROOTFS, VFD_DISK, VFD_IMAGE, VFD_CONSOLE, VFD__COUNT };
 #define VMM_FD(i) (3 + (int)(i))
 
 enum accel { ACCEL_TCG, ACCEL_KVM };

@@ -44,6 +44,7 @@ static void client_drop(struct client *c)
 		return;
 	vm_client_gone(c->sup, c);
 	event_free(c->rev);
+	evbuffer_free(c->in);
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	for (unsigned i = 0; i < c->nfds; i++)
@@ -141,7 +142,7 @@ static void dispatch(struct client *c, struct pmsg *req, const struct perr *e)
 /* Handle one buffered frame. Returns false when there is none (yet) or the connection is gone. */
 static bool read_frame(struct client *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = c->in;
 	size_t have = evbuffer_get_length(in), n;
 	if (have < STREAM_HDR)
 		return false;
@@ -219,7 +220,11 @@ static bool receive(struct client *c)
 		client_drop(c);
 		return false;
 	}
-	evbuffer_add(bufferevent_get_input(c->bev), buf, (size_t)n);
+	/* our own buffer: a socket bufferevent's input only takes what it read itself */
+	if (evbuffer_add(c->in, buf, (size_t)n) < 0) {
+		client_drop(c);
+		return false;
+	}
 	return true;
 }
 
@@ -278,7 +283,12 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-	if (!c->rev) {
+	c->in = evbuffer_new();
+	if (!c->rev || !c->in) {
+		if (c->rev)
+			event_free(c->rev);
+		if (c->in)
+			evbuffer_free(c->in);
 		bufferevent_free(c->bev);
 		free(c);
 		return;

@@ -143,6 +143,7 @@ int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd)
 		return 1;
 	}
 	s.tsc_khz = host_tsc_khz();
+	s.kvm_usable = accel_kvm_usable("/sys");
 	int keep[] = {listen_fd, launcher_fd, s.vms_dirfd};
 	struct sandbox_opts so = {
 	    .keep_fds = keep,

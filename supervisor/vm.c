@@ -64,7 +64,7 @@ struct vm_start {
 	struct pmsg rep; /* the client's reply, sent once the VMM runs */
 	int image_fd;
 	int disk_fd;
-	char warning[256];
+	char warning[320];
 };
 
 static void start_fail(struct vm_start *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -170,8 +170,6 @@ static void spawn_vmm(struct vm_start *st)
 		start_fail(st, PE_NOT_FOUND, "%s", err);
 		return;
 	}
-	char ro[64];
-	snprintf(ro, sizeof(ro), "/proc/self/fd/%d", st->disk_fd);
 	fds[VFD_QMP] = make_listener(vm, "qmp.sock");
 	fds[VFD_AGENT] = make_listener(vm, "agent.sock");
 	fds[VFD_KERNEL] = open_ro(a.kernel);
@@ -179,15 +177,13 @@ static void spawn_vmm(struct vm_start *st)
 	fds[VFD_ROOTFS] = open_ro(a.rootfs);
 	fds[VFD_DISK] = st->disk_fd;
 	st->disk_fd = -1;
-	fds[VFD_DISK_RO] = open_ro(ro);
 	fds[VFD_IMAGE] = st->image_fd;
 	st->image_fd = -1;
 	fds[VFD_CONSOLE] = openat(vm->dirfd, "console.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	for (int i = 0; i < VFD__COUNT; i++)
 		if (fds[i] < 0) {
-			static const char *const what[] = {"QMP socket", "agent socket", "kernel",
-							   "initramfs",	 "rootfs",	 "disk",
-							   "disk",	 "image",	 "console file"};
+			static const char *const what[] = {"QMP socket", "agent socket", "kernel", "initramfs",
+							   "rootfs",	 "disk",	 "image",  "console file"};
 			int e = fds[i] == -1 ? errno : -fds[i];
 			for (int j = 0; j < VFD__COUNT; j++)
 				close_fdp(&fds[j]);
@@ -224,10 +220,12 @@ static void on_disk(struct pmsg *rep, void *arg)
 	st->vm->disk_made = true;
 	st->disk_fd = pmsg_take_fd(rep, 0);
 	const char *backend = prec_str(&rep->body, "backend");
+	size_t used = strlen(st->warning);
 	if (backend && strcmp(backend, "copy") == 0)
-		snprintf(st->warning, sizeof(st->warning),
-			 "the data directory has no copy-on-write (btrfs or XFS): each VM disk is a full "
-			 "sparse copy; see `fcvm setup --btrfs-loop`");
+		snprintf(
+		    st->warning + used, sizeof(st->warning) - used,
+		    "%sno copy-on-write data directory: VM disks are sparse copies (see `fcvm setup --btrfs-loop`)",
+		    used ? "; " : "");
 	spawn_vmm(st);
 }
 
@@ -267,13 +265,12 @@ static void build_run_start(struct vm *vm, const struct pmsg *req, uint32_t sid)
 
 static bool pick_accel(const char *asked, struct vm *vm, char *warning, size_t n)
 {
-	bool kvm = accel_kvm_usable("/sys");
+	bool kvm = vm->sup->kvm_usable;
 	if (!asked || strcmp(asked, "auto") == 0) {
 		vm->qc.accel = kvm ? ACCEL_KVM : ACCEL_TCG;
 		if (!kvm)
 			snprintf(warning, n,
-				 "no hardware KVM module (kvm_intel/kvm_amd) on this host: using software "
-				 "emulation (TCG), which is much slower");
+				 "no hardware KVM module (kvm_intel/kvm_amd): software emulation (TCG), much slower");
 		return true;
 	}
 	if (strcmp(asked, "tcg") == 0) {

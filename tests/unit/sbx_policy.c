@@ -6,6 +6,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -583,8 +584,10 @@ TEST(launcher_filter_is_a_superset_of_each_helper)
 {
 	const struct sandbox_policy *l = policy("launcher");
 	CHECK(l->allow_ambient);
-	for (size_t i = 0; i < NHELPERS; i++) {
-		const struct sandbox_policy *p = policy(helpers[i]);
+	/* the helpers, and QEMU: everything the launcher execs */
+	static const char *const execd[] = {"netd", "stored", "uffdd", "vmm_qemu"};
+	for (size_t i = 0; i < sizeof(execd) / sizeof(execd[0]); i++) {
+		const struct sandbox_policy *p = policy(execd[i]);
 		CHECK(!p->allow_ambient);
 		for (size_t j = 0; j < p->nrules; j++) {
 			if (!has_rule(l, &p->rules[j]))
@@ -609,4 +612,31 @@ TEST(helpers_keep_only_their_own_caps)
 	CHECK_EQ(policy("supervisor")->ncaps, 0);
 	for (size_t i = 0; i < NALL; i++)
 		CHECK_EQ(policy(all[i])->unshare_flags, 0); /* see docs/policy.md: namespaces */
+}
+
+static void *thread_fn(void *arg)
+{
+	return arg;
+}
+
+static int do_thread(void)
+{
+	static int token;
+	pthread_t t;
+	void *ret = NULL;
+	return pthread_create(&t, NULL, thread_fn, &token) == 0 && pthread_join(t, &ret) == 0 && ret == &token ? 0 : 1;
+}
+
+/* QEMU's policy: threads yes, namespaces, mounts, tracing and network sockets no. */
+TEST(vmm_qemu_threads_but_no_namespaces_mounts_or_network)
+{
+	const struct sandbox_policy *p = policy("vmm_qemu");
+	CHECK(p->ncaps == 0);
+	CHECK_RUNS(p, NULL, do_thread);
+	CHECK_KILLED(p, NULL, do_clone_newnet);
+	CHECK_KILLED(p, NULL, do_unshare_net);
+	CHECK_KILLED(p, NULL, do_mount);
+	CHECK_KILLED(p, NULL, do_ptrace);
+	CHECK_KILLED(p, NULL, do_socket_inet);
+	CHECK_KILLED(p, NULL, do_kexec_load);
 }
