@@ -27,12 +27,12 @@ SAN_CFLAGS := -std=gnu11 -O1 -g $(WARN) $(DEFS) -I. -I$(BUILD) $(PKG_CFLAGS) $(S
 # ---- sources ----
 POLICIES    := $(wildcard policy/*.policy)
 POLICY_GEN  := $(patsubst policy/%.policy,$(BUILD)/gen/policy_%.c,$(POLICIES))
-LIB_SRC     := $(wildcard proto/*.c common/*.c helpers/common/*.c) helpers/stored/store.c \
+LIB_SRC     := $(wildcard proto/*.c common/*.c helpers/common/*.c) helpers/stored/store.c supervisor/qemu_argv.c \
                $(filter-out policy/policyc.c,$(wildcard policy/*.c))
 LIB_OBJ     := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(POLICY_GEN:.c=.o)
 SAN_LIB_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRC)) $(patsubst $(BUILD)/gen/%.c,$(BUILD)/asan/gen/%.o,$(POLICY_GEN))
 
-FCVM_SRC    := $(wildcard cli/*.c supervisor/*.c)
+FCVM_SRC    := $(filter-out supervisor/qemu_argv.c,$(wildcard cli/*.c supervisor/*.c))
 HELPERS     := netd stored uffdd
 HELPER_BINS := $(patsubst %,$(BUILD)/fcvm-%,$(HELPERS))
 
@@ -76,11 +76,11 @@ $(BUILD)/asan/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(@D)
 	$(CC) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/libfcvm.a: $(LIB_OBJ)
-	rm -f $@ && ar rcs $@ $^
+$(BUILD)/libfcvm.a: $(LIB_OBJ) Makefile
+	rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
-$(BUILD)/libfcvm-asan.a: $(SAN_LIB_OBJ)
-	rm -f $@ && ar rcs $@ $^
+$(BUILD)/libfcvm-asan.a: $(SAN_LIB_OBJ) Makefile
+	rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
 # ---- programs ----
 $(BUILD)/fcvm: $(patsubst %.c,$(BUILD)/obj/%.o,$(FCVM_SRC)) $(BUILD)/libfcvm.a

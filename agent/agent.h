@@ -71,7 +71,8 @@ struct session {
 	char **argv, **env; /* SK_RUN: kept until podman load is done */
 };
 
-enum container_state { CS_NONE, CS_LOADING, CS_RUNNING, CS_EXITED };
+/* starting: `podman run` spawned, the container not yet running (podman exec would fail) */
+enum container_state { CS_NONE, CS_LOADING, CS_STARTING, CS_RUNNING, CS_EXITED };
 
 struct agent {
 	bool boot; /* PID 1 of a guest (not the host-side test mode) */

@@ -22,13 +22,14 @@ static struct {
 	int load_fd; /* podman load's stdout and stderr */
 	int load_status;
 	bool load_reaped;
+	pid_t watch_pid; /* `podman wait --condition=running`, until the container runs */
 	char out[LOAD_OUT_MAX];
 	size_t outlen;
-} ct = {.load_pid = -1, .load_fd = -1};
+} ct = {.load_pid = -1, .load_fd = -1, .watch_pid = -1};
 
 const char *container_state_name(void)
 {
-	static const char *const names[] = {"none", "loading", "running", "exited"};
+	static const char *const names[] = {"none", "loading", "starting", "running", "exited"};
 	return names[ag.cstate];
 }
 
@@ -246,6 +247,37 @@ static bool parse_ref(const char *out, char *ref, size_t reflen)
 	return false;
 }
 
+/* `podman run` returns nothing when the container starts: a watcher does. podman wait fails
+ * while the container does not exist yet, so it is retried (bounded) until it does. */
+static void start_watch(void)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		ag.cstate = CS_RUNNING; /* no watcher: say running rather than never */
+		return;
+	}
+	if (pid == 0) {
+		char **envp = default_env(NULL, false);
+		sigset_t none;
+		int nul = open("/dev/null", O_RDWR);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setsid();
+		if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0)
+			_exit(126);
+		syscall(SYS_close_range, 3U, ~0U, 0U);
+		if (envp)
+			environ = envp;
+		char *const argv[] = {"sh", "-c",
+				      "for i in $(seq 600); do \"$0\" wait --condition=running " CONTAINER_NAME
+				      " && exit 0; sleep 0.1; done; exit 1",
+				      (char *)ag.podman, NULL};
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	ct.watch_pid = pid;
+}
+
 /* Both the load's output and its exit are in: start the container, or report why not. */
 static void load_done(void)
 {
@@ -283,12 +315,21 @@ static void load_done(void)
 		fail_run(s, text);
 		return;
 	}
-	ag.cstate = CS_RUNNING;
-	alog("container %s started", ref);
+	ag.cstate = CS_STARTING;
+	alog("container %s starting", ref);
+	start_watch();
 }
 
 bool container_reaped(pid_t pid, int status)
 {
+	if (pid > 0 && pid == ct.watch_pid) {
+		ct.watch_pid = -1;
+		if (ag.cstate == CS_STARTING && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			ag.cstate = CS_RUNNING;
+			alog("container running");
+		}
+		return true;
+	}
 	if (pid != ct.load_pid || ct.load_reaped)
 		return false;
 	ct.load_reaped = true;
@@ -300,6 +341,8 @@ bool container_reaped(pid_t pid, int status)
 
 void container_run_exited(int code)
 {
+	if (ct.watch_pid > 0)
+		kill(-ct.watch_pid, SIGKILL);
 	ag.cstate = CS_EXITED;
 	ag.cexit = code;
 }

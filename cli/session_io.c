@@ -95,7 +95,8 @@ int cli_session(int fd, const struct cli_session *s)
 	bool raw = false;
 	sigset_t mask, old;
 	int code = EXIT_FAIL;
-	bool stdin_open = s->stdin_open, stop_sent = false;
+	bool stdin_open = s->stdin_open;
+	int stop_sig = 0; /* a run stopped by our signal ends with 128 + it, as podman's would */
 
 	if (s->tty && isatty(0) && tcgetattr(0, &saved) == 0) {
 		struct termios t = saved;
@@ -127,9 +128,9 @@ int cli_session(int fd, const struct cli_session *s)
 				if (si.ssi_signo == SIGWINCH) {
 					if (s->tty)
 						send_winsize(fd, s->sid);
-				} else if (s->vm && !stop_sent) {
+				} else if (s->vm && !stop_sig) {
 					/* a run: stop the VM; its end arrives as the session's exit */
-					stop_sent = true;
+					stop_sig = (int)si.ssi_signo;
 					send_stop(fd, s->vm);
 				} else if (s->vm || s->logs) {
 					code = 128 + (int)si.ssi_signo; /* a second one: leave now */
@@ -176,7 +177,7 @@ int cli_session(int fd, const struct cli_session *s)
 				stdin_open = false;
 		} else if (m.op->id == OP_PROC_EXIT) {
 			prec_uint(&m.body, "code", &v);
-			code = (int)v;
+			code = stop_sig ? 128 + stop_sig : (int)v;
 			pmsg_free(&m);
 			break;
 		}

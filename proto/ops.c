@@ -143,7 +143,7 @@ static const struct field_def vmm_spawn_rep[] = {
 /* ---- guest agent (docs/agent-protocol.md) ---- */
 #define SESSION_MAX UINT32_MAX
 #define ARGV_MAX    64	 /* arguments of a command */
-#define ARG_LEN_MAX 1024 /* bytes in one argument or environment entry */
+#define ARG_LEN_MAX 4096 /* bytes in one argument or environment entry (all of them fit one frame) */
 #define CHUNK_MAX   4096 /* bytes of stdio in one frame */
 static const struct field_def agent_hello_rep[] = {
     F_STR("version", true, 1, 64, SC_TEXT), F_UINT("uptime_ms", true, 0, UINT64_MAX), /* guest's CLOCK_BOOTTIME */

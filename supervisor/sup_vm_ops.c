@@ -77,9 +77,7 @@ void op_vm_remove(struct client *c, const struct pmsg *req)
 		reply_error(c, req, PE_BUSY, msg);
 		return;
 	}
-	vm->remove_on_stop = true;
-	vm_remove(vm);
-	reply_ok(c, req);
+	vm_remove_for(vm, c, req);
 }
 
 void op_vm_list(struct client *c, const struct pmsg *req)
@@ -88,7 +86,7 @@ void op_vm_list(struct client *c, const struct pmsg *req)
 	pmsg_init_reply(&rep, req);
 	struct vm *vm;
 	TAILQ_FOREACH (vm, &c->sup->vms, link) {
-		if (!may_see(c, vm))
+		if (!may_see(c, vm) || vm->removing)
 			continue;
 		struct precord *r = prec_add_record(&rep, &rep.body, "vms");
 		if (!r)

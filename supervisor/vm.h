@@ -88,6 +88,9 @@ struct vm {
 	pid_t pid;     /* the VMM's */
 	int exit_code; /* the container's, -1 until it exits */
 	bool remove_on_stop;
+	bool removing;		  /* its disk is being removed: gone from listings */
+	struct client *rm_waiter; /* `fcvm rm` is answered once everything is gone */
+	struct pmsg rm_reply;
 	bool disk_made;
 	int dirfd;  /* STATE/vms/NAME */
 	int log_fd; /* the container's output, records of [stream u8][len u32 BE][bytes] */
@@ -99,7 +102,8 @@ struct vm {
 	struct vm_session_list sessions;
 	struct vm_follower_list followers;
 	uint32_t next_sid;
-	struct event *timer; /* boot deadline, then stop deadline */
+	struct event *timer;	    /* boot deadline, then stop deadline */
+	struct event *health_timer; /* asks the agent how the container is, while running */
 	int refs;
 	TAILQ_ENTRY(vm) link;
 };
@@ -110,6 +114,8 @@ struct vm *vm_find(struct supervisor *s, const char *name);
 void vm_run(struct client *c, const struct pmsg *req);
 void vm_stop(struct vm *vm, const char *why);
 void vm_remove(struct vm *vm); /* a stopped VM's files and disk */
+/* The same for a client's `rm`: answered (c held until then) when everything is gone. */
+void vm_remove_for(struct vm *vm, struct client *c, const struct pmsg *req);
 /* The VMM is gone (QMP or agent EOF after stop, or a crash). */
 void vm_vmm_gone(struct vm *vm);
 /* The agent answered hello: the VM is up. */

@@ -181,12 +181,46 @@ void vm_on_exit(struct vm *vm, const struct precord *ev)
 	free(se);
 }
 
+#define HEALTH_INTERVAL_MS 1000
+
+/* healthy: the container runs (podman exec works); starting: loading or starting it */
+static void on_health(struct vm *vm, struct pmsg *rep, void *arg)
+{
+	(void)arg;
+	if (vm->status != VM_RUNNING)
+		return;
+	const char *c = rep->err_code == PE_OK ? prec_str(&rep->body, "container") : NULL;
+	const char *h = !c			    ? "unhealthy"
+			: strcmp(c, "running") == 0 ? "healthy"
+			: strcmp(c, "exited") == 0  ? "unhealthy"
+						    : "starting";
+	snprintf(vm->health, sizeof(vm->health), "%s", h);
+}
+
+static void on_health_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct vm *vm = arg;
+	(void)fd;
+	(void)what;
+	if (vm->status != VM_RUNNING || !vm->agent_up)
+		return;
+	struct pmsg req;
+	pmsg_init(&req, PK_REQUEST, OP_AGENT_HEALTH, 0);
+	agent_call(vm, &req, on_health, NULL);
+	pmsg_free(&req);
+}
+
 /* The container's start: on failure the agent's own error goes to the run session. */
 static void on_run_started(struct vm *vm, struct pmsg *rep, void *arg)
 {
 	(void)arg;
 	if (rep->err_code == PE_OK) {
-		snprintf(vm->health, sizeof(vm->health), "healthy");
+		struct timeval tv = {0, HEALTH_INTERVAL_MS * 1000};
+		if (!vm->health_timer)
+			vm->health_timer = event_new(vm->sup->base, -1, EV_PERSIST, on_health_timer, vm);
+		if (vm->health_timer)
+			event_add(vm->health_timer, &tv);
+		on_health_timer(-1, 0, vm);
 		return;
 	}
 	log_err("%s: the container did not start: %s", vm->name, rep->err_msg ? rep->err_msg : "?");

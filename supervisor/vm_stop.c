@@ -67,6 +67,8 @@ void vm_stop(struct vm *vm, const char *why)
 	log_info("%s: stopping (%s)", vm->name, why);
 	vm->status = VM_STOPPING;
 	snprintf(vm->health, sizeof(vm->health), "unknown");
+	if (vm->health_timer)
+		event_del(vm->health_timer);
 	if (vm->agent_up) {
 		struct pmsg req;
 		pmsg_init(&req, PK_REQUEST, OP_AGENT_SHUTDOWN, 0);
@@ -120,6 +122,8 @@ void vm_vmm_gone(struct vm *vm)
 	qmp_close(vm);
 	agent_link_close(vm);
 	event_del(vm->timer);
+	if (vm->health_timer)
+		event_del(vm->health_timer);
 	if (!expected)
 		log_err("%s: the VMM (pid %d) went away unexpectedly; see %s/console.log", vm->name, vm->pid, vm->name);
 	else
@@ -144,6 +148,11 @@ struct vm_removal {
 static void free_vm(struct vm *vm)
 {
 	finish_sessions(vm);
+	if (vm->rm_waiter) {
+		client_send(vm->rm_waiter, &vm->rm_reply);
+		client_release(vm->rm_waiter);
+		pmsg_free(&vm->rm_reply);
+	}
 	TAILQ_REMOVE(&vm->sup->vms, vm, link);
 	if (vm->dirfd >= 0) {
 		static const char *const files[] = {"qmp.sock", "agent.sock", "console.log", "output.log", "vm.json"};
@@ -155,6 +164,8 @@ static void free_vm(struct vm *vm)
 	}
 	close_fdp(&vm->log_fd);
 	event_free(vm->timer);
+	if (vm->health_timer)
+		event_free(vm->health_timer);
 	pmsg_free(&vm->run_start);
 	free(vm);
 }
@@ -178,11 +189,28 @@ void vm_remove(struct vm *vm)
 	char disk[80];
 	snprintf(disk, sizeof(disk), "vm-%s", vm->id);
 	vm->disk_made = false;
+	vm->removing = true;
 	struct pmsg req;
 	pmsg_init(&req, PK_REQUEST, OP_STORE_REMOVE, 0);
 	prec_set_str(&req, &req.body, "name", disk);
 	helper_call(vm->sup, HELPER_STORED, &req, on_disk_removed, vm);
 	pmsg_free(&req);
+}
+
+void vm_remove_for(struct vm *vm, struct client *c, const struct pmsg *req)
+{
+	if (vm->rm_waiter) { /* a second rm while the first runs: answered at once */
+		struct pmsg rep;
+		pmsg_init_reply(&rep, req);
+		client_send(c, &rep);
+		pmsg_free(&rep);
+		return;
+	}
+	vm->rm_waiter = c;
+	client_hold(c);
+	pmsg_init_reply(&vm->rm_reply, req);
+	vm->remove_on_stop = true;
+	vm_remove(vm);
 }
 
 void vm_stop_all(struct supervisor *s)

@@ -75,7 +75,7 @@ t_result rm_removes_everything
 # 4. a foreground run stopped by SIGTERM or SIGINT leaves nothing behind
 for sig in TERM INT; do
 	name=fg$sig
-	f podman run --rm --name "$name" demo sleep 1000 >/dev/null 2>&1 &
+	"$FCVM" --state-dir "$S" podman run --rm --name "$name" demo sleep 1000 >/dev/null 2>&1 &
 	cli=$!
 	t_wait_until 90 sh -c "\"$FCVM\" --state-dir '$S' ls --json | jq -e '.[] | select(.name == \"$name\" and .health == \"healthy\")'"
 	kill -$sig $cli
@@ -86,8 +86,8 @@ for sig in TERM INT; do
 		! f ls --json | jq -e ".[] | select(.name == \"$name\")" >/dev/null && [ ! -e "$S/vms/$name" ] &&
 			! pgrep -P "$SUP" qemu-system >/dev/null
 	}
-	t_wait_until 30 gone
-	t_result "sig${sig}_leaves_nothing (rc=$rc)"
+	t_wait_until 30 gone && [ "$rc" -eq $((128 + $(kill -l $sig))) ]
+	t_result "sig${sig}_exits_128_plus_signal_and_leaves_nothing (rc=$rc)"
 done
 t_check no_disk_left sh -c "[ -z \"\$(ls -A '$S/data/disks' 2>/dev/null)\" ]"
 

@@ -3,6 +3,7 @@
 # agent builds its command lines without any container runtime.
 #   load -i FILE   prints podman's "Loaded image: REF" if FILE exists, fails like podman if
 #                  not; while FILE.gate exists it waits (the test watches the "loading" state).
+#   wait --condition=running NAME   succeeds at once (the container "runs").
 #   run ... / exec ...   print their arguments on one line; with -i they then copy stdin to
 #                  stderr until EOF; run exits 3, exec 0.
 cmd=$1
@@ -24,6 +25,9 @@ run | exec)
 	done
 	[ "$cmd" = run ] && exit 3
 	exit 0
+	;;
+wait)
+	[ "$2" = "--condition=running" ] || exit 2
 	;;
 *)
 	echo "fake-podman: unknown command $cmd" >&2

@@ -392,14 +392,36 @@ static bool has_text(const struct sess *s, const char *text)
 	return s->len > 0 && memmem(s->out, s->len, text, strlen(text)) != NULL;
 }
 
-static void health(struct host *h, const char *want, int exit_code)
+/* The container's state as the agent reports it. */
+static void health_get(struct host *h, struct pmsg *r)
 {
-	struct pmsg m, r;
+	struct pmsg m;
 	uint32_t id = ++h->next_id;
-	uint64_t v;
 	CHECK(pmsg_init(&m, PK_REQUEST, OP_AGENT_HEALTH, id) == 0);
 	send_msg(h->fd, &m);
-	CHECK_EQ(wait_reply(h, id, &r), PE_OK);
+	CHECK_EQ(wait_reply(h, id, r), PE_OK);
+}
+
+/* Poll until the state is want (bounded: WAIT_MS). */
+static void health_until(struct host *h, const char *want)
+{
+	for (int i = 0; i < WAIT_MS / 10; i++) {
+		struct pmsg r;
+		health_get(h, &r);
+		bool ok = strcmp(prec_str(&r.body, "container"), want) == 0;
+		pmsg_free(&r);
+		if (ok)
+			return;
+		usleep(10000);
+	}
+	CHECK(!"the container never reached the state");
+}
+
+static void health(struct host *h, const char *want, int exit_code)
+{
+	struct pmsg r;
+	uint64_t v;
+	health_get(h, &r);
 	CHECK_STR(prec_str(&r.body, "container"), want);
 	CHECK(prec_uint(&r.body, "uptime_ms", &v));
 	if (exit_code >= 0) {
@@ -826,7 +848,7 @@ TEST(run_and_exec_with_fake_podman)
 		CHECK_EQ(next_msg(&h, WAIT_MS, &r), 2);
 	CHECK_EQ(s->n1, strlen(want));
 	CHECK(memcmp(s->s1, want, s->n1) == 0);
-	health(&h, "running", -1);
+	health_until(&h, "running"); /* once `podman wait --condition=running` says so */
 
 	const char *env2[] = {"X=1", NULL};
 	struct start ex2 = {.kind = "exec", .argv = ls, .env = env2, .tty = true};
