@@ -268,10 +268,9 @@ static void start_watch(void)
 		syscall(SYS_close_range, 3U, ~0U, 0U);
 		if (envp)
 			environ = envp;
-		char *const argv[] = {"sh", "-c",
-				      "for i in $(seq 600); do \"$0\" wait --condition=running " CONTAINER_NAME
-				      " && exit 0; sleep 0.1; done; exit 1",
-				      (char *)ag.podman, NULL};
+		static const char script[] = "for i in $(seq 600); do \"$0\" wait --condition=running " CONTAINER_NAME
+					     " && exit 0; sleep 0.1; done; exit 1";
+		char *const argv[] = {"sh", "-c", (char *)script, (char *)ag.podman, NULL};
 		execvp(argv[0], argv);
 		_exit(127);
 	}

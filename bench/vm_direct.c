@@ -153,17 +153,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: vm_direct ASSETS_DIR N (%s)\n", argc == 3 ? err : "");
 		return 2;
 	}
-	int n = atoi(argv[2]);
+	uint64_t n;
+	if (!parse_uint(argv[2], 1000, &n))
+		return 2;
 	char dir[] = "/tmp/fcvm-vm-direct.XXXXXX";
 	if (!mkdtemp(dir))
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	unsigned long tsc = host_tsc_khz();
 	int rc = 0;
-	for (int i = 0; i < n; i++) {
+	for (uint64_t i = 0; i < n; i++) {
 		double ready, run;
 		if (one_run(&a, dir, tsc, &ready, &run) < 0) {
-			fprintf(stderr, "vm_direct: run %d failed: %s\n", i, strerror(errno));
+			fprintf(stderr, "vm_direct: run %llu failed: %s\n", (unsigned long long)i, strerror(errno));
 			rc = 1;
 			break;
 		}

@@ -51,17 +51,6 @@ bool parse_uint(const char *s, uint64_t max, uint64_t *out)
 	return true;
 }
 
-int lookup_user(const char *name, uid_t *uid, gid_t *gid)
-{
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || !res)
-		return -ENOENT;
-	*uid = res->pw_uid;
-	*gid = res->pw_gid;
-	return 0;
-}
-
 int mkdir_p(const char *path, mode_t mode)
 {
 	char tmp[PATH_MAX];

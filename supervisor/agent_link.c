@@ -88,10 +88,9 @@ void agent_call(struct vm *vm, struct pmsg *req, agent_reply_cb cb, void *arg)
 
 static void on_reply(struct vm *vm, struct pmsg *m)
 {
-	struct agent_call *c;
-	TAILQ_FOREACH (c, &vm->agent.calls, link)
-		if (c->id == m->id)
-			break;
+	struct agent_call *c = TAILQ_FIRST(&vm->agent.calls);
+	while (c && c->id != m->id)
+		c = TAILQ_NEXT(c, link);
 	if (!c) {
 		log_err("%s: agent reply to unknown request %u", vm->name, m->id);
 		return;

@@ -84,8 +84,7 @@ void op_vm_list(struct client *c, const struct pmsg *req)
 {
 	struct pmsg rep;
 	pmsg_init_reply(&rep, req);
-	struct vm *vm;
-	TAILQ_FOREACH (vm, &c->sup->vms, link) {
+	for (const struct vm *vm = TAILQ_FIRST(&c->sup->vms); vm; vm = TAILQ_NEXT(vm, link)) {
 		if (!may_see(c, vm) || vm->removing)
 			continue;
 		struct precord *r = prec_add_record(&rep, &rep.body, "vms");

@@ -43,8 +43,7 @@ struct vm_session *vm_session_find(struct vm *vm, uint32_t sid)
 
 struct vm_session *vm_session_of_client(struct supervisor *s, struct client *c, uint32_t sid, struct vm **vmp)
 {
-	struct vm *vm;
-	TAILQ_FOREACH (vm, &s->vms, link) {
+	for (struct vm *vm = TAILQ_FIRST(&s->vms); vm; vm = TAILQ_NEXT(vm, link)) {
 		struct vm_session *se = vm_session_find(vm, sid);
 		if (se && se->client == c) {
 			*vmp = vm;
@@ -72,15 +71,12 @@ static bool client_slow(struct client *c)
 /* A client's output buffer drained: acknowledge what waited for it. */
 void vm_client_drained(struct supervisor *s, struct client *c)
 {
-	struct vm *vm;
-	TAILQ_FOREACH (vm, &s->vms, link) {
-		struct vm_session *se;
-		TAILQ_FOREACH (se, &vm->sessions, link)
+	for (struct vm *vm = TAILQ_FIRST(&s->vms); vm; vm = TAILQ_NEXT(vm, link))
+		for (struct vm_session *se = TAILQ_FIRST(&vm->sessions); se; se = TAILQ_NEXT(se, link))
 			if (se->client == c && se->ack_waiting) {
 				se->ack_waiting = false;
 				send_ack(vm, se);
 			}
-	}
 }
 
 static void log_record(struct vm *vm, unsigned stream, const void *data, size_t n)
@@ -128,8 +124,7 @@ void vm_on_output(struct vm *vm, const struct precord *ev)
 	n -= skip;
 	if (se->is_run) {
 		log_record(vm, (unsigned)stream, data, n);
-		struct vm_follower *f;
-		TAILQ_FOREACH (f, &vm->followers, link)
+		for (struct vm_follower *f = TAILQ_FIRST(&vm->followers); f; f = TAILQ_NEXT(f, link))
 			send_output(f->client, f->sid, (unsigned)stream, se->offset, data, n);
 	}
 	if (se->client)
