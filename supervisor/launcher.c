@@ -20,6 +20,7 @@
 #include "policy/sandbox.h"
 #include "proto/chan.h"
 #include "supervisor/launcher.h"
+#include "supervisor/supervisor.h"
 
 #define READY_TIMEOUT_MS 30000
 #define STOP_TIMEOUT_MS	 10000
@@ -30,6 +31,8 @@ struct launcher {
 	pid_t vmm_pid[MAX_VMMS]; /* 0: free slot */
 	int sigfd;
 	bool cmd_done, sup_done, ready, shutdown_sent;
+	unsigned sup_restarts;	    /* within the current window */
+	uint64_t restart_window_ms; /* start of that window */
 	int cmd_status, sup_status;
 	uint64_t started_ms, deadline_ms; /* deadline: 0 = none */
 	uint32_t next_id;
@@ -278,6 +281,62 @@ static void ask_shutdown(struct launcher *L, const char *why)
 	pmsg_free(&req);
 }
 
+#define SUP_RESTARTS_MAX      5 /* in one window: a supervisor that keeps dying ends the instance */
+#define SUP_RESTART_WINDOW_MS 60000
+
+/* A supervisor that died (killed, crashed) is started again; its VMs keep running under this
+ * launcher and the new one re-attaches to them (supervisor/vm_record.c). */
+static bool restart_supervisor(struct launcher *L)
+{
+	uint64_t now = now_mono_ms();
+	if (now - L->restart_window_ms > SUP_RESTART_WINDOW_MS) {
+		L->restart_window_ms = now;
+		L->sup_restarts = 0;
+	}
+	if (++L->sup_restarts > SUP_RESTARTS_MAX || L->ls->listen_fd < 0) {
+		log_err("the supervisor died %u times within %d s; stopping", L->sup_restarts - 1,
+			SUP_RESTART_WINDOW_MS / 1000);
+		return false;
+	}
+	int sv[2];
+	if (chan_pair(sv) < 0)
+		return false;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return false;
+	}
+	if (pid == 0) {
+		sigset_t all;
+		sigfillset(&all);
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
+		close(sv[0]);
+		if (dup2(L->ls->devnull, 0) < 0 || dup2(2, 1) < 0) /* 2: the log */
+			_exit(1);
+		_exit(supervisor_main(L->ls->inst, L->ls->listen_fd, sv[1]));
+	}
+	close(sv[1]);
+	if (L->ls->chan >= 0)
+		close(L->ls->chan);
+	L->ls->chan = sv[0];
+	L->ls->sup_pid = pid;
+	L->sup_done = false;
+	L->deadline_ms = 0;
+	log_info("supervisor restarted as pid %d", (int)pid);
+	return true;
+}
+
+/* The supervisor is gone for good: the command (if any) is asked to stop, and whatever is
+ * left gets the stop deadline. */
+static void supervisor_ended(struct launcher *L)
+{
+	if (L->ls->cmd_pid > 0 && !L->cmd_done)
+		kill(L->ls->cmd_pid, SIGTERM);
+	if (!L->deadline_ms)
+		L->deadline_ms = now_mono_ms() + STOP_TIMEOUT_MS;
+}
+
 static void reap(struct launcher *L)
 {
 	int st;
@@ -288,6 +347,9 @@ static void reap(struct launcher *L)
 			L->sup_status = st;
 			if (status_code(st) != 0)
 				log_err("the supervisor exited with status %d", status_code(st));
+			bool orderly = status_code(st) == 0 || L->shutdown_sent;
+			if (orderly || !restart_supervisor(L))
+				supervisor_ended(L);
 		} else if (pid == L->ls->cmd_pid) {
 			L->cmd_done = true;
 			L->cmd_status = st;
@@ -386,8 +448,8 @@ int launcher_main(struct launcher_setup *ls)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	int keep[] = {ls->data_fd, ls->chan,   ls->devnull,   ls->state_dirfd, ls->user_err,  ls->lock_fd,
-		      L.sigfd,	   ls->cmd_go, ls->exe_fd[0], ls->exe_fd[1],   ls->exe_fd[2], ls->vmm_exe_fd};
+	int keep[] = {ls->data_fd, ls->chan,	  ls->devnull,	 ls->state_dirfd, ls->user_err,	  ls->lock_fd,	L.sigfd,
+		      ls->cmd_go,  ls->exe_fd[0], ls->exe_fd[1], ls->exe_fd[2],	  ls->vmm_exe_fd, ls->listen_fd};
 	struct sandbox_opts so = {.keep_fds = keep, .nkeep = ARRAY_LEN(keep)};
 	if (sandbox_enter(&policy_launcher, &so, err, sizeof(err)) < 0) {
 		log_err("sandbox: %s", err);
@@ -423,12 +485,11 @@ int launcher_main(struct launcher_setup *ls)
 			 * its way), or misbehaved and now sees our end close, which stops it. Its
 			 * helpers follow as their channels close. It gets the stop deadline rather
 			 * than a signal: a SIGTERM racing its last clean-up would turn an orderly
-			 * exit into a kill. A command still running is asked to stop. */
+			 * exit into a kill. Its exit status decides the rest (reap): an orderly
+			 * stop ends the instance, a death restarts it. */
 			close(ls->chan);
 			ls->chan = -1;
-			if (ls->cmd_pid > 0 && !L.cmd_done)
-				kill(ls->cmd_pid, SIGTERM);
-			if (!L.deadline_ms)
+			if (!L.deadline_ms) /* it exits by then, or is killed (and restarted) */
 				L.deadline_ms = now_mono_ms() + STOP_TIMEOUT_MS;
 		}
 	}

@@ -26,6 +26,7 @@ struct launcher_setup {
 	pid_t cmd_pid;	/* 0: no command */
 	int cmd_go;	/* write end of the command's start pipe, or -1 */
 	int vmm_exe_fd; /* O_PATH fd of qemu-system-x86_64, or -1 when not installed */
+	int listen_fd;	/* the control socket, kept to hand to a restarted supervisor */
 };
 
 /* VMMs (supervisor/launcher_vmm.c) */

@@ -145,9 +145,10 @@ int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd)
 	s.tsc_khz = host_tsc_khz();
 	s.kvm_usable = accel_kvm_usable("/sys");
 	int keep[] = {listen_fd, launcher_fd, s.vms_dirfd};
+	size_t nkeep = ARRAY_LEN(keep);
 	struct sandbox_opts so = {
 	    .keep_fds = keep,
-	    .nkeep = ARRAY_LEN(keep),
+	    .nkeep = nkeep,
 	    .change_ids = inst->system_mode,
 	    .uid = inst->sup_uid,
 	    .gid = inst->sup_gid,
@@ -178,6 +179,13 @@ int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd)
 	evsignal_add(s.sig_int, NULL);
 
 	log_info("%s mode, uid %u, state dir %s", inst->mode_name, (unsigned)getuid(), inst->state_dir);
+	/* VMs a predecessor left running (it died; they did not). Read as the supervisor's
+	 * user: a restarted supervisor starts under the launcher, which cannot read vms/. */
+	int nvms = vm_records_load(&s);
+	if (nvms > 0) {
+		log_info("%d VM record(s) found: re-attaching", nvms);
+		vm_records_attach(&s);
+	}
 	helpers_start(&s);
 	event_base_dispatch(s.base);
 

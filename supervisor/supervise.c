@@ -263,7 +263,6 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 		_exit(supervisor_main(&in, listen_fd, lsv[1]));
 	}
 	close(lsv[1]);
-	close(listen_fd);
 
 	struct launcher_setup ls = {
 	    .inst = &in,
@@ -276,6 +275,7 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 	    .sup_pid = sup,
 	    .cmd_go = -1,
 	    .vmm_exe_fd = vmm_open_binary(),
+	    .listen_fd = listen_fd,
 	};
 	memcpy(ls.exe_fd, exe_fd, sizeof(exe_fd));
 	if (cmd) {

@@ -117,6 +117,19 @@ static void on_boot_timeout(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+struct event *vm_timer_new(struct vm *vm)
+{
+	return evtimer_new(vm->sup->base, on_boot_timeout, vm);
+}
+
+void vm_boot_deadline(struct vm *vm)
+{
+	struct timeval tv = {BOOT_TIMEOUT_MS / 1000, 0};
+	event_del(vm->timer);
+	event_assign(vm->timer, vm->sup->base, -1, 0, on_boot_timeout, vm);
+	evtimer_add(vm->timer, &tv);
+}
+
 static void on_vmm_spawned(struct pmsg *rep, void *arg)
 {
 	struct vm_start *st = arg;
@@ -133,8 +146,8 @@ static void on_vmm_spawned(struct pmsg *rep, void *arg)
 	int rc;
 	if ((rc = qmp_open(vm)) < 0 || (rc = agent_link_open(vm)) < 0)
 		log_err("%s: cannot connect to the VMM's sockets: %s", vm->name, strerror(-rc));
-	struct timeval tv = {BOOT_TIMEOUT_MS / 1000, 0};
-	evtimer_add(vm->timer, &tv);
+	vm_boot_deadline(vm);
+	vm_record_save(vm);
 	prec_set_str(&st->rep, &st->rep.body, "name", vm->name);
 	prec_set_str(&st->rep, &st->rep.body, "id", vm->id);
 	prec_set_str(&st->rep, &st->rep.body, "accel", accel_name(vm->qc.accel));
@@ -342,7 +355,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 	vm->qc.mem_mib = prec_uint(&req->body, "mem", &u) ? (unsigned)u : VM_DEFAULT_MEM;
 	vm->qc.tsc_khz = s->tsc_khz;
 	vm->qc.debug_console = getenv("FCVM_DEBUG_CONSOLE") != NULL;
-	vm->timer = evtimer_new(s->base, on_boot_timeout, vm);
+	vm->timer = vm_timer_new(vm);
 	TAILQ_INIT(&vm->sessions);
 	TAILQ_INIT(&vm->followers);
 	TAILQ_INSERT_TAIL(&s->vms, vm, link);

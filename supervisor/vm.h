@@ -60,6 +60,7 @@ struct vm_session {
 	bool is_run;	       /* the container itself: output also goes to the VM's log */
 	uint64_t offset;       /* output bytes received so far */
 	bool exited;
+	bool resync;	  /* re-attached: take the agent's next offset as where we are */
 	bool ack_waiting; /* output passed to a slow client: acknowledge when it drains */
 	int exit_code, exit_signal;
 	TAILQ_ENTRY(vm_session) link;
@@ -88,6 +89,7 @@ struct vm {
 	pid_t pid;     /* the VMM's */
 	int exit_code; /* the container's, -1 until it exits */
 	bool remove_on_stop;
+	bool reattached;	  /* found running by a restarted supervisor */
 	bool removing;		  /* its disk is being removed: gone from listings */
 	struct client *rm_waiter; /* `fcvm rm` is answered once everything is gone */
 	struct pmsg rm_reply;
@@ -108,7 +110,14 @@ struct vm {
 	TAILQ_ENTRY(vm) link;
 };
 
+/* ---- records, re-attach after a supervisor restart (supervisor/vm_record.c) ---- */
+void vm_record_save(struct vm *vm);
+int vm_records_load(struct supervisor *s);    /* before the sandbox: VMs from vms/NAME/vm.json */
+void vm_records_attach(struct supervisor *s); /* once the loop runs: connect to each */
+
 /* ---- lifecycle (supervisor/vm.c) ---- */
+struct event *vm_timer_new(struct vm *vm); /* the VM's boot/stop timer */
+void vm_boot_deadline(struct vm *vm);	   /* stop it if the agent does not answer in time */
 struct vm *vm_find(struct supervisor *s, const char *name);
 /* Start a VM for client c as asked by req (vm_run, with the image fd); answers c. */
 void vm_run(struct client *c, const struct pmsg *req);

@@ -79,6 +79,15 @@ void vm_client_drained(struct supervisor *s, struct client *c)
 			}
 }
 
+static void release_session(struct vm *vm, uint64_t sid)
+{
+	struct pmsg rel;
+	pmsg_init(&rel, PK_EVENT, OP_PROC_RELEASE, 0);
+	prec_set_uint(&rel, &rel.body, "session", sid);
+	agent_send_event(vm, &rel);
+	pmsg_free(&rel);
+}
+
 static void log_record(struct vm *vm, unsigned stream, const void *data, size_t n)
 {
 	unsigned char hdr[5] = {(unsigned char)stream};
@@ -109,8 +118,16 @@ void vm_on_output(struct vm *vm, const struct precord *ev)
 	if (!prec_uint(ev, "session", &sid) || !prec_uint(ev, "stream", &stream) || !prec_uint(ev, "offset", &offset))
 		return;
 	struct vm_session *se = vm_session_find(vm, (uint32_t)sid);
-	if (!se || !data)
+	if (!se) { /* a session of a predecessor supervisor's: nobody wants it any more */
+		release_session(vm, sid);
 		return;
+	}
+	if (!data)
+		return;
+	if (se->resync) {
+		se->resync = false;
+		se->offset = offset;
+	}
 	/* after a reconnect the agent repeats what was not acknowledged: skip what we have */
 	if (offset + n <= se->offset)
 		return;
@@ -143,11 +160,7 @@ void vm_on_exit(struct vm *vm, const struct precord *ev)
 		return;
 	prec_uint(ev, "signal", &sig);
 	struct vm_session *se = vm_session_find(vm, (uint32_t)sid);
-	struct pmsg rel;
-	pmsg_init(&rel, PK_EVENT, OP_PROC_RELEASE, 0);
-	prec_set_uint(&rel, &rel.body, "session", sid);
-	agent_send_event(vm, &rel);
-	pmsg_free(&rel);
+	release_session(vm, sid);
 	if (!se || se->exited)
 		return;
 	se->exited = true;
@@ -158,6 +171,7 @@ void vm_on_exit(struct vm *vm, const struct precord *ev)
 		 * the exit once the VMM is gone (and the disk too, with --rm). */
 		vm->exit_code = (int)code;
 		log_info("%s: the container exited with %d", vm->name, (int)code);
+		vm_record_save(vm);
 		vm_stop(vm, "the container exited");
 		return;
 	}
@@ -205,17 +219,22 @@ static void on_health_timer(evutil_socket_t fd, short what, void *arg)
 	pmsg_free(&req);
 }
 
+static void start_health_checks(struct vm *vm)
+{
+	struct timeval tv = {0, HEALTH_INTERVAL_MS * 1000};
+	if (!vm->health_timer)
+		vm->health_timer = event_new(vm->sup->base, -1, EV_PERSIST, on_health_timer, vm);
+	if (vm->health_timer)
+		event_add(vm->health_timer, &tv);
+	on_health_timer(-1, 0, vm);
+}
+
 /* The container's start: on failure the agent's own error goes to the run session. */
 static void on_run_started(struct vm *vm, struct pmsg *rep, void *arg)
 {
 	(void)arg;
 	if (rep->err_code == PE_OK) {
-		struct timeval tv = {0, HEALTH_INTERVAL_MS * 1000};
-		if (!vm->health_timer)
-			vm->health_timer = event_new(vm->sup->base, -1, EV_PERSIST, on_health_timer, vm);
-		if (vm->health_timer)
-			event_add(vm->health_timer, &tv);
-		on_health_timer(-1, 0, vm);
+		start_health_checks(vm);
 		return;
 	}
 	log_err("%s: the container did not start: %s", vm->name, rep->err_msg ? rep->err_msg : "?");
@@ -241,9 +260,16 @@ void vm_agent_ready(struct vm *vm, const struct precord *hello)
 	(void)hello;
 	if (vm->status == VM_BOOTING) {
 		vm->status = VM_RUNNING;
-		vm->boot_ms = now_mono_ms() - vm->spawned_mono_ms;
 		event_del(vm->timer);
-		log_info("%s: agent ready %llu ms after the VMM started", vm->name, (unsigned long long)vm->boot_ms);
+		if (vm->reattached) {
+			log_info("%s: re-attached", vm->name);
+			start_health_checks(vm);
+		} else {
+			vm->boot_ms = now_mono_ms() - vm->spawned_mono_ms;
+			log_info("%s: agent ready %llu ms after the VMM started", vm->name,
+				 (unsigned long long)vm->boot_ms);
+		}
+		vm_record_save(vm);
 	}
 	if (!vm->run_started && vm->status == VM_RUNNING) {
 		vm->run_started = true;

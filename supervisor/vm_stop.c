@@ -137,6 +137,7 @@ void vm_vmm_gone(struct vm *vm)
 		vm_remove(vm); /* its sessions are told after the disk is gone */
 		return;
 	}
+	vm_record_save(vm);
 	finish_sessions(vm);
 }
 

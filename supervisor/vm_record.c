@@ -1,0 +1,156 @@
+/* Each VM's record, vms/NAME/vm.json, written atomically (a temporary file, then rename)
+ * whenever what a restarted supervisor needs changes. A supervisor that starts while VMs
+ * still run (its predecessor died; the launcher kept the VMMs) reads the records and
+ * re-attaches: QMP and the agent's port answer again, the container's unacknowledged output
+ * is sent again by the agent into the VM's log. A VM whose VMM is gone is marked lost. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/supervisor.h"
+#include "supervisor/vm.h"
+
+#define RECORD	   "vm.json"
+#define RECORD_TMP "vm.json.tmp"
+
+void vm_record_save(struct vm *vm)
+{
+	if (vm->dirfd < 0)
+		return;
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:s, s:s, s:i, s:b, s:b, s:i, s:I, s:s}", "name",
+			      vm->name, "id", vm->id, "image", vm->image, "owner", (json_int_t)vm->owner, "created_ms",
+			      (json_int_t)vm->created_ms, "cpu", (int)vm->qc.cpus, "mem", (int)vm->qc.mem_mib, "accel",
+			      accel_name(vm->qc.accel), "network", vm->network, "pid", (int)vm->pid, "remove",
+			      vm->remove_on_stop, "disk", vm->disk_made, "exit_code", vm->exit_code, "boot_ms",
+			      (json_int_t)vm->boot_ms, "status", vm_status_name(vm->status));
+	if (!j)
+		return;
+	int fd = openat(vm->dirfd, RECORD_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc = fd < 0 ? -1 : json_dumpfd(j, fd, JSON_COMPACT);
+	if (fd >= 0)
+		close(fd);
+	json_decref(j);
+	if (rc < 0 || renameat(vm->dirfd, RECORD_TMP, vm->dirfd, RECORD) < 0)
+		log_err("%s: its record was not saved: %s", vm->name, strerror(errno));
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+	return v ? v : "";
+}
+
+static json_int_t jint(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+/* One record into a VM (no events yet: the loop does not exist). NULL if unusable. */
+static struct vm *load_one(struct supervisor *s, const char *name)
+{
+	size_t len = strlen(name);
+	if (len >= sizeof(((struct vm *)0)->name))
+		return NULL;
+	int dirfd = openat(s->vms_dirfd, name, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dirfd < 0)
+		return NULL;
+	int fd = openat(dirfd, RECORD, O_RDONLY | O_CLOEXEC);
+	json_error_t jerr;
+	json_t *j = fd < 0 ? NULL : json_loadfd(fd, 0, &jerr);
+	if (fd >= 0)
+		close(fd);
+	struct vm *vm = j ? calloc(1, sizeof(*vm)) : NULL;
+	if (!vm || strcmp(jstr(j, "name"), name) != 0) {
+		log_err("vms/%s: no usable record; left alone", name);
+		json_decref(j);
+		free(vm);
+		close(dirfd);
+		return NULL;
+	}
+	vm->sup = s;
+	vm->dirfd = dirfd;
+	memcpy(vm->name, name, len + 1);
+	snprintf(vm->id, sizeof(vm->id), "%s", jstr(j, "id"));
+	snprintf(vm->image, sizeof(vm->image), "%s", jstr(j, "image"));
+	snprintf(vm->network, sizeof(vm->network), "%s", jstr(j, "network"));
+	snprintf(vm->health, sizeof(vm->health), "unknown");
+	vm->owner = (uid_t)jint(j, "owner");
+	vm->created_ms = (uint64_t)jint(j, "created_ms");
+	vm->qc.cpus = (unsigned)jint(j, "cpu");
+	vm->qc.mem_mib = (unsigned)jint(j, "mem");
+	vm->qc.accel = strcmp(jstr(j, "accel"), "kvm") == 0 ? ACCEL_KVM : ACCEL_TCG;
+	vm->pid = (pid_t)jint(j, "pid");
+	vm->remove_on_stop = json_is_true(json_object_get(j, "remove"));
+	vm->disk_made = json_is_true(json_object_get(j, "disk"));
+	vm->exit_code = (int)jint(j, "exit_code");
+	vm->boot_ms = (uint64_t)jint(j, "boot_ms");
+	const char *st = jstr(j, "status");
+	vm->status = strcmp(st, "running") == 0 || strcmp(st, "booting") == 0 ? VM_BOOTING : VM_STOPPED;
+	vm->run_started = true; /* the container was started by the predecessor: never again */
+	vm->reattached = true;
+	vm->log_fd = openat(dirfd, "output.log", O_RDWR | O_APPEND | O_CLOEXEC);
+	vm->next_sid = 1000; /* above what the predecessor handed out */
+	TAILQ_INIT(&vm->sessions);
+	TAILQ_INIT(&vm->followers);
+	json_decref(j);
+	return vm;
+}
+
+int vm_records_load(struct supervisor *s)
+{
+	int fd = openat(s->vms_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	int n = 0;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct vm *vm = load_one(s, de->d_name);
+		if (vm) {
+			TAILQ_INSERT_TAIL(&s->vms, vm, link);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+void vm_records_attach(struct supervisor *s)
+{
+	for (struct vm *vm = TAILQ_FIRST(&s->vms); vm; vm = TAILQ_NEXT(vm, link)) {
+		vm->timer = vm_timer_new(vm);
+		if (vm->status != VM_BOOTING)
+			continue;
+		/* the container's session, with nobody attached: its output goes to the log */
+		struct vm_session *run = vm_session_new(vm, NULL, true);
+		if (run) {
+			run->sid = 1;
+			run->resync = true;
+		}
+		int rc;
+		if ((rc = qmp_open(vm)) < 0 || (rc = agent_link_open(vm)) < 0) {
+			log_err("%s: its VMM (pid %d) is gone (%s); marked lost", vm->name, vm->pid, strerror(-rc));
+			qmp_close(vm);
+			agent_link_close(vm);
+			vm->status = VM_LOST;
+			vm->pid = 0;
+			vm_record_save(vm);
+			continue;
+		}
+		log_info("%s: re-attaching to VMM pid %d", vm->name, vm->pid);
+		vm_boot_deadline(vm);
+	}
+}
