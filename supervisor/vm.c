@@ -64,8 +64,14 @@ struct vm_start {
 	struct pmsg rep; /* the client's reply, sent once the VMM runs */
 	int image_fd;
 	int disk_fd;
+	unsigned disk_tries;
 	char warning[320];
 };
+
+#define DISK_RETRY_MS  100 /* stored (re)starting: ask again, for up to ~10 s */
+#define DISK_TRIES_MAX 100
+
+static void ask_for_disk(struct vm_start *st);
 
 static void start_fail(struct vm_start *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void start_fail(struct vm_start *st, int code, const char *fmt, ...)
@@ -223,9 +229,21 @@ static void spawn_vmm(struct vm_start *st)
 	pmsg_free(&req);
 }
 
+static void on_disk_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ask_for_disk(arg);
+}
+
 static void on_disk(struct pmsg *rep, void *arg)
 {
 	struct vm_start *st = arg;
+	if (rep->err_code == PE_UNAVAILABLE && ++st->disk_tries < DISK_TRIES_MAX && !st->vm->sup->stopping) {
+		struct timeval tv = {0, DISK_RETRY_MS * 1000};
+		event_base_once(st->vm->sup->base, -1, EV_TIMEOUT, on_disk_retry, st, &tv);
+		return;
+	}
 	if (rep->err_code != PE_OK) {
 		start_fail(st, rep->err_code, "no disk for the VM: %s", rep->err_msg ? rep->err_msg : "?");
 		return;
@@ -391,12 +409,17 @@ void vm_run(struct client *c, const struct pmsg *req)
 		start_fail(st, PE_INTERNAL, "cannot open the VM's directory: %s", strerror(errno));
 		return;
 	}
+	ask_for_disk(st);
+}
+
+static void ask_for_disk(struct vm_start *st)
+{
 	struct pmsg dreq;
 	char disk[80];
-	snprintf(disk, sizeof(disk), "vm-%s", vm->id);
+	snprintf(disk, sizeof(disk), "vm-%s", st->vm->id);
 	pmsg_init(&dreq, PK_REQUEST, OP_STORE_CREATE, 0);
 	prec_set_str(&dreq, &dreq.body, "name", disk);
 	prec_set_uint(&dreq, &dreq.body, "size", VM_DISK_SIZE);
-	helper_call(s, HELPER_STORED, &dreq, on_disk, st);
+	helper_call(st->vm->sup, HELPER_STORED, &dreq, on_disk, st);
 	pmsg_free(&dreq);
 }
