@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -61,7 +63,7 @@ static int enter_vmm_namespaces(void)
 	/* non-dumpable processes cannot write their own maps (the files belong to root) */
 	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
 		return -errno;
-	if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
 		return -errno;
 	if (write_proc_self("setgroups", "deny") < 0)
 		return -errno;
@@ -70,6 +72,58 @@ static int enter_vmm_namespaces(void)
 		return -errno;
 	snprintf(map, sizeof(map), "%u %u 1", (unsigned)gid, (unsigned)gid);
 	return write_proc_self("gid_map", map);
+}
+
+/* The VMM's view of the filesystem: a fresh tmpfs root holding /usr (the binary, its
+ * libraries, firmware and modules), /proc (its inherited fds are named /proc/self/fd/N), a
+ * /dev with null, zero, random, urandom and kvm, and nothing else: no /home, /etc, /var,
+ * /tmp, no state or data directory. In its own user namespace it may mount; the mount
+ * namespace was made with it, so none of this is seen outside. */
+#define JAIL_ROOT "/tmp" /* any existing directory: the tmpfs on it becomes / */
+
+static int bind_into(const char *src, const char *dst, bool file)
+{
+	char path[128];
+	snprintf(path, sizeof(path), JAIL_ROOT "%s", dst);
+	if (file) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		close(fd);
+	} else if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		return -errno;
+	}
+	/* MS_NOSUID: ignored by a bind, but the launcher's filter admits only mounts that carry it */
+	if (mount(src, path, NULL, MS_BIND | MS_REC | MS_NOSUID, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+static int jail_filesystem(void)
+{
+	static const char *const links[][2] = {
+	    {"usr/bin", JAIL_ROOT "/bin"}, {"usr/lib", JAIL_ROOT "/lib"}, {"usr/lib64", JAIL_ROOT "/lib64"}};
+	static const char *const devs[] = {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"};
+	int rc;
+	if (mount("fcvm-vmm", JAIL_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
+		return -errno;
+	if ((rc = bind_into("/usr", "/usr", false)) < 0 || (rc = bind_into("/proc", "/proc", false)) < 0)
+		return rc;
+	if (mkdir(JAIL_ROOT "/dev", 0755) < 0)
+		return -errno;
+	for (size_t i = 0; i < ARRAY_LEN(devs); i++)
+		if ((rc = bind_into(devs[i], devs[i], true)) < 0)
+			return rc;
+	if (access("/dev/kvm", F_OK) == 0 && (rc = bind_into("/dev/kvm", "/dev/kvm", true)) < 0)
+		return rc;
+	for (size_t i = 0; i < ARRAY_LEN(links); i++)
+		if (symlink(links[i][0], links[i][1]) < 0)
+			return -errno;
+	/* pivot_root(".", "."): the old root ends up on top of the new one, then goes */
+	if (chdir(JAIL_ROOT) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
+	    chdir("/") < 0)
+		return -errno;
+	return 0;
 }
 
 /* fds[i] -> VMM_FIRST_FD + i, the program right after them (close-on-exec), everything else
@@ -126,6 +180,10 @@ static __attribute__((noreturn)) void exec_vmm(const struct launcher_setup *ls, 
 	}
 	if ((rc = enter_vmm_namespaces()) < 0) {
 		log_err("vmm: namespaces: %s", strerror(-rc));
+		_exit(126);
+	}
+	if ((rc = jail_filesystem()) < 0) {
+		log_err("vmm: its filesystem view: %s", strerror(-rc));
 		_exit(126);
 	}
 	if ((rc = sandbox_set_rlimits(&policy_vmm_qemu)) < 0 || (rc = sandbox_no_new_privs()) < 0 ||

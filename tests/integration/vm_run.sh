@@ -48,6 +48,18 @@ t_check detached_prints_name grep -qx det "$out"
 healthy() { f ls --json | jq -e '.[] | select(.name == "det" and .health == "healthy" and .status == "running")' >/dev/null; }
 t_wait_until 90 healthy
 t_result ls_json_shows_healthy
+# QEMU is confined: no capabilities, no_new_privs, seccomp, and a filesystem of its own
+vmm=$(f ls --json | jq -r '.[] | select(.name == "det") | .pid')
+[ "$(t_proc_field "$vmm" CapEff)" = 0000000000000000 ] && [ "$(t_proc_field "$vmm" Seccomp)" = 2 ] &&
+	[ "$(t_proc_field "$vmm" NoNewPrivs)" = 1 ]
+t_result qemu_no_caps_seccomp_nnp
+if t_is_root; then
+	[ "$(awk '/^Uid:/ {print $2}' "/proc/$vmm/status")" = "$(id -u fcvm-vmm)" ]
+	t_result qemu_runs_as_fcvm_vmm
+fi
+view=$(ls "/proc/$vmm/root/" 2>/dev/null | tr '\n' ' ')
+[ "$view" = "bin dev lib lib64 proc usr " ] && [ ! -e "/proc/$vmm/root/etc" ] && [ ! -e "/proc/$vmm/root$S" ]
+t_result "qemu_sees_only_usr_proc_dev ($view)"
 [ "$(f exec det -- echo in-container)" = in-container ]
 t_result exec_prints
 f exec det -- sh -c 'exit 3'
