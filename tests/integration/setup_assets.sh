@@ -71,7 +71,7 @@ t_result build
 [ $rc -ne 0 ] && echo "$out" | tail -20 >&2
 echo "$out" | grep -q '^\[5/5\] manifest'
 t_result progress_lines
-[ -n "$SRC" ] && { echo "$out" | grep -q '^\[3/5\] rootfs \.\.\. cached'; t_result reused_from_cache; }
+[ -n "$SRC" ] && { echo "$out" | grep -q '^\[4/5\] rootfs \.\.\. cached'; t_result reused_from_cache; }
 echo "setup took $(($(date +%s) - start)) s" >&2
 
 K=$A/$(part kernel)
