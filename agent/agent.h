@@ -138,7 +138,8 @@ void session_events(struct session *s, const struct pollfd *p);
 
 /* container.c */
 const char *container_state_name(void);
-int container_run(struct session *s, char *why, size_t whylen);
+/* ref: an image already in the guest's image store (run it, no load); NULL: load the image disk. */
+int container_run(struct session *s, const char *ref, char *why, size_t whylen);
 char **container_exec_argv(const struct session *s, char *const *argv, char *const *env);
 bool container_reaped(pid_t pid, int status);
 void container_run_exited(int code);

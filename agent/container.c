@@ -1,4 +1,5 @@
-/* The container: `podman load` of the image disk, then `podman run` (the `run` session),
+/* The container: `podman load` of the image disk (or an image already in the guest's store,
+ * e.g. the demo image pre-loaded in the rootfs), then `podman run` (the `run` session),
  * `podman exec` into it, and its state (none, loading, running, exited) for hello/health. */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "common/assets.h"
 #include "common/util.h"
 
 #define LOAD_OUT_MAX 8192
@@ -173,57 +175,6 @@ static void fail_run(struct session *s, const char *text)
 	session_fail(s, 125, text);
 }
 
-int container_run(struct session *s, char *why, size_t whylen)
-{
-	int p[2];
-
-	ag.cstate = CS_LOADING;
-	if (!ag.image[0]) {
-		fail_run(s, "fcvm-agent: no image disk\n");
-		return PE_OK;
-	}
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
-		snprintf(why, whylen, "pipe: %s", strerror(errno));
-		ag.cstate = CS_NONE;
-		return PE_INTERNAL;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(why, whylen, "fork: %s", strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		ag.cstate = CS_NONE;
-		return PE_INTERNAL;
-	}
-	if (pid == 0) {
-		char *const argv[] = {(char *)ag.podman, "load", "-i", ag.image, NULL};
-		char **envp = default_env(NULL, false);
-		sigset_t none;
-		int nul = open("/dev/null", O_RDONLY);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		setsid();
-		fcntl(p[1], F_SETFL, 0);
-		if (nul < 0 || dup2(nul, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
-			_exit(126);
-		syscall(SYS_close_range, 3U, ~0U, 0U);
-		if (envp)
-			environ = envp; /* execvp searches the PATH of environ */
-		execvp(argv[0], argv);
-		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(p[1]);
-	ct.s = s;
-	ct.load_pid = pid;
-	ct.load_fd = p[0];
-	ct.load_reaped = false;
-	ct.outlen = 0;
-	alog("podman load -i %s: pid %d", ag.image, (int)pid);
-	return PE_OK;
-}
-
 /* The reference podman load printed: "Loaded image: REF" or "Loaded image(s): REF[,REF...]". */
 static bool parse_ref(const char *out, char *ref, size_t reflen)
 {
@@ -277,6 +228,86 @@ static void start_watch(void)
 	ct.watch_pid = pid;
 }
 
+/* podman run of ref, and the watcher that says when the container runs. */
+static void start_run(struct session *s, const char *ref)
+{
+	char text[256];
+	char **argv = run_argv(s, ref);
+	char **envp = default_env(NULL, s->tty);
+	int r = argv && envp ? session_spawn(s, argv, envp) : -1;
+	strv_free(argv);
+	strv_free(envp);
+	if (r < 0) {
+		snprintf(text, sizeof(text), "fcvm-agent: cannot start podman run: %s\n", strerror(errno));
+		fail_run(s, text);
+		return;
+	}
+	ag.cstate = CS_STARTING;
+	alog("container %s starting", ref);
+	start_watch();
+}
+
+int container_run(struct session *s, const char *ref, char *why, size_t whylen)
+{
+	int p[2];
+
+	ag.cstate = CS_LOADING;
+	/* a guest whose rootfs has no image store (assets from before it): load as usual */
+	if (ref && ag.boot && access(FCVM_IMAGE_STORE, F_OK) < 0 && ag.image[0]) {
+		alog("no %s: loading %s instead of using %s", FCVM_IMAGE_STORE, ag.image, ref);
+		ref = NULL;
+	}
+	if (ref) {
+		alog("image %s: in the image store, no load", ref);
+		start_run(s, ref);
+		return PE_OK;
+	}
+	if (!ag.image[0]) {
+		fail_run(s, "fcvm-agent: no image disk\n");
+		return PE_OK;
+	}
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(why, whylen, "pipe: %s", strerror(errno));
+		ag.cstate = CS_NONE;
+		return PE_INTERNAL;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(why, whylen, "fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		ag.cstate = CS_NONE;
+		return PE_INTERNAL;
+	}
+	if (pid == 0) {
+		char *const argv[] = {(char *)ag.podman, "load", "-i", ag.image, NULL};
+		char **envp = default_env(NULL, false);
+		sigset_t none;
+		int nul = open("/dev/null", O_RDONLY);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		setsid();
+		fcntl(p[1], F_SETFL, 0);
+		if (nul < 0 || dup2(nul, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
+			_exit(126);
+		syscall(SYS_close_range, 3U, ~0U, 0U);
+		if (envp)
+			environ = envp; /* execvp searches the PATH of environ */
+		execvp(argv[0], argv);
+		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	ct.s = s;
+	ct.load_pid = pid;
+	ct.load_fd = p[0];
+	ct.load_reaped = false;
+	ct.outlen = 0;
+	alog("podman load -i %s: pid %d", ag.image, (int)pid);
+	return PE_OK;
+}
+
 /* Both the load's output and its exit are in: start the container, or report why not. */
 static void load_done(void)
 {
@@ -304,19 +335,7 @@ static void load_done(void)
 		fail_run(s, text);
 		return;
 	}
-	char **argv = run_argv(s, ref);
-	char **envp = default_env(NULL, s->tty);
-	int r = argv && envp ? session_spawn(s, argv, envp) : -1;
-	strv_free(argv);
-	strv_free(envp);
-	if (r < 0) {
-		snprintf(text, sizeof(text), "fcvm-agent: cannot start podman run: %s\n", strerror(errno));
-		fail_run(s, text);
-		return;
-	}
-	ag.cstate = CS_STARTING;
-	alog("container %s starting", ref);
-	start_watch();
+	start_run(s, ref);
 }
 
 bool container_reaped(pid_t pid, int status)

@@ -256,8 +256,9 @@ int session_start(const struct precord *req, char *why, size_t whylen)
 		goto fail;
 	}
 	if (k == SK_RUN) {
-		/* podman load first; the run itself is spawned when the load ends */
-		if ((rc = container_run(s, why, whylen)) != PE_OK)
+		/* podman load first (the run is spawned when the load ends), unless the image is
+		 * already in the guest's store */
+		if ((rc = container_run(s, prec_str(req, "image"), why, whylen)) != PE_OK)
 			goto fail;
 	} else {
 		char **cmd = k == SK_VM ? s->argv : container_exec_argv(s, s->argv, s->env);

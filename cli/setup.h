@@ -46,6 +46,7 @@ struct initramfs_in {
 };
 struct rootfs_in {
 	char mirror[512];
+	char demo[64]; /* the demo image's archive in DIR, loaded into FCVM_IMAGE_STORE */
 	char hash[SETUP_HASH_LEN + 1];
 	char file[64];
 };
@@ -92,7 +93,8 @@ bool kernel_from_manifest(struct setup_ctx *c, struct kernel_in *k);
 int kernel_build(struct setup_ctx *c, const struct kernel_in *k);
 int initramfs_inputs(struct setup_ctx *c, const struct kernel_in *k, struct initramfs_in *i);
 int initramfs_build(struct setup_ctx *c, const struct kernel_in *k, const struct initramfs_in *i);
-int rootfs_inputs(struct setup_ctx *c, const char *mirror, struct rootfs_in *r);
+/* After image_inputs: the rootfs holds the demo image pre-loaded, so its hash is an input. */
+int rootfs_inputs(struct setup_ctx *c, const char *mirror, const struct image_in *im, struct rootfs_in *r);
 int rootfs_build(struct setup_ctx *c, const struct rootfs_in *r);
 int image_inputs(struct setup_ctx *c, struct image_in *im);
 int image_build(struct setup_ctx *c, const struct image_in *im);

@@ -16,9 +16,10 @@
 #include "cli/setup.h"
 #include "common/util.h"
 
-enum part { P_KERNEL, P_INITRAMFS, P_ROOTFS, P_DEMO, NPARTS };
-static const char *const part_key[NPARTS] = {"kernel", "initramfs", "rootfs", "demo_image"};
-static const char *const part_label[NPARTS] = {"kernel", "initramfs", "rootfs", "demo image"};
+/* The demo image comes before the rootfs: the rootfs holds it pre-loaded (and hashes it). */
+enum part { P_KERNEL, P_INITRAMFS, P_DEMO, P_ROOTFS, NPARTS };
+static const char *const part_key[NPARTS] = {"kernel", "initramfs", "demo_image", "rootfs"};
+static const char *const part_label[NPARTS] = {"kernel", "initramfs", "demo image", "rootfs"};
 enum state { S_PRESENT, S_STALE, S_MISSING };
 static const char *const state_name[] = {"present", "stale", "missing"};
 
@@ -52,7 +53,8 @@ static int inputs(struct setup_ctx *c, struct plan *p, const char *mirror)
 		fprintf(stderr, "fcvm setup: warning: %s (fix: %s); keeping the kernel already built, %s\n",
 			c->err.what, c->err.fix, p->k.file);
 	}
-	if (initramfs_inputs(c, &p->k, &p->i) < 0 || rootfs_inputs(c, mirror, &p->r) < 0 || image_inputs(c, &p->im) < 0)
+	if (initramfs_inputs(c, &p->k, &p->i) < 0 || image_inputs(c, &p->im) < 0 ||
+	    rootfs_inputs(c, mirror, &p->im, &p->r) < 0)
 		return -1;
 	p->want[P_KERNEL] = p->k.file;
 	p->want[P_INITRAMFS] = p->i.file;
@@ -128,9 +130,9 @@ static int report(const struct setup_ctx *c, const struct plan *p, bool json)
 static int write_manifest(struct setup_ctx *c, const struct plan *p)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
-	json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s}", "format", FCVM_ASSETS_FORMAT, "kernel", p->want[0],
-			      "initramfs", p->want[1], "rootfs", p->want[2], "demo_image", p->want[3], "demo_ref",
-			      FCVM_DEMO_REF, "kernel_version", p->k.release);
+	json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s}", "format", FCVM_ASSETS_FORMAT, "kernel",
+			      p->want[P_KERNEL], "initramfs", p->want[P_INITRAMFS], "rootfs", p->want[P_ROOTFS],
+			      "demo_image", p->want[P_DEMO], "demo_ref", FCVM_DEMO_REF, "kernel_version", p->k.release);
 	char *s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	setup_path(path, sizeof(path), "%s/" FCVM_ASSETS_MANIFEST, c->dir);
@@ -213,7 +215,7 @@ static const char *detail(const struct plan *p, int n, char *buf, size_t len)
 		setup_path(buf, len, "agent %s", p->i.agent);
 		break;
 	case P_ROOTFS:
-		setup_path(buf, len, "debootstrap from %s", p->r.mirror);
+		setup_path(buf, len, "debootstrap from %s, %s pre-loaded", p->r.mirror, FCVM_DEMO_REF);
 		break;
 	default:
 		setup_path(buf, len, "busybox-static %s", p->im.busybox_version);

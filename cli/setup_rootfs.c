@@ -13,7 +13,7 @@
 #include "cli/setup.h"
 #include "common/util.h"
 
-#define ROOTFS_FORMAT "fcvm-rootfs-1"
+#define ROOTFS_FORMAT "fcvm-rootfs-2"
 #define ROOTFS_SUITE  "bookworm"
 #define ROOTFS_PKGS   "podman,crun,conmon,e2fsprogs,kmod,iproute2,netavark,iptables"
 
@@ -36,7 +36,10 @@ static const struct conf_file conf_files[] = {
 				    "[storage]\n"
 				    "driver = \"overlay\"\n"
 				    "runroot = \"/run/containers/storage\"\n"
-				    "graphroot = \"/var/lib/containers/storage\"\n"},
+				    "graphroot = \"/var/lib/containers/storage\"\n"
+				    "\n"
+				    "[storage.options]\n"
+				    "additionalimagestores = [\"" FCVM_IMAGE_STORE "\"]\n"},
     {"etc/hostname", "fcvm\n"},
     {"etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\tfcvm\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
     {"etc/resolv.conf", ""},
@@ -108,9 +111,10 @@ static bool find_mirror(char *out, size_t n)
 	return found;
 }
 
-int rootfs_inputs(struct setup_ctx *c, const char *mirror, struct rootfs_in *r)
+int rootfs_inputs(struct setup_ctx *c, const char *mirror, const struct image_in *im, struct rootfs_in *r)
 {
 	memset(r, 0, sizeof(*r));
+	setup_path(r->demo, sizeof(r->demo), "%s", im->file);
 	if (mirror && *mirror)
 		setup_path(r->mirror, sizeof(r->mirror), "%s", mirror);
 	else if (!find_mirror(r->mirror, sizeof(r->mirror)))
@@ -125,6 +129,8 @@ int rootfs_inputs(struct setup_ctx *c, const char *mirror, struct rootfs_in *r)
 	}
 	for (size_t i = 0; i < ARRAY_LEN(made_dirs); i++)
 		hasher_add(h, made_dirs[i]);
+	hasher_add(h, FCVM_IMAGE_STORE);
+	hasher_add(h, im->hash); /* the demo image, pre-loaded */
 	hasher_done(h, r->hash);
 	setup_path(r->file, sizeof(r->file), "rootfs-%s.ext4", r->hash);
 	return 0;
@@ -173,6 +179,43 @@ static int configure(struct setup_ctx *c, const char *root)
 	return 0;
 }
 
+/* The demo image, loaded by the host's podman into ROOT/FCVM_IMAGE_STORE: the guest's podman
+ * reads it as a read-only additional image store and runs it without `podman load`. Native
+ * overlay, as the guest uses; only the image and layer metadata, their lock files and the
+ * layer's diff are kept (the rest is per-host state podman recreates in its graphroot). */
+static int preload_demo(struct setup_ctx *c, const struct rootfs_in *r, const char *root)
+{
+	char store[PATH_MAX], demo[PATH_MAX], srun[64], p[PATH_MAX];
+	static const char *const drop[] = {"libpod", "overlay-containers", "tmp",
+					   "mounts", "userns.lock",	   "defaultNetworkBackend"};
+	int rc = -1;
+
+	setup_path(store, sizeof(store), "%s%s", root, FCVM_IMAGE_STORE);
+	setup_path(demo, sizeof(demo), "%s/%s", c->dir, r->demo);
+	/* podman refuses a runroot longer than 50 characters: a short one in /tmp */
+	snprintf(srun, sizeof(srun), "/tmp/fcvm-root-XXXXXX");
+	if (!mkdtemp(srun))
+		return setup_fail(c, "check that /tmp is writable", "mkdtemp %s: %s", srun, strerror(errno));
+	const char *load[] = {"podman",	 "--root",	     store,  "--runroot", srun, "--storage-driver",
+			      "overlay", "--events-backend", "none", "load",	  "-i", demo,
+			      NULL};
+	struct run_opts ro = {.progress = true};
+	if (setup_run(c, load, &ro) < 0) {
+		setup_path(c->err.fix, sizeof(c->err.fix),
+			   "see podman's output above; the host's podman (`apt-get install podman`) with native "
+			   "overlay (kernel overlayfs) loads the demo image into the guest root");
+		goto out;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(drop); i++) {
+		setup_path(p, sizeof(p), "%s/%s", store, drop[i]);
+		setup_rmtree(p);
+	}
+	rc = 0;
+out:
+	setup_rmtree(srun);
+	return rc;
+}
+
 int rootfs_build(struct setup_ctx *c, const struct rootfs_in *r)
 {
 	char tmp[PATH_MAX], root[PATH_MAX], img[PATH_MAX], size[32];
@@ -195,7 +238,7 @@ int rootfs_build(struct setup_ctx *c, const struct rootfs_in *r)
 			   r->mirror, root);
 		goto out;
 	}
-	if (configure(c, root) < 0)
+	if (configure(c, root) < 0 || preload_demo(c, r, root) < 0)
 		goto out;
 	du_bytes = 0;
 	nftw(root, du_one, 32, FTW_PHYS | FTW_MOUNT);

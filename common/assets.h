@@ -11,6 +11,8 @@
 #define FCVM_ASSETS_MANIFEST   "current.json"
 #define FCVM_ASSETS_FORMAT     1
 #define FCVM_DEMO_REF	       "localhost/fcvm-demo:latest"
+/* In the rootfs: a read-only podman additional image store holding FCVM_DEMO_REF (overlay). */
+#define FCVM_IMAGE_STORE "/usr/lib/containers/fcvm-images"
 
 struct assets {
 	char kernel[PATH_MAX]; /* absolute paths */

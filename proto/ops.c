@@ -166,6 +166,7 @@ static const struct field_def proc_start_req[] = {
     F_BOOL("stdin", false),
     F_UINT("rows", false, 1, 4096),
     F_UINT("cols", false, 1, 4096),
+    F_STR("image", false, 1, 256, SC_TEXT), /* run: a reference already in the guest's store: no load */
 };
 static const struct field_def proc_input_ev[] = {
     F_UINT("session", true, 1, SESSION_MAX), F_BIN("data", false, 0, CHUNK_MAX),

@@ -276,6 +276,11 @@ static void build_run_start(struct vm *vm, const struct pmsg *req, uint32_t sid)
 	pmsg_init(m, PK_REQUEST, OP_PROC_START, 0);
 	prec_set_uint(m, &m->body, "session", sid);
 	prec_set_str(m, &m->body, "kind", "run");
+	/* the demo image is pre-loaded in the rootfs's image store: no podman load */
+	const char *image = prec_str(&req->body, "image");
+	if (image &&
+	    (strcmp(image, "demo") == 0 || strcmp(image, "fcvm-demo") == 0 || strcmp(image, FCVM_DEMO_REF) == 0))
+		prec_set_str(m, &m->body, "image", FCVM_DEMO_REF);
 	const struct pval *v = prec_get(&req->body, "argv");
 	for (uint32_t i = 0; v && i < v->list.n; i++)
 		prec_add_str(m, &m->body, "argv", v->list.v[i]);

@@ -71,7 +71,7 @@ t_result build
 [ $rc -ne 0 ] && echo "$out" | tail -20 >&2
 echo "$out" | grep -q '^\[5/5\] manifest'
 t_result progress_lines
-[ -n "$SRC" ] && { echo "$out" | grep -q '^\[3/5\] rootfs \.\.\. cached'; t_result reused_from_cache; }
+[ -n "$SRC" ] && { echo "$out" | grep -q '^\[4/5\] rootfs \.\.\. cached'; t_result reused_from_cache; }
 echo "setup took $(($(date +%s) - start)) s" >&2
 
 K=$A/$(part kernel)
@@ -111,6 +111,12 @@ debugfs -R 'cat /etc/containers/containers.conf' "$R" 2>/dev/null | grep -q 'cgr
 t_result rootfs_containers_conf
 ! debugfs -R 'ls /var/cache/apt/archives' "$R" 2>/dev/null | grep -q '\.deb'
 t_result rootfs_no_debs
+# the demo image pre-loaded as a read-only additional image store (no podman load in the guest)
+debugfs -R 'cat /etc/containers/storage.conf' "$R" 2>/dev/null |
+	grep -qx 'additionalimagestores = \["/usr/lib/containers/fcvm-images"\]' &&
+	debugfs -R 'cat /usr/lib/containers/fcvm-images/overlay-images/images.json' "$R" 2>/dev/null |
+	grep -q '"localhost/fcvm-demo:latest"'
+t_result rootfs_demo_preloaded
 
 # demo image: an OCI archive, padded to 512 bytes
 tar -tf "$D" | grep -qx index.json && tar -tf "$D" | grep -qx oci-layout

@@ -2,7 +2,8 @@
 # A stand-in for podman in tests/unit/test_agent.c (fcvm-agent --podman): checks how the
 # agent builds its command lines without any container runtime.
 #   load -i FILE   prints podman's "Loaded image: REF" if FILE exists, fails like podman if
-#                  not; while FILE.gate exists it waits (the test watches the "loading" state).
+#                  not; while FILE.gate exists it waits (the test watches the "loading" state);
+#                  it creates FILE.loaded (the test checks whether a load happened).
 #   wait --condition=running NAME   succeeds at once (the container "runs").
 #   run ... / exec ...   print their arguments on one line; with -i they then copy stdin to
 #                  stderr until EOF; run exits 3, exec 0.
@@ -15,6 +16,7 @@ load)
 		echo "Error: payload does not match any of the supported image formats: $3" >&2
 		exit 125
 	fi
+	: >"$3.loaded"
 	echo "Getting image source signatures"
 	echo "Loaded image: localhost/x:latest"
 	;;

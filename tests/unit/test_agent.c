@@ -304,6 +304,7 @@ static void hello(struct host *h, struct pmsg *rep)
 
 struct start {
 	const char *kind;
+	const char *image; /* run: a reference already in the store (no load) */
 	const char *const *argv;
 	const char *const *env;
 	bool tty, in;
@@ -318,6 +319,8 @@ static int start(struct host *h, uint32_t sid, const struct start *st)
 	CHECK(pmsg_init(&m, PK_REQUEST, OP_PROC_START, id) == 0);
 	prec_set_uint(&m, &m.body, "session", sid);
 	prec_set_str(&m, &m.body, "kind", st->kind ? st->kind : "vm");
+	if (st->image)
+		prec_set_str(&m, &m.body, "image", st->image);
 	for (int i = 0; st->argv && st->argv[i]; i++)
 		CHECK(prec_add_str(&m, &m.body, "argv", st->argv[i]) == 0);
 	if (!st->argv || !st->argv[0]) {
@@ -848,6 +851,10 @@ TEST(run_and_exec_with_fake_podman)
 		CHECK_EQ(next_msg(&h, WAIT_MS, &r), 2);
 	CHECK_EQ(s->n1, strlen(want));
 	CHECK(memcmp(s->s1, want, s->n1) == 0);
+	char loaded[PATH_MAX + 32];
+	snprintf(loaded, sizeof(loaded), "%s.loaded", image);
+	CHECK(access(loaded, F_OK) == 0); /* fake-podman's mark of a load */
+	unlink(loaded);
 	health_until(&h, "running"); /* once `podman wait --condition=running` says so */
 
 	const char *env2[] = {"X=1", NULL};
@@ -867,6 +874,41 @@ TEST(run_and_exec_with_fake_podman)
 	CHECK_EQ(start(&h, 6, &ex), PE_NOT_FOUND);
 	CHECK_EQ(start(&h, 7, &run), PE_EXISTS);
 	agent_down(&h, pid);
+	unlink(image);
+	rmdir(tmpdir);
+}
+
+/* image: a reference already in the guest's store (the pre-loaded demo) is run as is, with
+ * no podman load of the image disk (the disk is there, its load would wait on the gate). */
+TEST(run_stored_image_skips_load)
+{
+	char image[PATH_MAX + 16], gate[PATH_MAX + 32], loaded[PATH_MAX + 32];
+	struct host h;
+	struct pmsg r;
+	make_tmpdir();
+	snprintf(image, sizeof(image), "%s/image.tar", tmpdir);
+	snprintf(gate, sizeof(gate), "%s.gate", image);
+	snprintf(loaded, sizeof(loaded), "%s.loaded", image);
+	write_file(image, "not really a tar");
+	write_file(gate, "");
+	pid_t pid = agent_up(&h, image);
+
+	const char *argv[] = {"echo", "hi", NULL};
+	struct start run = {.kind = "run", .image = "localhost/fcvm-demo:latest", .argv = argv};
+	CHECK_EQ(start(&h, 1, &run), PE_OK);
+	struct sess *s = sess_get(&h, 1);
+	const char *want = "run --name fcvm --network=none localhost/fcvm-demo:latest echo hi\n";
+	while (s->n1 < strlen(want))
+		CHECK_EQ(next_msg(&h, WAIT_MS, &r), 2);
+	CHECK_EQ(s->n1, strlen(want));
+	CHECK(memcmp(s->s1, want, s->n1) == 0);
+	wait_exit(&h, 1);
+	CHECK_EQ(s->code, 3);
+	health(&h, "exited", 3);
+	CHECK(access(loaded, F_OK) < 0 && errno == ENOENT); /* no podman load ran */
+	CHECK_EQ(start(&h, 2, &run), PE_EXISTS);
+	agent_down(&h, pid);
+	unlink(gate);
 	unlink(image);
 	rmdir(tmpdir);
 }
