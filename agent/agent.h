@@ -80,6 +80,7 @@ struct agent {
 	bool exit_on_eof;
 	bool shutting_down;
 	const char *podman;
+	const char *cidfile; /* podman run --cidfile: the container exists once it has content */
 	char image[256];
 	uint64_t ready_ms;
 	int sigfd;

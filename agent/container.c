@@ -161,6 +161,8 @@ static char **run_argv(const struct session *s, const char *ref)
 	sv_add(&sv, "--name");
 	sv_add(&sv, CONTAINER_NAME);
 	sv_add(&sv, "--network=none");
+	sv_add(&sv, "--cidfile");
+	sv_add(&sv, ag.cidfile);
 	podman_stdio_args(&sv, s, s->env);
 	sv_add(&sv, ref);
 	for (char **a = s->argv; *a; a++)
@@ -198,10 +200,13 @@ static bool parse_ref(const char *out, char *ref, size_t reflen)
 	return false;
 }
 
-/* `podman run` returns nothing when the container starts: a watcher does. podman wait fails
- * while the container does not exist yet, so it is retried (bounded) until it does. */
+/* `podman run` says nothing when the container starts: a watcher does. It waits (cheaply, in
+ * the shell) for podman's cidfile, i.e. for the container to exist, then runs one
+ * `podman wait --condition=running`: each podman start costs about a second of CPU under
+ * emulation, taken from `podman run` itself, so it is not polled. */
 static void start_watch(void)
 {
+	unlink(ag.cidfile); /* podman refuses to overwrite one */
 	pid_t pid = fork();
 	if (pid < 0) {
 		ag.cstate = CS_RUNNING; /* no watcher: say running rather than never */
@@ -219,9 +224,10 @@ static void start_watch(void)
 		syscall(SYS_close_range, 3U, ~0U, 0U);
 		if (envp)
 			environ = envp;
-		static const char script[] = "for i in $(seq 600); do \"$0\" wait --condition=running " CONTAINER_NAME
-					     " && exit 0; sleep 0.1; done; exit 1";
-		char *const argv[] = {"sh", "-c", (char *)script, (char *)ag.podman, NULL};
+		static const char script[] =
+		    "for i in $(seq 1200); do [ -s \"$1\" ] && exec \"$0\" wait --condition=running " CONTAINER_NAME
+		    "; sleep 0.05; done; exit 1";
+		char *const argv[] = {"sh", "-c", (char *)script, (char *)ag.podman, (char *)ag.cidfile, NULL};
 		execvp(argv[0], argv);
 		_exit(127);
 	}
@@ -361,6 +367,7 @@ void container_run_exited(int code)
 {
 	if (ct.watch_pid > 0)
 		kill(-ct.watch_pid, SIGKILL);
+	unlink(ag.cidfile);
 	ag.cstate = CS_EXITED;
 	ag.cexit = code;
 }

@@ -16,7 +16,7 @@
 #include "agent/agent.h"
 #include "common/util.h"
 
-struct agent ag = {.sigfd = -1, .podman = "podman"};
+struct agent ag = {.sigfd = -1, .podman = "podman", .cidfile = "/run/fcvm-container.id"};
 
 static void vlog(const char *fmt, va_list ap)
 {
@@ -117,6 +117,8 @@ static void parse_args(int argc, char **argv, int *host_fd, const char **listen_
 			*listen_path = v;
 		else if (strcmp(a, "--podman") == 0)
 			ag.podman = v;
+		else if (strcmp(a, "--cidfile") == 0)
+			ag.cidfile = v;
 		else if (strcmp(a, "--image") == 0 && strlen(v) < sizeof(ag.image))
 			snprintf(ag.image, sizeof(ag.image), "%s", v);
 		else

@@ -144,6 +144,8 @@ int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd)
 	}
 	s.tsc_khz = host_tsc_khz();
 	s.kvm_usable = accel_kvm_usable("/sys");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	s.host_cpus = ncpu > 0 ? (unsigned)ncpu : 1;
 	int keep[] = {listen_fd, launcher_fd, s.vms_dirfd};
 	size_t nkeep = ARRAY_LEN(keep);
 	struct sandbox_opts so = {

@@ -43,7 +43,10 @@ struct supervisor {
 	struct vm_list_head vms;
 	int vms_dirfd;	       /* STATE_DIR/vms */
 	unsigned long tsc_khz; /* measured once at start, for the guests' tsc_early_khz */
-	bool kvm_usable;       /* a hardware KVM module is loaded (looked at once, at start) */
+	bool kvm_usable;
+	unsigned host_cpus;
+	    /* online CPUs: a VM's default vCPU count is at most this */ /* a hardware KVM module is loaded (looked at
+									    once, at start) */
 	struct event *stop_timer;
 	struct event *sig_term, *sig_int;
 };

@@ -23,7 +23,7 @@
 #define BOOT_TIMEOUT_MS	  120000       /* VMM start to agent hello (TCG on a busy host) */
 #define VM_DISK_SIZE	  (4ull << 30) /* sparse: only what the guest writes is used */
 #define VM_DEFAULT_MEM	  512
-#define VM_DEFAULT_CPUS	  1
+#define VM_DEFAULT_CPUS	  2 /* podman's Go runtime uses both: under TCG, 5.3 s for `run echo` vs 6.8 s with 1 */
 #define MAX_VMS_PER_OWNER 64
 
 const char *vm_status_name(enum vm_status s)
@@ -374,7 +374,9 @@ void vm_run(struct client *c, const struct pmsg *req)
 	vm->dirfd = -1;
 	vm->next_sid = 1;
 	vm->remove_on_stop = prec_bool(&req->body, "remove", &b) && b;
-	vm->qc.cpus = prec_uint(&req->body, "cpu", &u) ? (unsigned)u : VM_DEFAULT_CPUS;
+	vm->qc.cpus = prec_uint(&req->body, "cpu", &u)		       ? (unsigned)u
+		      : s->host_cpus && s->host_cpus < VM_DEFAULT_CPUS ? s->host_cpus
+								       : VM_DEFAULT_CPUS;
 	vm->qc.mem_mib = prec_uint(&req->body, "mem", &u) ? (unsigned)u : VM_DEFAULT_MEM;
 	vm->qc.tsc_khz = s->tsc_khz;
 	vm->qc.debug_console = getenv("FCVM_DEBUG_CONSOLE") != NULL;

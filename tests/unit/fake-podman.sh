@@ -21,7 +21,17 @@ load)
 	echo "Loaded image: localhost/x:latest"
 	;;
 run | exec)
-	printf '%s\n' "$*"
+	# --cidfile F: the container "exists" (F written), and F prints as CID
+	prev= args=
+	for a in "$@"; do
+		if [ "$prev" = --cidfile ]; then
+			echo fake-container-id >"$a"
+			a=CID
+		fi
+		args="${args:+$args }$a"
+		prev=$a
+	done
+	printf '%s\n' "$args"
 	for a in "$@"; do
 		[ "$a" = "-i" ] && cat >&2
 	done

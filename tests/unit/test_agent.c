@@ -85,8 +85,12 @@ static pid_t spawn_agent(int *fd, const char *listen, const char *image)
 			argv[n++] = "3";
 			argv[n++] = "--exit-on-eof";
 		}
+		static char cid[64];
+		snprintf(cid, sizeof(cid), "/tmp/fcvm-test-agent.%d.cid", (int)getpid());
 		argv[n++] = "--podman";
 		argv[n++] = podman;
+		argv[n++] = "--cidfile";
+		argv[n++] = cid;
 		if (image) {
 			argv[n++] = "--image";
 			argv[n++] = image;
@@ -846,7 +850,7 @@ TEST(run_and_exec_with_fake_podman)
 	CHECK_EQ(start(&h, 2, &run), PE_EXISTS); /* once per VM */
 	unlink(gate);
 	struct sess *s = sess_get(&h, 1);
-	const char *want = "run --name fcvm --network=none -i -e A=B localhost/x:latest echo x y\n";
+	const char *want = "run --name fcvm --network=none --cidfile CID -i -e A=B localhost/x:latest echo x y\n";
 	while (s->n1 < strlen(want))
 		CHECK_EQ(next_msg(&h, WAIT_MS, &r), 2);
 	CHECK_EQ(s->n1, strlen(want));
@@ -897,7 +901,7 @@ TEST(run_stored_image_skips_load)
 	struct start run = {.kind = "run", .image = "localhost/fcvm-demo:latest", .argv = argv};
 	CHECK_EQ(start(&h, 1, &run), PE_OK);
 	struct sess *s = sess_get(&h, 1);
-	const char *want = "run --name fcvm --network=none localhost/fcvm-demo:latest echo hi\n";
+	const char *want = "run --name fcvm --network=none --cidfile CID localhost/fcvm-demo:latest echo hi\n";
 	while (s->n1 < strlen(want))
 		CHECK_EQ(next_msg(&h, WAIT_MS, &r), 2);
 	CHECK_EQ(s->n1, strlen(want));
