@@ -1,6 +1,7 @@
 /* Baseline for the VM benchmarks: the same QEMU command line fcvm builds (supervisor/
  * qemu_argv.c), the same assets and the same agent protocol, but QEMU started directly by
- * this program: no supervisor, no launcher, no stored, no sandbox. What `fcvm podman run`
+ * this program with fcvm's defaults (2 vCPUs, 512 MiB, the pre-loaded demo image): no
+ * supervisor, no launcher, no stored, no sandbox. What `fcvm podman run`
  * costs beyond it is the supervisor's overhead.
  *
  *   vm_direct ASSETS_DIR N    prints, per run, "ready_ms RUN_MS" (VMM start to the agent's
@@ -78,7 +79,7 @@ static int one_run(const struct assets *a, const char *dir, unsigned long tsc, d
 			return -1;
 	if (ftruncate(fds[VFD_DISK], 4ll << 30) < 0)
 		return -1;
-	struct qemu_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_TCG, .tsc_khz = tsc};
+	struct qemu_config c = {.cpus = 2, .mem_mib = 512, .accel = ACCEL_TCG, .tsc_khz = tsc};
 	const char *argv[QEMU_ARGV_MAX + 2];
 	char buf[8192];
 	argv[0] = "qemu-system-x86_64";
@@ -118,6 +119,7 @@ static int one_run(const struct assets *a, const char *dir, unsigned long tsc, d
 	pmsg_init(&m, PK_REQUEST, OP_PROC_START, 2);
 	prec_set_uint(&m, &m.body, "session", 1);
 	prec_set_str(&m, &m.body, "kind", "run");
+	prec_set_str(&m, &m.body, "image", FCVM_DEMO_REF); /* pre-loaded in the rootfs, as fcvm does */
 	prec_add_str(&m, &m.body, "argv", "echo");
 	prec_add_str(&m, &m.body, "argv", "hi");
 	stream_send_msg(s, &m, &e);
