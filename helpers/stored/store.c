@@ -368,6 +368,9 @@ static int publish(struct store *s, const char *tname, int dir, const char *name
 {
 	if (renameat2(s->tmp, tname, dir, name, RENAME_NOREPLACE) < 0)
 		return -errno;
+	/* The new entry survives a power cut only once its directory is on disk. The object is
+	 * published either way: a failing directory flush is not reported as a failed build. */
+	(void)fsync(dir);
 	return 0;
 }
 
