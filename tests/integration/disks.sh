@@ -76,7 +76,42 @@ run_suite() {
 	wait "$sup"
 }
 
+# A rootless user whose data directory is on a btrfs or XFS they own (made here by root):
+# the same copy-on-write backends, with no capability anywhere.
+rootless_on() {
+	local kind=$1 want=$2 dir st u=fcvm-test
+	dir=$(t_state_dir)
+	if ! mkfs_loop "$kind" "$dir"; then
+		t_fail "rootless-$kind:mkfs"
+		return
+	fi
+	# (fcvm setup --btrfs-loop hands the mount to fcvm-priv, 0700: let the user through)
+	chmod 0755 "$dir/mnt" && mkdir -p "$dir/mnt/u" && chown "$u" "$dir/mnt/u"
+	st=$(t_state_dir)
+	chown "$u" "$st"
+	runuser -u "$u" -- env -i PATH="$PATH" HOME=/tmp "$FCVM" supervise --state-dir "$st" --data-dir "$dir/mnt/u/data" >/dev/null 2>&1 &
+	local sup=$!
+	uf() { runuser -u "$u" -- env -i PATH="$PATH" HOME=/tmp "$FCVM" --state-dir "$st" "$@"; }
+	t_wait_until 10 uf ping stored
+	t_result "rootless-$kind:started"
+	t_check "rootless-$kind:create" uf disk create base --size 64M
+	t_check "rootless-$kind:backend_$want" [ "$(uf disk ls --json | jq -r .backend)" = "$want" ]
+	local img=$dir/mnt/u/data/disks/base/disk.img
+	dd if=/dev/urandom of="$img" bs=1M count=8 conv=notrunc status=none 2>/dev/null
+	sync
+	t_check "rootless-$kind:clone" uf disk clone base copy
+	t_check "rootless-$kind:clone_shares_extents" [ "$(shared_extents "$dir/mnt/u/data/disks/copy/disk.img")" -gt 0 ]
+	t_check "rootless-$kind:remove" uf disk rm copy
+	t_check "rootless-$kind:removed_gone" [ ! -e "$dir/mnt/u/data/disks/copy" ]
+	uf shutdown >/dev/null 2>&1
+	wait "$sup"
+}
+
 if t_is_root; then
+	if getent passwd fcvm-test >/dev/null; then
+		rootless_on btrfs btrfs
+		rootless_on xfs reflink
+	fi
 	for kind in btrfs xfs ext4; do
 		dir=$(t_state_dir)
 		if mkfs_loop $kind "$dir"; then
