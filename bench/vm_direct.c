@@ -1,6 +1,6 @@
 /* Baseline for the VM benchmarks: the same QEMU command line fcvm builds (supervisor/
  * qemu_argv.c), the same assets and the same agent protocol, but QEMU started directly by
- * this program with fcvm's defaults (2 vCPUs, 512 MiB, the pre-loaded demo image): no
+ * this program with fcvm's settings (VM_CPUS vCPUs, default 1; 512 MiB; the pre-loaded demo image): no
  * supervisor, no launcher, no stored, no sandbox. What `fcvm podman run`
  * costs beyond it is the supervisor's overhead.
  *
@@ -55,7 +55,8 @@ static int skip_to_marker(int fd)
 	return 0;
 }
 
-static int one_run(const struct assets *a, const char *dir, unsigned long tsc, double *ready_ms, double *run_ms)
+static int one_run(const struct assets *a, const char *dir, unsigned long tsc, unsigned cpus, double *ready_ms,
+		   double *run_ms)
 {
 	char qmp[96], agent[96], disk[96], console[96];
 	snprintf(console, sizeof(console), "%s/console.log", dir);
@@ -79,7 +80,7 @@ static int one_run(const struct assets *a, const char *dir, unsigned long tsc, d
 			return -1;
 	if (ftruncate(fds[VFD_DISK], 4ll << 30) < 0)
 		return -1;
-	struct qemu_config c = {.cpus = 2, .mem_mib = 512, .accel = ACCEL_TCG, .tsc_khz = tsc};
+	struct qemu_config c = {.cpus = cpus, .mem_mib = 512, .accel = ACCEL_TCG, .tsc_khz = tsc};
 	const char *argv[QEMU_ARGV_MAX + 2];
 	char buf[8192];
 	argv[0] = "qemu-system-x86_64";
@@ -163,10 +164,13 @@ int main(int argc, char **argv)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	unsigned long tsc = host_tsc_khz();
+	uint64_t cpus = 1;
+	if (getenv("VM_CPUS") && !parse_uint(getenv("VM_CPUS"), 16, &cpus))
+		return 2;
 	int rc = 0;
 	for (uint64_t i = 0; i < n; i++) {
 		double ready, run;
-		if (one_run(&a, dir, tsc, &ready, &run) < 0) {
+		if (one_run(&a, dir, tsc, (unsigned)cpus, &ready, &run) < 0) {
 			fprintf(stderr, "vm_direct: run %llu failed: %s\n", (unsigned long long)i, strerror(errno));
 			rc = 1;
 			break;

@@ -20,11 +20,15 @@
 #include "supervisor/client.h"
 #include "supervisor/vm.h"
 
-#define BOOT_TIMEOUT_MS	  120000       /* VMM start to agent hello (TCG on a busy host) */
-#define VM_DISK_SIZE	  (4ull << 30) /* sparse: only what the guest writes is used */
-#define VM_DEFAULT_MEM	  512
-#define VM_DEFAULT_CPUS	  2 /* podman's Go runtime uses both: under TCG, 5.3 s for `run echo` vs 6.8 s with 1 */
-#define MAX_VMS_PER_OWNER 64
+#define BOOT_TIMEOUT_MS 120000	     /* VMM start to agent hello (TCG on a busy host) */
+#define VM_DISK_SIZE	(4ull << 30) /* sparse: only what the guest writes is used */
+#define VM_DEFAULT_MEM	512
+/* vCPUs by default. Two make podman (Go) faster (TCG here: `run echo` 5.3 s vs 6.8 s), but
+ * under TCG on a small, overloaded host a 2-vCPU guest was seen to soft-lock (three VMs at
+ * once on 2 cores): two only with KVM or with 4 host CPUs or more. */
+#define VM_DEFAULT_CPUS		 2
+#define VM_TCG_SMP_MIN_HOST_CPUS 4
+#define MAX_VMS_PER_OWNER	 64
 
 const char *vm_status_name(enum vm_status s)
 {
@@ -374,9 +378,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 	vm->dirfd = -1;
 	vm->next_sid = 1;
 	vm->remove_on_stop = prec_bool(&req->body, "remove", &b) && b;
-	vm->qc.cpus = prec_uint(&req->body, "cpu", &u)		       ? (unsigned)u
-		      : s->host_cpus && s->host_cpus < VM_DEFAULT_CPUS ? s->host_cpus
-								       : VM_DEFAULT_CPUS;
+	vm->qc.cpus = prec_uint(&req->body, "cpu", &u) ? (unsigned)u : VM_DEFAULT_CPUS;
 	vm->qc.mem_mib = prec_uint(&req->body, "mem", &u) ? (unsigned)u : VM_DEFAULT_MEM;
 	vm->qc.tsc_khz = s->tsc_khz;
 	vm->qc.debug_console = getenv("FCVM_DEBUG_CONSOLE") != NULL;
@@ -396,6 +398,9 @@ void vm_run(struct client *c, const struct pmsg *req)
 		start_fail(st, PE_INVALID, "--accel must be auto, kvm or tcg");
 		return;
 	}
+	if (!prec_has(&req->body, "cpu") &&
+	    ((vm->qc.accel == ACCEL_TCG && s->host_cpus < VM_TCG_SMP_MIN_HOST_CPUS) || s->host_cpus < VM_DEFAULT_CPUS))
+		vm->qc.cpus = 1;
 	bool detach = prec_bool(&req->body, "detach", &b) && b;
 	struct vm_session *run = vm_session_new(vm, detach ? NULL : c, true);
 	if (!run) {

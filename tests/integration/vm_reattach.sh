@@ -19,7 +19,7 @@ S=$(t_state_dir)
 SUP=$!
 t_wait_until 20 "$FCVM" --state-dir "$S" ping
 t_result supervisor_up
-f() { "$FCVM" --state-dir "$S" "$@"; }
+f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; } # bounded: a hung VM fails, never hangs
 field() { f ls --json | jq -r ".[] | select(.name == \"keep\") | .$1"; }
 sup_pid() { f status --json | jq -r '.processes[] | select(.name == "supervisor") | .pid'; }
 

@@ -20,7 +20,7 @@ S=$(t_state_dir)
 SUP=$!
 t_wait_until 20 test -S "$S/fcvm.sock" && t_wait_until 20 "$FCVM" --state-dir "$S" ping
 t_result supervisor_up
-f() { "$FCVM" --state-dir "$S" "$@"; }
+f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; } # bounded: a hung VM fails, never hangs
 out=$T_ROOT/out err=$T_ROOT/err
 
 # 1. echo, and the exit code
