@@ -45,8 +45,8 @@ struct supervisor {
 	unsigned long tsc_khz; /* measured once at start, for the guests' tsc_early_khz */
 	bool kvm_usable;
 	unsigned host_cpus;
-	    /* online CPUs: a VM's default vCPU count is at most this */ /* a hardware KVM module is loaded (looked at
-									    once, at start) */
+	/* online CPUs: a VM's default vCPU count is at most this */ /* a hardware KVM module is loaded (looked at
+									once, at start) */
 	struct event *stop_timer;
 	struct event *sig_term, *sig_int;
 };
