@@ -29,10 +29,16 @@ int cli_call(int fd, struct pmsg *req, struct pmsg *rep)
 		return EXIT_FAIL;
 	}
 	pmsg_free(rep);
-	rc = stream_recv_msg(fd, rep, &e);
+	return cli_reply(fd, req->op->id, rep);
+}
+
+int cli_reply(int fd, enum proto_op op, struct pmsg *rep)
+{
+	struct perr e = {0};
+	int rc = stream_recv_msg(fd, rep, &e);
 	if (rc <= 0) {
 		fprintf(stderr, "fcvm: the supervisor closed the connection without answering '%s'%s%s\n",
-			req->op->name, rc < 0 ? ": " : "", rc < 0 ? strerror(-rc) : "");
+			proto_op(op)->name, rc < 0 ? ": " : "", rc < 0 ? strerror(-rc) : "");
 		return EXIT_FAIL;
 	}
 	if (e.code != PE_OK) {

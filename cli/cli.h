@@ -31,6 +31,9 @@ int cli_connect(const struct cli_opts *o, int *exit_code);
 /* Send req, read its reply into rep. Returns EXIT_OK, or an exit code after printing the
  * error (the reply's error message, or the transport failure). rep must be pmsg_free'd. */
 int cli_call(int fd, struct pmsg *req, struct pmsg *rep);
+/* The reading half of cli_call: the reply to op (sent by the caller), checked and printed
+ * like cli_call's. rep must be pmsg_free'd. */
+int cli_reply(int fd, enum proto_op op, struct pmsg *rep);
 
 /* Print a record as JSON (one object), for --json output. */
 void cli_print_json(const struct precord *r);
@@ -52,6 +55,7 @@ int cmd_ls(int argc, char **argv, struct cli_opts *o);
 int cmd_stop(int argc, char **argv, struct cli_opts *o);
 int cmd_rm(int argc, char **argv, struct cli_opts *o);
 int cmd_logs(int argc, char **argv, struct cli_opts *o);
+int cmd_image(int argc, char **argv, struct cli_opts *o);
 
 /* One session's stdio relayed until its exit (cli/session_io.c). Returns the process's exit
  * code, or an fcvm exit code when the connection is lost. */

@@ -247,16 +247,7 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 		return EXIT_FAIL;
 	}
 	struct pmsg rep;
-	struct perr e = {0};
-	rc = stream_recv_msg(fd, &rep, &e);
-	if (rc <= 0 || e.code != PE_OK) {
-		fprintf(stderr, "fcvm: no answer from the supervisor\n");
-		pmsg_free(&rep);
-		return EXIT_FAIL;
-	}
-	if (rep.err_code != PE_OK) {
-		fprintf(stderr, "fcvm: %s\n", rep.err_msg ? rep.err_msg : proto_err_name(rep.err_code));
-		code = rep.err_code == PE_DENIED ? EXIT_DENIED : EXIT_FAIL;
+	if ((code = cli_reply(fd, OP_VM_RUN, &rep)) != EXIT_OK) {
 		pmsg_free(&rep);
 		return code;
 	}

@@ -20,6 +20,7 @@ static void usage(FILE *f)
 	      "  status [--json]         the supervisor and helpers: pid, uid, capabilities, seccomp, uptime\n"
 	      "  ping [HELPER]           round trip to the supervisor or through it to a helper\n"
 	      "  disk create|clone|rm|ls VM disks in the data directory (through stored)\n"
+	      "  image import|ls|rm      base images for disks (read-only, through stored)\n"
 	      "  setup [--check]         build the guest assets (kernel, initramfs, rootfs, demo image)\n"
 	      "  setup --btrfs-loop SIZE a loop-backed btrfs for the data directory (root)\n"
 	      "  shutdown                stop the instance (its owner only)\n"
@@ -81,6 +82,8 @@ int main(int argc, char **argv)
 		return cmd_stop(sub_argc, sub_argv, &o);
 	if (strcmp(cmd, "rm") == 0)
 		return cmd_rm(sub_argc, sub_argv, &o);
+	if (strcmp(cmd, "image") == 0)
+		return cmd_image(sub_argc, sub_argv, &o);
 	if (strcmp(cmd, "logs") == 0)
 		return cmd_logs(sub_argc, sub_argv, &o);
 	if (strcmp(cmd, "shutdown") == 0)

@@ -127,6 +127,16 @@ static const struct field_def disk_list_rep[] = {
     F_RECORDS("disks", false, PROTO_MAX_ARRAY, &disk_info),
 };
 
+/* Base images (images/NAME/disk.img, read-only): imported from an fd the client opened. */
+static const struct field_def image_made_rep[] = {
+    F_STR("name", true, 1, DISK_NAME_MAX, SC_IDENT),
+    F_UINT("size", true, 0, UINT64_MAX),
+};
+static const struct record_def image_info = REC(image_made_rep);
+static const struct field_def image_list_rep[] = {
+    F_RECORDS("images", false, PROTO_MAX_ARRAY, &image_info),
+};
+
 /* vmm_spawn: the supervisor asks the launcher to start a VMM. The launcher checks the
  * fds' kinds, puts them on fds 3.. in this order, confines the child (policy/vmm-qemu) and
  * executes the VMM binary it opened at start; argv[0] is ignored. The reply has the pid. */
@@ -306,6 +316,28 @@ static const struct op_def ops[OP__COUNT] = {
 			.fdk_rep = {FDK_FILE}},
     [OP_STORE_REMOVE] = {.id = OP_STORE_REMOVE, .name = "store_remove", .req = REC(disk_name_req), .rep = REC_EMPTY},
     [OP_STORE_LIST] = {.id = OP_STORE_LIST, .name = "store_list", .req = REC_EMPTY, .rep = REC(disk_list_rep)},
+    [OP_IMAGE_IMPORT] = {.id = OP_IMAGE_IMPORT,
+			 .name = "image_import",
+			 .req = REC(disk_name_req),
+			 .rep = REC(image_made_rep),
+			 .nfds_req = 1,
+			 .fdk_req = {FDK_FILE}},
+    [OP_IMAGE_LIST] = {.id = OP_IMAGE_LIST, .name = "image_list", .req = REC_EMPTY, .rep = REC(image_list_rep)},
+    [OP_IMAGE_REMOVE] = {.id = OP_IMAGE_REMOVE, .name = "image_remove", .req = REC(disk_name_req), .rep = REC_EMPTY},
+    [OP_STORE_IMAGE_IMPORT] = {.id = OP_STORE_IMAGE_IMPORT,
+			       .name = "store_image_import",
+			       .req = REC(disk_name_req),
+			       .rep = REC(image_made_rep),
+			       .nfds_req = 1,
+			       .fdk_req = {FDK_FILE}},
+    [OP_STORE_IMAGE_LIST] = {.id = OP_STORE_IMAGE_LIST,
+			     .name = "store_image_list",
+			     .req = REC_EMPTY,
+			     .rep = REC(image_list_rep)},
+    [OP_STORE_IMAGE_REMOVE] = {.id = OP_STORE_IMAGE_REMOVE,
+			       .name = "store_image_remove",
+			       .req = REC(disk_name_req),
+			       .rep = REC_EMPTY},
     [OP_VMM_SPAWN] = {.id = OP_VMM_SPAWN,
 		      .name = "vmm_spawn",
 		      .req = REC(vmm_spawn_req),

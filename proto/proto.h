@@ -114,6 +114,13 @@ enum proto_op {
 	OP_STORE_CLONE,
 	OP_STORE_REMOVE,
 	OP_STORE_LIST,
+	/* base images: client ops, and stored's (import carries the image's bytes as an fd) */
+	OP_IMAGE_IMPORT,
+	OP_IMAGE_LIST,
+	OP_IMAGE_REMOVE,
+	OP_STORE_IMAGE_IMPORT,
+	OP_STORE_IMAGE_LIST,
+	OP_STORE_IMAGE_REMOVE,
 	/* supervisor -> launcher: start one VMM process with its fds (supervisor/launcher_vmm.c) */
 	OP_VMM_SPAWN,
 	/* supervisor <-> guest agent, on the VM's byte stream (docs/agent-protocol.md); the

@@ -180,10 +180,10 @@ static void op_shutdown(struct client *c, const struct pmsg *req)
 static const struct {
 	enum proto_op client, stored;
 } disk_relays[] = {
-    {OP_DISK_CREATE, OP_STORE_CREATE},
-    {OP_DISK_CLONE, OP_STORE_CLONE},
-    {OP_DISK_REMOVE, OP_STORE_REMOVE},
-    {OP_DISK_LIST, OP_STORE_LIST},
+    {OP_DISK_CREATE, OP_STORE_CREATE},	      {OP_DISK_CLONE, OP_STORE_CLONE},
+    {OP_DISK_REMOVE, OP_STORE_REMOVE},	      {OP_DISK_LIST, OP_STORE_LIST},
+    {OP_IMAGE_IMPORT, OP_STORE_IMAGE_IMPORT}, {OP_IMAGE_LIST, OP_STORE_IMAGE_LIST},
+    {OP_IMAGE_REMOVE, OP_STORE_IMAGE_REMOVE},
 };
 
 static void op_disk(struct client *c, const struct pmsg *req)
@@ -205,6 +205,10 @@ static const struct control_op control_ops[] = {
     {OP_DISK_CLONE, WHO_OWNER, op_disk},
     {OP_DISK_REMOVE, WHO_OWNER, op_disk},
     {OP_DISK_LIST, WHO_OWNER, op_disk},
+    /* base images: the instance's owner (they are shared by every VM it runs) */
+    {OP_IMAGE_IMPORT, WHO_OWNER, op_disk},
+    {OP_IMAGE_LIST, WHO_CLIENT, op_disk},
+    {OP_IMAGE_REMOVE, WHO_OWNER, op_disk},
     /* VMs: any client; each VM is its owner's (and root's) alone (supervisor/sup_vm_ops.c) */
     {OP_VM_RUN, WHO_CLIENT, op_vm_run},
     {OP_VM_EXEC, WHO_CLIENT, op_vm_exec},

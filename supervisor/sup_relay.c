@@ -1,6 +1,7 @@
 /* A client request served by one helper: the supervisor re-sends the (already validated)
  * fields under the helper's op, and returns the helper's answer under the client's op. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "supervisor/client.h"
@@ -41,6 +42,13 @@ void relay_to_helper(struct client *c, const struct pmsg *req, enum helper_id h,
 		pmsg_free(&hreq);
 		peer_fail_reply(on_helper_reply, r, hop, PE_INTERNAL, "request does not fit the helper's op");
 		return;
+	}
+	/* fds the client sent (an image to import) go on to the helper, which checks them again */
+	struct pmsg *owned = (struct pmsg *)req;
+	for (unsigned i = 0; i < req->nfds; i++) {
+		int fd = pmsg_take_fd(owned, i);
+		if (fd >= 0 && pmsg_add_fd(&hreq, fd) < 0)
+			close(fd);
 	}
 	helper_call(c->sup, h, &hreq, on_helper_reply, r);
 	pmsg_free(&hreq);

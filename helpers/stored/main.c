@@ -111,11 +111,65 @@ static int open_store(struct helper_ctx *h)
 	return store_open(&store, FCVM_HELPER_DATA_FD);
 }
 
+static void serve_image_import(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)
+{
+	const char *name = prec_str(&req->body, "name");
+	struct stat st;
+	int fd = -1;
+	int rc = store_import_image(h->state, name, req->fds[0], &fd);
+	if (rc == 0 && fstat(fd, &st) < 0)
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0) {
+		helper_fail(h, rep, rc, name);
+		return;
+	}
+	prec_set_str(rep, &rep->body, "name", name);
+	prec_set_uint(rep, &rep->body, "size", (uint64_t)st.st_size);
+}
+
+static void add_image(const char *name, void *arg)
+{
+	struct list_ctx *l = arg;
+	uint64_t size = 0;
+	struct precord *r = prec_add_record(l->rep, &l->rep->body, "images");
+	if (!r) {
+		l->rc = -E2BIG;
+		return;
+	}
+	store_image_size(l->h->state, name, &size);
+	prec_set_str(l->rep, r, "name", name);
+	prec_set_uint(l->rep, r, "size", size);
+}
+
+static void serve_image_list(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)
+{
+	struct list_ctx l = {h, rep, 0};
+	(void)req;
+	int rc = store_list_images(h->state, add_image, &l);
+	if (rc == 0)
+		rc = l.rc;
+	if (rc < 0)
+		helper_fail(h, rep, rc, "image list");
+}
+
+static void serve_image_remove(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)
+{
+	const char *name = prec_str(&req->body, "name");
+	int rc = store_remove_image(h->state, name);
+	if (rc < 0)
+		helper_fail(h, rep, rc, name);
+}
+
 static const struct helper_op ops[] = {
     {OP_STORE_CREATE, serve_create},
     {OP_STORE_CLONE, serve_clone},
     {OP_STORE_REMOVE, serve_remove},
     {OP_STORE_LIST, serve_list},
+    {OP_STORE_IMAGE_IMPORT, serve_image_import},
+    {OP_STORE_IMAGE_LIST, serve_image_list},
+    {OP_STORE_IMAGE_REMOVE, serve_image_remove},
 };
 
 int main(int argc, char **argv)

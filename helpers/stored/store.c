@@ -557,23 +557,35 @@ int store_clone_disk(struct store *s, const char *src, const char *dst, int *fd)
 	return make_obj(s, s->disks, dst, 0, s->disks, src, 0600, O_RDWR, fd);
 }
 
-int store_remove_disk(struct store *s, const char *name)
+/* Removes DIR/NAME (disks/ or images/): renamed into .tmp/ first (so it vanishes atomically),
+ * then deleted. */
+static int remove_obj(struct store *s, int dir, const char *name)
 {
 	char tname[96];
 	int dfd, r;
 
 	if (!store_name_ok(name))
 		return -EINVAL;
-	dfd = store_openat(s->disks, name, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+	dfd = store_openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
 	if (dfd < 0)
 		return dfd;
 	close(dfd);
 	if ((r = tmp_name(tname, sizeof(tname), name)) < 0)
 		return r;
 	/* Even if a symlink was swapped in meanwhile, rm_tree only unlinks it. */
-	if (renameat2(s->disks, name, s->tmp, tname, RENAME_NOREPLACE) < 0)
+	if (renameat2(dir, name, s->tmp, tname, RENAME_NOREPLACE) < 0)
 		return -errno;
 	return rm_tree(s->tmp, tname, 0);
+}
+
+int store_remove_disk(struct store *s, const char *name)
+{
+	return remove_obj(s, s->disks, name);
+}
+
+int store_remove_image(struct store *s, const char *name)
+{
+	return remove_obj(s, s->images, name);
 }
 
 int store_import_image(struct store *s, const char *name, int srcfd, int *fd)
@@ -680,13 +692,14 @@ int store_free_bytes(struct store *s, uint64_t *avail)
 	return 0;
 }
 
-int store_list_disks(struct store *s, void (*fn)(const char *name, void *arg), void *arg)
+/* Calls FN for each valid object name under SUB ("disks" or "images"). */
+static int list_objs(struct store *s, const char *sub, void (*fn)(const char *name, void *arg), void *arg)
 {
 	struct dirent *e;
 	DIR *d;
 	int dfd, r;
 
-	dfd = store_openat(s->root, "disks", O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	dfd = store_openat(s->root, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
 	if (dfd < 0)
 		return dfd;
 	d = fdopendir(dfd);
@@ -708,4 +721,29 @@ int store_list_disks(struct store *s, void (*fn)(const char *name, void *arg), v
 	}
 	closedir(d);
 	return 0;
+}
+
+int store_list_disks(struct store *s, void (*fn)(const char *name, void *arg), void *arg)
+{
+	return list_objs(s, "disks", fn, arg);
+}
+
+int store_list_images(struct store *s, void (*fn)(const char *name, void *arg), void *arg)
+{
+	return list_objs(s, "images", fn, arg);
+}
+
+int store_image_size(struct store *s, const char *name, uint64_t *size)
+{
+	struct stat st;
+	if (!store_name_ok(name))
+		return -EINVAL;
+	int fd = open_obj_file(s->images, name, O_PATH);
+	if (fd < 0)
+		return fd;
+	int r = fstat(fd, &st) < 0 ? -errno : 0;
+	close(fd);
+	if (r == 0)
+		*size = (uint64_t)st.st_size;
+	return r;
 }

@@ -81,6 +81,9 @@ int store_clone_disk(struct store *s, const char *src, const char *dst, int *fd)
  * contents are unlinked and the empty subvolume rmdir'ed (kernel >= 4.18). If even that fails
  * the error is returned and the leftover stays in .tmp/ for the next reconcile. */
 int store_remove_disk(struct store *s, const char *name);
+/* The same for images/NAME. Disks made from it are copies, snapshots or reflinks and keep
+ * their bytes. */
+int store_remove_image(struct store *s, const char *name);
 
 /* Registers images/NAME/disk.img (mode 0444) from the bytes of SRCFD (reflinked when on the
  * same filesystem, else copied sparsely) and returns an O_RDONLY fd of it in *FD (FD may be
@@ -99,5 +102,9 @@ int store_free_bytes(struct store *s, uint64_t *avail);
 
 /* Calls FN for each valid disk name under disks/ (order unspecified). */
 int store_list_disks(struct store *s, void (*fn)(const char *name, void *arg), void *arg);
+/* images/NAME/disk.img's size. */
+int store_image_size(struct store *s, const char *name, uint64_t *size);
+/* ... and under images/. */
+int store_list_images(struct store *s, void (*fn)(const char *name, void *arg), void *arg);
 
 #endif
