@@ -116,6 +116,7 @@ static void serve_image_import(struct helper_ctx *h, const struct pmsg *req, str
 	const char *name = prec_str(&req->body, "name");
 	struct stat st;
 	int fd = -1;
+	st.st_size = 0;
 	int rc = store_import_image(h->state, name, req->fds[0], &fd);
 	if (rc == 0 && fstat(fd, &st) < 0)
 		rc = -errno;
