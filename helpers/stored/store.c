@@ -684,7 +684,7 @@ int store_import_image(struct store *s, const char *name, int srcfd, int *fd)
 int store_usage(struct store *s, const char *name, uint64_t *logical, uint64_t *allocated)
 {
 	struct stat st;
-	uint64_t vsize;
+	uint64_t vsize = 0;
 	int f, qcow2, r = 0;
 
 	if (!store_name_ok(name))
