@@ -27,7 +27,7 @@ SAN_CFLAGS := -std=gnu11 -O1 -g $(WARN) $(DEFS) -I. -I$(BUILD) $(PKG_CFLAGS) $(S
 # ---- sources ----
 POLICIES    := $(wildcard policy/*.policy)
 POLICY_GEN  := $(patsubst policy/%.policy,$(BUILD)/gen/policy_%.c,$(POLICIES))
-LIB_SRC     := $(wildcard proto/*.c common/*.c helpers/common/*.c) helpers/stored/store.c supervisor/qemu_argv.c \
+LIB_SRC     := $(wildcard proto/*.c common/*.c helpers/common/*.c) helpers/stored/store.c helpers/stored/qcow2.c supervisor/qemu_argv.c \
                $(filter-out policy/policyc.c,$(wildcard policy/*.c))
 LIB_OBJ     := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(POLICY_GEN:.c=.o)
 SAN_LIB_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRC)) $(patsubst $(BUILD)/gen/%.c,$(BUILD)/asan/gen/%.o,$(POLICY_GEN))

@@ -19,10 +19,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "helpers/stored/qcow2.h"
 #include "helpers/stored/store.h"
 #include "proto/proto.h"
 
 #define DISK_FILE "disk.img"
+/* A disk made by store_create_overlay holds this instead of DISK_FILE. */
+#define OVERLAY_FILE "disk.qcow2"
 /* btrfs gives the root directory of every subvolume this inode number. */
 #define BTRFS_SUBVOL_INO 256
 /* Leftovers in .tmp/ nest at most a few levels; deeper trees are not ours. */
@@ -402,21 +405,32 @@ static int absent(int dir, const char *name)
 	return errno == ENOENT ? 0 : -errno;
 }
 
-/* Opens DIR/NAME/disk.img (no symlink anywhere on the way). */
-static int open_obj_file(int dir, const char *name, int flags)
+/* Opens DIR/NAME/disk.img, or DIR/NAME/disk.qcow2 if there is no disk.img (an overlay;
+ * *QCOW2 tells which when not NULL). No symlink anywhere on the way. */
+static int open_obj_file(int dir, const char *name, int flags, int *qcow2)
 {
 	char path[128];
+	int r;
 
 	if (strlen(name) > 64)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%.64s/" DISK_FILE, name);
-	return store_openat(dir, path, flags | O_NOFOLLOW, 0);
+	r = store_openat(dir, path, flags | O_NOFOLLOW, 0);
+	if (qcow2)
+		*qcow2 = 0;
+	if (r != -ENOENT)
+		return r;
+	snprintf(path, sizeof(path), "%.64s/" OVERLAY_FILE, name);
+	r = store_openat(dir, path, flags | O_NOFOLLOW, 0);
+	if (r >= 0 && qcow2)
+		*qcow2 = 1;
+	return r;
 }
 
 /* Fills .tmp/TNAME (already holding nothing, or a snapshot) from SRCFILE unless SNAPPED, sets
  * the size and mode, and returns in *FD the file opened with OFLAGS. */
-static int finish_obj(struct store *s, const char *tname, int srcfile, int snapped, uint64_t size, mode_t mode,
-		      int oflags, int *fd)
+static int finish_obj(struct store *s, const char *tname, const char *file, int srcfile, int snapped, uint64_t size,
+		      mode_t mode, int oflags, int *fd)
 {
 	int dfd, out, r = 0;
 	struct stat st;
@@ -425,9 +439,9 @@ static int finish_obj(struct store *s, const char *tname, int srcfile, int snapp
 	if (dfd < 0)
 		return dfd;
 	if (snapped)
-		out = store_openat(dfd, DISK_FILE, O_RDWR | O_NOFOLLOW, 0);
+		out = store_openat(dfd, file, O_RDWR | O_NOFOLLOW, 0);
 	else
-		out = store_openat(dfd, DISK_FILE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+		out = store_openat(dfd, file, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
 	if (out < 0) {
 		r = out;
 		goto out;
@@ -460,7 +474,7 @@ static int finish_obj(struct store *s, const char *tname, int srcfile, int snapp
 		*fd = out;
 		out = -1;
 	} else {
-		r = store_openat(dfd, DISK_FILE, oflags | O_NOFOLLOW, 0);
+		r = store_openat(dfd, file, oflags | O_NOFOLLOW, 0);
 		if (r >= 0) {
 			*fd = r;
 			r = 0;
@@ -473,17 +487,24 @@ out:
 }
 
 /* Makes disks-like object .tmp/TNAME as a copy of SRCDIR/SRCNAME (a snapshot on btrfs when
- * that is a subvolume), else empty. *SNAPPED tells which; *SRCFILE gets the source file. */
-static int start_from(struct store *s, const char *tname, int srcdir, const char *srcname, int *snapped, int *srcfile)
+ * that is a subvolume), else empty. *SNAPPED tells which; *SRCFILE gets the source file and
+ * *FILE its name (disk.img, or disk.qcow2 for an overlay disk, which copies as it is). */
+static int start_from(struct store *s, const char *tname, int srcdir, const char *srcname, int *snapped, int *srcfile,
+		      const char **file)
 {
 	int sd, r;
 
 	*snapped = 0;
 	*srcfile = -1;
+	*file = DISK_FILE;
 	sd = store_openat(srcdir, srcname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
 	if (sd < 0)
 		return sd;
 	r = store_openat(sd, DISK_FILE, O_RDONLY | O_NOFOLLOW, 0);
+	if (r == -ENOENT && srcdir == s->disks) {
+		*file = OVERLAY_FILE;
+		r = store_openat(sd, OVERLAY_FILE, O_RDONLY | O_NOFOLLOW, 0);
+	}
 	if (r < 0) {
 		close(sd);
 		return r;
@@ -511,6 +532,7 @@ static int make_obj(struct store *s, int dstdir, const char *name, uint64_t size
 		    mode_t mode, int oflags, int *fd)
 {
 	char tname[96];
+	const char *file = DISK_FILE;
 	int r, snapped = 0, srcfile = -1, outfd = -1;
 
 	if ((r = absent(dstdir, name)) < 0)
@@ -520,12 +542,16 @@ static int make_obj(struct store *s, int dstdir, const char *name, uint64_t size
 	if ((r = tmp_name(tname, sizeof(tname), name)) < 0)
 		return r;
 	if (srcname)
-		r = start_from(s, tname, srcdir, srcname, &snapped, &srcfile);
+		r = start_from(s, tname, srcdir, srcname, &snapped, &srcfile, &file);
 	else
 		r = mk_obj_dir(s, tname);
 	if (r < 0)
 		return r;
-	r = finish_obj(s, tname, srcfile, snapped, size, mode, oflags, &outfd);
+	/* an overlay's file size is not its disk size: it cannot be grown by truncation */
+	if (strcmp(file, DISK_FILE) != 0 && size)
+		r = -EINVAL;
+	else
+		r = finish_obj(s, tname, file, srcfile, snapped, size, mode, oflags, &outfd);
 	xclose(&srcfile);
 	return publish_or_discard(s, r, tname, dstdir, name, outfd, fd);
 }
@@ -548,6 +574,60 @@ int store_create_disk(struct store *s, const char *name, uint64_t size, const ch
 		return -EINVAL;
 	}
 	return make_obj(s, s->disks, name, size, s->images, base_image, 0600, O_RDWR, fd);
+}
+
+int store_create_overlay(struct store *s, const char *name, uint64_t size, const char *base_image,
+			 const char *backing_name, int *fd)
+{
+	char tname[96], path[128];
+	struct stat st;
+	int r, base, dfd, outfd = -1;
+
+	if (!store_name_ok(name) || !base_image || !store_name_ok(base_image) || !qcow2_backing_name_ok(backing_name) ||
+	    !fd || size > QCOW2_MAX_SIZE)
+		return -EINVAL;
+	if (s->backend != STORE_COPY)
+		return -EOPNOTSUPP;
+	snprintf(path, sizeof(path), "%.64s/" DISK_FILE, base_image);
+	base = store_openat(s->images, path, O_PATH | O_NOFOLLOW, 0);
+	if (base < 0)
+		return base;
+	r = fstat(base, &st) < 0 ? -errno : 0;
+	close(base);
+	if (r < 0)
+		return r;
+	if (!size)
+		size = (uint64_t)st.st_size;
+	if (size < (uint64_t)st.st_size)
+		return -EINVAL;
+	/* QEMU sizes disks in 512-byte sectors; the tail of an odd-sized base reads as zeros */
+	size = (size + 511) & ~511ULL;
+	if (size > QCOW2_MAX_SIZE)
+		return -EINVAL;
+	if ((r = absent(s->disks, name)) < 0)
+		return r;
+	/* a few metadata clusters: only the margin is needed */
+	if ((r = need_space(s, 0)) < 0)
+		return r;
+	if ((r = tmp_name(tname, sizeof(tname), name)) < 0)
+		return r;
+	if ((r = mk_obj_dir(s, tname)) < 0)
+		return r;
+	dfd = store_openat(s->tmp, tname, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+	r = dfd;
+	if (dfd >= 0) {
+		outfd = store_openat(dfd, OVERLAY_FILE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+		r = outfd < 0 ? outfd : 0;
+		close(dfd);
+	}
+	if (!r)
+		r = qcow2_write_overlay(outfd, size, backing_name, "raw");
+	if (!r && fchmod(outfd, 0600) < 0)
+		r = -errno;
+	/* the rename publishes it: make sure a power cut cannot publish a headerless file */
+	if (!r && fsync(outfd) < 0)
+		r = -errno;
+	return publish_or_discard(s, r, tname, s->disks, name, outfd, fd);
 }
 
 int store_clone_disk(struct store *s, const char *src, const char *dst, int *fd)
@@ -609,29 +689,33 @@ int store_import_image(struct store *s, const char *name, int srcfd, int *fd)
 		return r;
 	if ((r = mk_obj_dir(s, tname)) < 0)
 		return r;
-	r = finish_obj(s, tname, srcfd, 0, 0, 0444, O_RDONLY, &outfd);
+	r = finish_obj(s, tname, DISK_FILE, srcfd, 0, 0, 0444, O_RDONLY, &outfd);
 	return publish_or_discard(s, r, tname, s->images, name, outfd, fd);
 }
 
 int store_usage(struct store *s, const char *name, uint64_t *logical, uint64_t *allocated)
 {
 	struct stat st;
-	int f;
+	uint64_t vsize = 0;
+	int f, qcow2, r = 0;
 
 	if (!store_name_ok(name))
 		return -EINVAL;
-	f = open_obj_file(s->disks, name, O_PATH);
+	f = open_obj_file(s->disks, name, O_RDONLY, &qcow2);
 	if (f < 0)
 		return f;
-	if (fstat(f, &st) < 0) {
-		int r = -errno;
-
-		close(f);
-		return r;
-	}
+	if (fstat(f, &st) < 0)
+		r = -errno;
+	/* an overlay's logical size is the guest's disk size, from its header */
+	else if (qcow2)
+		r = qcow2_read_size(f, &vsize);
+	else
+		vsize = (uint64_t)st.st_size;
 	close(f);
+	if (r < 0)
+		return r;
 	if (logical)
-		*logical = (uint64_t)st.st_size;
+		*logical = vsize;
 	if (allocated)
 		*allocated = (uint64_t)st.st_blocks * 512;
 	return 0;
@@ -650,7 +734,7 @@ int store_sharing(struct store *s, const char *name, uint64_t *exclusive, uint64
 
 	if (!store_name_ok(name))
 		return -EINVAL;
-	f = open_obj_file(s->disks, name, O_RDONLY);
+	f = open_obj_file(s->disks, name, O_RDONLY, NULL);
 	if (f < 0)
 		return f;
 	for (bool last = false; !last;) {

@@ -4,6 +4,7 @@
  * Layout beneath the root fd:
  *   images/NAME/disk.img   read-only base images (mode 0444)
  *   disks/NAME/disk.img    VM disks (mode 0600)
+ *   disks/NAME/disk.qcow2  or a VM disk that is a qcow2 overlay on an image (copy backend)
  *   .tmp/                  objects under construction; emptied by store_reconcile()
  * On btrfs every images/NAME and disks/NAME is a subvolume, so a disk based on an image or
  * cloned from another disk is one snapshot ioctl. Elsewhere they are plain directories and
@@ -71,6 +72,19 @@ int store_reconcile(struct store *s);
  * a symlink included). */
 int store_create_disk(struct store *s, const char *name, uint64_t size, const char *base_image, int *fd);
 
+/* Creates disks/NAME/disk.qcow2: an empty qcow2 (v3) overlay whose backing file is the raw
+ * images/BASE_IMAGE/disk.img, for QEMU where extents cannot be shared (STORE_COPY only;
+ * -EOPNOTSUPP elsewhere: use store_create_disk). Nothing of the base is copied, and the
+ * base must stay unchanged for as long as the overlay lives. BACKING_NAME is the name
+ * written as the backing file, i.e. what QEMU will open, e.g. "/dev/fdset/7" when the caller
+ * hands it the base as an fd: 1..1023 printable ASCII bytes (-EINVAL otherwise). SIZE 0 keeps
+ * the image's size, a larger one is the guest's disk size, a smaller one is -EINVAL; it is
+ * rounded up to 512 bytes. Needs only the margin free. Returns an O_RDWR fd of the overlay
+ * in *FD. Such a disk is listed, cloned (the overlay is copied as it is), measured (logical
+ * size = the guest's disk size) and removed like any other. */
+int store_create_overlay(struct store *s, const char *name, uint64_t size, const char *base_image,
+			 const char *backing_name, int *fd);
+
 /* Clones disks/SRC into disks/DST atomically and returns an O_RDWR fd of the new disk.img.
  * btrfs: subvolume snapshot; reflink: FICLONE; copy: sparse copy (SEEK_DATA/SEEK_HOLE +
  * copy_file_range, needing the source's allocated bytes + margin). */
@@ -90,8 +104,8 @@ int store_remove_image(struct store *s, const char *name);
  * NULL). Needs SRCFD's allocated bytes + margin free. */
 int store_import_image(struct store *s, const char *name, int srcfd, int *fd);
 
-/* disks/NAME/disk.img: *LOGICAL = size, *ALLOCATED = bytes allocated (extents shared with a
- * base or another clone are counted in full). */
+/* disks/NAME/disk.img (or disk.qcow2): *LOGICAL = size (an overlay's: the guest's disk size), *ALLOCATED = bytes
+ * allocated (extents shared with a base or another clone are counted in full). */
 int store_usage(struct store *s, const char *name, uint64_t *logical, uint64_t *allocated);
 /* Bytes of disks/NAME's extents used by it alone, and shared with another disk or image
  * (reflinked or snapshotted), read from FIEMAP. */

@@ -291,6 +291,160 @@ TEST(based_ext4)
 	based("ext4", 64);
 }
 
+/* Overlays (copy backend): a qcow2 disk over a 4 MiB image, checked with qemu-img (tests
+ * only); listed, measured, cloned and removed like any disk. */
+static int have_qemu_img(void)
+{
+	return sh("qemu-img --version >/dev/null 2>&1") == 0;
+}
+
+/* qemu-img info --output=json on data/disks/NAME/disk.qcow2 has each of the WANT strings. */
+static int info_has(const char *name, const char *const *want, size_t n)
+{
+	if (sh("qemu-img info --output=json %s/data/disks/%s/disk.qcow2 > %s/info.json", mnt, name, fsdir))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (sh("grep -qF '%s' %s/info.json", want[i], fsdir)) {
+			fprintf(stderr, "missing in qemu-img info: %s\n", want[i]);
+			return 0;
+		}
+	return 1;
+}
+
+/* qemu-img check on the overlay alone (its backing, an fdset path, cannot be opened here). */
+static int check_ok(const char *name)
+{
+	return sh("qemu-img check 'json:{\"driver\":\"qcow2\",\"backing\":null,\"file\":{\"driver\":\"file\","
+		  "\"filename\":\"%s/data/disks/%s/disk.qcow2\"}}' >/dev/null",
+		  mnt, name) == 0;
+}
+
+static void overlay(const char *type, int mb)
+{
+	static const char *const want8[] = {"\"format\": \"qcow2\"", "\"virtual-size\": 8388608,",
+					    "\"backing-filename\": \"/dev/fdset/7\"",
+					    "\"backing-filename-format\": \"raw\""};
+	static const char *const want4[] = {"\"virtual-size\": 4194304,", "\"backing-filename\": \"/dev/fdset/12\""};
+	char p[160], big[1100];
+	const char *bad[] = {"", "/dev/fdset/7\n", "a\nb", "tab\there", "\x7f", big, NULL};
+	struct store s;
+	struct stat st;
+	uint64_t lg = 0, al = 0;
+	int src, fd = -1, n = 0;
+
+	if (!have_qemu_img())
+		SKIP("qemu-img missing");
+	fs_up(type, mb);
+	open_store(&s);
+	CHECK_EQ(s.backend, STORE_COPY);
+	snprintf(p, sizeof(p), "%s/outside/src.img", mnt);
+	src = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(src >= 0);
+	fill(src, 0, 1 << 20, 3);
+	fill(src, 3 << 20, 1 << 20, 4);
+	CHECK_EQ(store_import_image(&s, "base", src, NULL), 0);
+
+	CHECK_EQ(store_create_overlay(&s, "ov", 8 << 20, "base", "/dev/fdset/7", &fd), 0);
+	CHECK_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDWR);
+	CHECK_EQ(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	CHECK(fstat(fd, &st) == 0);
+	CHECK_EQ(st.st_mode & 07777, 0600);
+	CHECK(st.st_size <= (1 << 20)); /* metadata only: nothing of the base is copied */
+	close(fd);
+	CHECK(exists("data/disks/ov/disk.qcow2") && !exists("data/disks/ov/disk.img"));
+	CHECK(info_has("ov", want8, sizeof(want8) / sizeof(want8[0])));
+	CHECK(check_ok("ov"));
+	CHECK_EQ(store_usage(&s, "ov", &lg, &al), 0);
+	CHECK_EQ(lg, 8 << 20); /* the guest's disk size, not the file's */
+	CHECK(al < (1 << 20));
+
+	/* size 0 keeps the base's size */
+	CHECK_EQ(store_create_overlay(&s, "ov0", 0, "base", "/dev/fdset/12", &fd), 0);
+	close(fd);
+	CHECK(info_has("ov0", want4, sizeof(want4) / sizeof(want4[0])));
+	CHECK(check_ok("ov0"));
+
+	/* an overlay naming the base by path: QEMU reads the base's bytes through it */
+	snprintf(p, sizeof(p), "%s/data/images/base/disk.img", mnt);
+	CHECK_EQ(store_create_overlay(&s, "ovp", 0, "base", p, &fd), 0);
+	close(fd);
+	CHECK(sh("qemu-img check %s/data/disks/ovp/disk.qcow2 >/dev/null", mnt) == 0);
+	CHECK(sh("qemu-img compare -q %s/data/disks/ovp/disk.qcow2 %s", mnt, p) == 0);
+	CHECK(sh("qemu-io -c 'write -P 0x5a 0 64k' %s/data/disks/ovp/disk.qcow2 >/dev/null 2>&1 || "
+		 "! command -v qemu-io >/dev/null",
+		 mnt) == 0);
+	CHECK(sh("qemu-img check %s/data/disks/ovp/disk.qcow2 >/dev/null", mnt) == 0);
+	fd = open(p, O_RDONLY);
+	CHECK(fd >= 0 && same(fd, 0, 1 << 20, 3)); /* the base is untouched */
+	close(fd);
+
+	/* refusals: nothing is left behind */
+	memset(big, 'a', 1024);
+	big[1024] = 0;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_EQ(store_create_overlay(&s, "bad", 8 << 20, "base", bad[i], &fd), -EINVAL);
+	big[1023] = 0; /* 1023 bytes: the limit */
+	big[0] = '/';
+	CHECK_EQ(store_create_overlay(&s, "long", 8 << 20, "base", big, &fd), 0);
+	close(fd);
+	CHECK(check_ok("long"));
+	CHECK_EQ(store_create_overlay(&s, "bad", 1 << 20, "base", "/dev/fdset/7", &fd), -EINVAL); /* smaller */
+	CHECK_EQ(store_create_overlay(&s, "bad", 8 << 20, "missing", "/dev/fdset/7", &fd), -ENOENT);
+	CHECK_EQ(store_create_overlay(&s, "bad", 8 << 20, NULL, "/dev/fdset/7", &fd), -EINVAL);
+	CHECK_EQ(store_create_overlay(&s, "../x", 8 << 20, "base", "/dev/fdset/7", &fd), -EINVAL);
+	CHECK_EQ(store_create_overlay(&s, "ov", 8 << 20, "base", "/dev/fdset/7", &fd), -EEXIST);
+	CHECK(!exists("data/disks/bad") && !exists("data/disks/x"));
+	CHECK(tmp_empty());
+
+	/* listed, cloned (the overlay copied as it is), removed like any disk */
+	CHECK_EQ(store_list_disks(&s, count_cb, &n), 0);
+	CHECK_EQ(n, 4);
+	CHECK_EQ(store_clone_disk(&s, "ov", "ovc", &fd), 0);
+	close(fd);
+	CHECK(exists("data/disks/ovc/disk.qcow2"));
+	CHECK(info_has("ovc", want8, sizeof(want8) / sizeof(want8[0])));
+	CHECK(check_ok("ovc"));
+	CHECK_EQ(store_usage(&s, "ovc", &lg, NULL), 0);
+	CHECK_EQ(lg, 8 << 20);
+	if (strcmp(type, "tmpfs") != 0) { /* tmpfs has no FIEMAP */
+		uint64_t ex = 0, sh_ = 0;
+
+		CHECK_EQ(store_sharing(&s, "ov", &ex, &sh_), 0);
+		CHECK(ex < (1 << 20) && sh_ == 0);
+	}
+	for (const char *const *d = (const char *const[]){"ov", "ov0", "ovp", "long", "ovc", NULL}; *d; d++) {
+		CHECK_EQ(store_remove_disk(&s, *d), 0);
+		snprintf(p, sizeof(p), "data/disks/%s", *d);
+		CHECK(!exists(p));
+	}
+	CHECK(exists("data/images/base/disk.img"));
+	CHECK(tmp_empty());
+	close(src);
+	store_close(&s);
+}
+
+TEST(overlay_ext4)
+{
+	overlay("ext4", 64);
+}
+TEST(overlay_tmpfs)
+{
+	overlay("tmpfs", 64);
+}
+
+/* Where extents can be shared, a snapshot or reflink is the way: no overlays. */
+TEST(overlay_refused_btrfs)
+{
+	struct store s;
+	int fd = -1;
+
+	fs_up("btrfs", 300);
+	open_store(&s);
+	CHECK_EQ(store_create_overlay(&s, "ov", 8 << 20, "base", "/dev/fdset/7", &fd), -EOPNOTSUPP);
+	CHECK(!exists("data/disks/ov"));
+	store_close(&s);
+}
+
 static void clone(const char *type, int mb, int shared)
 {
 	struct store s;
