@@ -576,6 +576,45 @@ int store_create_disk(struct store *s, const char *name, uint64_t size, const ch
 	return make_obj(s, s->disks, name, size, s->images, base_image, 0600, O_RDWR, fd);
 }
 
+/* An overlay names its image in disks/NAME/base: the image is not removed while it is read
+ * through the overlay (store_remove_image). */
+#define BASE_RECORD "base"
+
+static int write_base_record(int dir, const char *image)
+{
+	int fd = store_openat(dir, BASE_RECORD, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0400);
+	if (fd < 0)
+		return fd;
+	size_t n = strlen(image);
+	int r = write(fd, image, n) == (ssize_t)n ? 0 : -EIO;
+	close(fd);
+	return r;
+}
+
+static int list_objs(struct store *s, const char *sub, void (*fn)(const char *name, void *arg), void *arg);
+
+struct base_scan {
+	struct store *s;
+	const char *image;
+	int busy;
+};
+
+static void check_base(const char *disk, void *arg)
+{
+	struct base_scan *b = arg;
+	char path[96], buf[STORE_NAME_MAX + 1];
+	snprintf(path, sizeof(path), "%.64s/" BASE_RECORD, disk);
+	int fd = store_openat(b->s->disks, path, O_RDONLY | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = 0;
+		b->busy |= strcmp(buf, b->image) == 0;
+	}
+}
+
 int store_create_overlay(struct store *s, const char *name, uint64_t size, const char *base_image,
 			 const char *backing_name, int *fd)
 {
@@ -617,7 +656,7 @@ int store_create_overlay(struct store *s, const char *name, uint64_t size, const
 	r = dfd;
 	if (dfd >= 0) {
 		outfd = store_openat(dfd, OVERLAY_FILE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-		r = outfd < 0 ? outfd : 0;
+		r = outfd < 0 ? outfd : write_base_record(dfd, base_image);
 		close(dfd);
 	}
 	if (!r)
@@ -665,6 +704,14 @@ int store_remove_disk(struct store *s, const char *name)
 
 int store_remove_image(struct store *s, const char *name)
 {
+	struct base_scan b = {s, name, 0};
+	if (!store_name_ok(name))
+		return -EINVAL;
+	int r = list_objs(s, "disks", check_base, &b);
+	if (r < 0)
+		return r;
+	if (b.busy)
+		return -EBUSY; /* an overlay reads through it */
 	return remove_obj(s, s->images, name);
 }
 
@@ -822,7 +869,7 @@ int store_image_size(struct store *s, const char *name, uint64_t *size)
 	struct stat st;
 	if (!store_name_ok(name))
 		return -EINVAL;
-	int fd = open_obj_file(s->images, name, O_PATH);
+	int fd = open_obj_file(s->images, name, O_PATH, NULL);
 	if (fd < 0)
 		return fd;
 	int r = fstat(fd, &st) < 0 ? -errno : 0;

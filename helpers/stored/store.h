@@ -95,8 +95,8 @@ int store_clone_disk(struct store *s, const char *src, const char *dst, int *fd)
  * contents are unlinked and the empty subvolume rmdir'ed (kernel >= 4.18). If even that fails
  * the error is returned and the leftover stays in .tmp/ for the next reconcile. */
 int store_remove_disk(struct store *s, const char *name);
-/* The same for images/NAME. Disks made from it are copies, snapshots or reflinks and keep
- * their bytes. */
+/* The same for images/NAME. Disks made from it as copies, snapshots or reflinks keep their
+ * bytes; while a qcow2 overlay reads through it, -EBUSY. */
 int store_remove_image(struct store *s, const char *name);
 
 /* Registers images/NAME/disk.img (mode 0444) from the bytes of SRCFD (reflinked when on the

@@ -345,6 +345,7 @@ static void overlay(const char *type, int mb)
 	CHECK_EQ(store_import_image(&s, "base", src, NULL), 0);
 
 	CHECK_EQ(store_create_overlay(&s, "ov", 8 << 20, "base", "/dev/fdset/7", &fd), 0);
+	CHECK_EQ(store_remove_image(&s, "base"), -EBUSY); /* the overlay reads through it */
 	CHECK_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDWR);
 	CHECK_EQ(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
 	CHECK(fstat(fd, &st) == 0);
