@@ -100,6 +100,9 @@ void agent_exit(int code) __attribute__((noreturn));
 
 /* boot.c: everything PID 1 does before it serves (mounts, modules, switch root). */
 void boot_init(void);
+/* The device /dev/E of the entry E of sysfs DIR whose name starts with PREFIX and whose
+ * attribute ATTR reads WANT (a disk by virtio serial, a port by name). */
+bool sysfs_find_dev(const char *dir, const char *prefix, const char *attr, const char *want, char *dev, size_t devlen);
 void boot_shutdown(void) __attribute__((noreturn));
 
 /* chan.c */

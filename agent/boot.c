@@ -97,20 +97,19 @@ static void load_modules(void)
 		free(ents);
 }
 
-/* /dev/vdX whose /sys/block/vdX/serial is `serial`. */
-static bool find_disk(const char *serial, char *dev, size_t devlen)
+bool sysfs_find_dev(const char *dir, const char *prefix, const char *attr, const char *want, char *dev, size_t devlen)
 {
-	DIR *d = opendir("/sys/block");
+	DIR *d = opendir(dir);
 	struct dirent *e;
 	bool found = false;
 
 	if (!d)
 		return false;
 	while (!found && (e = readdir(d))) {
-		char path[300], buf[64];
-		if (strncmp(e->d_name, "vd", 2) != 0 || strlen(e->d_name) > 32)
+		char path[300], buf[128];
+		if (e->d_name[0] == '.' || strncmp(e->d_name, prefix, strlen(prefix)) != 0 || strlen(e->d_name) > 32)
 			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/serial", e->d_name);
+		snprintf(path, sizeof(path), "%s/%s/%s", dir, e->d_name, attr);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
@@ -120,13 +119,19 @@ static bool find_disk(const char *serial, char *dev, size_t devlen)
 			continue;
 		buf[n] = 0;
 		buf[strcspn(buf, "\n")] = 0;
-		if (strcmp(buf, serial) == 0) {
+		if (strcmp(buf, want) == 0) {
 			snprintf(dev, devlen, "/dev/%s", e->d_name);
 			found = true;
 		}
 	}
 	closedir(d);
 	return found;
+}
+
+/* /dev/vdX whose /sys/block/vdX/serial is `serial`. */
+static bool find_disk(const char *serial, char *dev, size_t devlen)
+{
+	return sysfs_find_dev("/sys/block", "vd", "serial", serial, dev, devlen);
 }
 
 /* ext4 (and ext2/3) superblock magic 0xEF53, little-endian, at byte 1080. */

@@ -3,7 +3,6 @@
  * non-blocking queue. When the host goes away the queue is simply dropped: replies are lost
  * with their connection, and output and exits are sent again from session state after the
  * next agent_hello. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -65,33 +64,7 @@ int host_listen(const char *path)
 /* /sys/class/virtio-ports/vportNpM/name holds the port's name; the device is /dev/vportNpM. */
 static int virtio_find(const char *name, char *dev, size_t devlen)
 {
-	DIR *d = opendir("/sys/class/virtio-ports");
-	struct dirent *e;
-	int rc = -1;
-
-	if (!d)
-		return -1;
-	while (rc < 0 && (e = readdir(d))) {
-		char path[300], buf[128];
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
-		buf[strcspn(buf, "\n")] = 0;
-		if (strcmp(buf, name) == 0) {
-			snprintf(dev, devlen, "/dev/%s", e->d_name);
-			rc = 0;
-		}
-	}
-	closedir(d);
-	return rc;
+	return sysfs_find_dev("/sys/class/virtio-ports", "", "name", name, dev, devlen) ? 0 : -1;
 }
 
 static void virtio_try_open(void)

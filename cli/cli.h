@@ -68,6 +68,11 @@ struct cli_session {
 };
 int cli_session(int fd, const struct cli_session *s);
 bool cli_term_size(unsigned *rows, unsigned *cols);
+/* tty and stdin in req, with the terminal's size when tty. */
+void cli_set_stdio(struct pmsg *req, bool tty, bool in);
+/* Send req (freed here), take the session number from its reply, then relay the session
+ * (s->sid is set here). Returns cli_session's code, or the call's failure. */
+int cli_call_session(struct cli_opts *o, struct pmsg *req, struct cli_session *s);
 /* Send req with one fd beside it (SCM_RIGHTS with the frame's first byte). 0 or -errno. */
 int cli_send_with_fd(int sock, const struct pmsg *req, int fd);
 

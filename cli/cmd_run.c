@@ -220,13 +220,7 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 	for (; optind < argc; optind++)
 		prec_add_str(&req, &req.body, "argv", argv[optind]);
 	prec_set_bool(&req, &req.body, "detach", detach);
-	prec_set_bool(&req, &req.body, "tty", tty);
-	prec_set_bool(&req, &req.body, "stdin", in);
-	unsigned rows, cols;
-	if (tty && cli_term_size(&rows, &cols)) {
-		prec_set_uint(&req, &req.body, "rows", rows);
-		prec_set_uint(&req, &req.body, "cols", cols);
-	}
+	cli_set_stdio(&req, tty, in);
 
 	int img AUTOCLOSE = open_image(image);
 	if (img < 0) {

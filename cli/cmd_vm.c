@@ -54,30 +54,9 @@ int cmd_exec(int argc, char **argv, struct cli_opts *o)
 	}
 	for (; optind < argc; optind++)
 		prec_add_str(&req, &req.body, "argv", argv[optind]);
-	prec_set_bool(&req, &req.body, "tty", tty);
-	prec_set_bool(&req, &req.body, "stdin", in);
-	unsigned rows, cols;
-	if (tty && cli_term_size(&rows, &cols)) {
-		prec_set_uint(&req, &req.body, "rows", rows);
-		prec_set_uint(&req, &req.body, "cols", cols);
-	}
-	int code = EXIT_OK;
-	int fd AUTOCLOSE = cli_connect(o, &code);
-	if (fd < 0) {
-		pmsg_free(&req);
-		return code;
-	}
-	struct pmsg rep;
-	code = cli_call(fd, &req, &rep);
-	pmsg_free(&req);
-	uint64_t sid = 0;
-	if (code == EXIT_OK && !prec_uint(&rep.body, "session", &sid))
-		code = EXIT_FAIL;
-	pmsg_free(&rep);
-	if (code != EXIT_OK)
-		return code;
-	struct cli_session s = {.sid = (uint32_t)sid, .tty = tty, .stdin_open = in};
-	return cli_session(fd, &s);
+	cli_set_stdio(&req, tty, in);
+	struct cli_session s = {.tty = tty, .stdin_open = in};
+	return cli_call_session(o, &req, &s);
 }
 
 static int simple_call(struct cli_opts *o, struct pmsg *req, struct pmsg *rep)
@@ -184,25 +163,10 @@ int cmd_logs(int argc, char **argv, struct cli_opts *o)
 		fputs("usage: fcvm logs NAME [-f]\n", stderr);
 		return EXIT_USAGE;
 	}
-	struct pmsg req, rep;
+	struct pmsg req;
 	pmsg_init(&req, PK_REQUEST, OP_VM_LOGS, 0);
 	prec_set_str(&req, &req.body, "name", name);
 	prec_set_bool(&req, &req.body, "follow", follow);
-	int code = EXIT_OK;
-	int fd AUTOCLOSE = cli_connect(o, &code);
-	if (fd < 0) {
-		pmsg_free(&req);
-		return code;
-	}
-	code = cli_call(fd, &req, &rep);
-	pmsg_free(&req);
-	uint64_t sid = 0;
-	if (code == EXIT_OK && !prec_uint(&rep.body, "session", &sid))
-		code = EXIT_FAIL;
-	pmsg_free(&rep);
-	if (code != EXIT_OK)
-		return code;
-	struct cli_session s = {.sid = (uint32_t)sid, .logs = true};
-	cli_session(fd, &s);
-	return EXIT_OK;
+	struct cli_session s = {.logs = true};
+	return cli_call_session(o, &req, &s);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/util.h"
 #include "proto/stream.h"
 
 #define CHUNK 4096
@@ -190,4 +191,36 @@ out:
 		close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return code;
+}
+
+void cli_set_stdio(struct pmsg *req, bool tty, bool in)
+{
+	unsigned rows, cols;
+	prec_set_bool(req, &req->body, "tty", tty);
+	prec_set_bool(req, &req->body, "stdin", in);
+	if (tty && cli_term_size(&rows, &cols)) {
+		prec_set_uint(req, &req->body, "rows", rows);
+		prec_set_uint(req, &req->body, "cols", cols);
+	}
+}
+
+int cli_call_session(struct cli_opts *o, struct pmsg *req, struct cli_session *s)
+{
+	int code = EXIT_OK;
+	int fd AUTOCLOSE = cli_connect(o, &code);
+	struct pmsg rep;
+	uint64_t sid = 0;
+	if (fd < 0) {
+		pmsg_free(req);
+		return code;
+	}
+	code = cli_call(fd, req, &rep);
+	pmsg_free(req);
+	if (code == EXIT_OK && !prec_uint(&rep.body, "session", &sid))
+		code = EXIT_FAIL;
+	pmsg_free(&rep);
+	if (code != EXIT_OK)
+		return code;
+	s->sid = (uint32_t)sid;
+	return cli_session(fd, s);
 }

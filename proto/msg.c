@@ -396,41 +396,53 @@ const char *proto_err_name(int code)
 	return names[code];
 }
 
+/* One present field of a record into dst, under the same name. 0 or nonzero. */
+static int copy_field(struct pmsg *m, struct precord *dst, const struct field_def *f, const struct pval *v)
+{
+	int rc = 0;
+	switch (f->type) {
+	case FT_STR:
+		return prec_set_str(m, dst, f->name, v->s.p);
+	case FT_BIN:
+		return prec_set_bin(m, dst, f->name, v->s.p, v->s.n);
+	case FT_UINT:
+		return prec_set_uint(m, dst, f->name, v->u);
+	case FT_INT:
+		return prec_set_int(m, dst, f->name, v->i);
+	case FT_BOOL:
+		return prec_set_bool(m, dst, f->name, v->b);
+	case FT_STRLIST:
+		for (uint32_t j = 0; j < v->list.n; j++)
+			rc |= prec_add_str(m, dst, f->name, v->list.v[j]);
+		return rc;
+	case FT_RECORDS:
+		for (uint32_t j = 0; j < v->recs.n; j++) {
+			struct precord *r = prec_add_record(m, dst, f->name);
+			rc |= r ? prec_copy(m, r, &v->recs.v[j]) : -1;
+		}
+		return rc;
+	}
+	return -1;
+}
+
 int prec_copy(struct pmsg *m, struct precord *dst, const struct precord *src)
 {
 	int rc = 0;
+	for (size_t i = 0; i < src->def->nfields; i++)
+		if (src->present & (1u << i))
+			rc |= copy_field(m, dst, &src->def->fields[i], &src->v[i]);
+	return rc ? -1 : 0;
+}
+
+int prec_copy_fields(struct pmsg *m, struct precord *dst, const struct precord *src, const char *const *names, size_t n)
+{
+	int rc = 0;
 	for (size_t i = 0; i < src->def->nfields; i++) {
-		const struct field_def *f = &src->def->fields[i];
-		const struct pval *v = &src->v[i];
 		if (!(src->present & (1u << i)))
 			continue;
-		switch (f->type) {
-		case FT_STR:
-			rc |= prec_set_str(m, dst, f->name, v->s.p);
-			break;
-		case FT_BIN:
-			rc |= prec_set_bin(m, dst, f->name, v->s.p, v->s.n);
-			break;
-		case FT_UINT:
-			rc |= prec_set_uint(m, dst, f->name, v->u);
-			break;
-		case FT_INT:
-			rc |= prec_set_int(m, dst, f->name, v->i);
-			break;
-		case FT_BOOL:
-			rc |= prec_set_bool(m, dst, f->name, v->b);
-			break;
-		case FT_STRLIST:
-			for (uint32_t j = 0; j < v->list.n; j++)
-				rc |= prec_add_str(m, dst, f->name, v->list.v[j]);
-			break;
-		case FT_RECORDS:
-			for (uint32_t j = 0; j < v->recs.n; j++) {
-				struct precord *r = prec_add_record(m, dst, f->name);
-				rc |= r ? prec_copy(m, r, &v->recs.v[j]) : -1;
-			}
-			break;
-		}
+		for (size_t k = 0; k < n; k++)
+			if (strcmp(src->def->fields[i].name, names[k]) == 0)
+				rc |= copy_field(m, dst, &src->def->fields[i], &src->v[i]);
 	}
 	return rc ? -1 : 0;
 }

@@ -236,6 +236,9 @@ struct precord *prec_add_record(struct pmsg *m, struct precord *r, const char *f
 /* Copy every field src has into dst, by field name (dst's definition must name them:
  * e.g. a request relayed under another op with the same fields). 0, or -1. */
 int prec_copy(struct pmsg *m, struct precord *dst, const struct precord *src);
+/* The same for the fields of src named in names only. 0, or -1. */
+int prec_copy_fields(struct pmsg *m, struct precord *dst, const struct precord *src, const char *const *names,
+		     size_t n);
 
 /* Getters: NULL/false if absent or of another type. */
 const char *prec_str(const struct precord *r, const char *field);

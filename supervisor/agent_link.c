@@ -133,7 +133,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 {
 	struct vm *vm = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	vm->refs++;
+	/* a handler may close the link (never free the VM): re-checked each round */
 	while (vm->agent.bev) {
 		if (!vm->agent.synced && !find_marker(vm, in))
 			break;
@@ -163,7 +163,6 @@ static void on_read(struct bufferevent *bev, void *arg)
 			log_audit("%s: agent sent a request ('%s')", vm->name, m.op->name);
 		pmsg_free(&m);
 	}
-	vm->refs--;
 }
 
 static void on_link_event(struct bufferevent *bev, short what, void *arg)
@@ -190,19 +189,10 @@ static void on_hello(struct vm *vm, struct pmsg *rep, void *arg)
 
 int agent_link_open(struct vm *vm)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/agent.sock", vm->dirfd);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = vm_connect(vm, "agent.sock");
 	if (fd < 0)
-		return -errno;
-	/* QEMU accepts once its chardev is up; the listen backlog holds us until then */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
+		return fd;
 	TAILQ_INIT(&vm->agent.calls);
-	vm->agent.vm = vm;
 	vm->agent.synced = false;
 	vm->agent.bev = bufferevent_socket_new(vm->sup->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!vm->agent.bev) {

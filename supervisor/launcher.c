@@ -77,23 +77,24 @@ static int write_file(const char *path, const char *data)
 	return rc;
 }
 
-/* Rootless: a user namespace of its own where the helper is root (our uid outside). */
-static int enter_user_ns(uid_t uid, gid_t gid)
+int launcher_enter_userns(int more_ns, uid_t inner_uid, gid_t inner_gid)
 {
 	char map[64];
+	uid_t uid = getuid();
+	gid_t gid = getgid();
 	/* The launcher is non-dumpable, and so is this fork of it: its /proc/self files then
-	 * belong to root and it could not write its own maps. It execs right after; the helper
+	 * belong to root and it could not write its own maps. It execs right after; the child
 	 * makes itself non-dumpable again in its sandbox. */
 	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
 		return -errno;
-	if (unshare(CLONE_NEWUSER) < 0)
+	if (unshare(CLONE_NEWUSER | more_ns) < 0)
 		return -errno;
 	if (write_file("/proc/self/setgroups", "deny") < 0)
 		return -errno;
-	snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
+	snprintf(map, sizeof(map), "%u %u 1", (unsigned)inner_uid, (unsigned)uid);
 	if (write_file("/proc/self/uid_map", map) < 0)
 		return -errno;
-	snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
+	snprintf(map, sizeof(map), "%u %u 1", (unsigned)inner_gid, (unsigned)gid);
 	if (write_file("/proc/self/gid_map", map) < 0)
 		return -errno;
 	return 0;
@@ -136,7 +137,7 @@ static __attribute__((noreturn)) void exec_helper(struct launcher *L, enum helpe
 	if (in->system_mode)
 		rc = pass_caps(sandbox_policy_by_name(name));
 	else
-		rc = enter_user_ns(getuid(), getgid());
+		rc = launcher_enter_userns(0, 0, 0); /* root in there, our uid outside */
 	if (rc < 0) {
 		log_err("%s: cannot prepare its %s: %s", name, in->system_mode ? "capabilities" : "user namespace",
 			strerror(-rc));

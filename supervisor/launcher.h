@@ -29,6 +29,10 @@ struct launcher_setup {
 	int listen_fd;	/* the control socket, kept to hand to a restarted supervisor */
 };
 
+/* In a child about to exec: a user namespace of its own (plus the CLONE_NEW* in more_ns)
+ * where it is inner_uid/inner_gid, our uid/gid outside. 0 or -errno. */
+int launcher_enter_userns(int more_ns, uid_t inner_uid, gid_t inner_gid);
+
 /* VMMs (supervisor/launcher_vmm.c) */
 #define VMM_ARGV_LIMIT 128
 #define MAX_VMMS       256

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -40,38 +39,11 @@ int vmm_open_binary(void)
 	return -ENOENT;
 }
 
-static int write_proc_self(const char *name, const char *data)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/%s", name);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = write(fd, data, strlen(data));
-	int rc = n == (ssize_t)strlen(data) ? 0 : -errno;
-	close(fd);
-	return rc;
-}
-
-/* The VMM's namespaces. Its uid maps to itself (it is not root in there either); the
- * namespace only serves to own the network, IPC and UTS namespaces it gets. */
+/* The VMM's namespaces. Its uid maps to itself (it is not root in there either); the user
+ * namespace only serves to own the mount, network, IPC and UTS namespaces it gets. */
 static int enter_vmm_namespaces(void)
 {
-	char map[64];
-	uid_t uid = getuid();
-	gid_t gid = getgid();
-	/* non-dumpable processes cannot write their own maps (the files belong to root) */
-	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
-		return -errno;
-	if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
-		return -errno;
-	if (write_proc_self("setgroups", "deny") < 0)
-		return -errno;
-	snprintf(map, sizeof(map), "%u %u 1", (unsigned)uid, (unsigned)uid);
-	if (write_proc_self("uid_map", map) < 0)
-		return -errno;
-	snprintf(map, sizeof(map), "%u %u 1", (unsigned)gid, (unsigned)gid);
-	return write_proc_self("gid_map", map);
+	return launcher_enter_userns(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS, getuid(), getgid());
 }
 
 /* The VMM's view of the filesystem: a fresh tmpfs root holding /usr (the binary, its

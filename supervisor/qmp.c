@@ -128,16 +128,9 @@ void qmp_close(struct vm *vm)
 
 int qmp_open(struct vm *vm)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/qmp.sock", vm->dirfd);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = vm_connect(vm, "qmp.sock");
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
+		return fd;
 	struct qmp *q = calloc(1, sizeof(*q));
 	if (!q || !(q->bev = bufferevent_socket_new(vm->sup->base, fd, BEV_OPT_CLOSE_ON_FREE))) {
 		free(q);

@@ -1,6 +1,5 @@
 /* Client operations on VMs. Every VM belongs to the user who started it: another user (not
  * root) is told there is no such VM, whatever exists. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,56 +162,12 @@ void op_vm_exec(struct client *c, const struct pmsg *req)
 	pmsg_init_reply(&j->rep, req);
 	client_hold(c);
 	struct pmsg ps;
-	pmsg_init(&ps, PK_REQUEST, OP_PROC_START, 0);
-	prec_set_uint(&ps, &ps.body, "session", se->sid);
-	prec_set_str(&ps, &ps.body, "kind", prec_bool(&req->body, "vm", &b) && b ? "vm" : "exec");
-	static const char *const lists[] = {"argv", "env"};
-	for (size_t i = 0; i < 2; i++) {
-		const struct pval *v = prec_get(&req->body, lists[i]);
-		for (uint32_t k = 0; v && k < v->list.n; k++)
-			prec_add_str(&ps, &ps.body, lists[i], v->list.v[k]);
-	}
-	uint64_t u;
-	if (prec_bool(&req->body, "tty", &b))
-		prec_set_bool(&ps, &ps.body, "tty", b);
-	if (prec_bool(&req->body, "stdin", &b))
-		prec_set_bool(&ps, &ps.body, "stdin", b);
-	if (prec_uint(&req->body, "rows", &u))
-		prec_set_uint(&ps, &ps.body, "rows", u);
-	if (prec_uint(&req->body, "cols", &u))
-		prec_set_uint(&ps, &ps.body, "cols", u);
+	vm_proc_start(&ps, se->sid, prec_bool(&req->body, "vm", &b) && b ? "vm" : "exec", &req->body);
 	agent_call(vm, &ps, on_exec_started, j);
 	pmsg_free(&ps);
 }
 
 /* ---- logs: the container's output as recorded, then (with follow) as it comes ---- */
-
-static void send_logged(struct client *c, uint32_t sid, struct vm *vm, uint64_t *offset)
-{
-	unsigned char hdr[5];
-	unsigned char *buf = malloc(4096);
-	off_t pos = 0;
-	if (!buf)
-		return;
-	while (pread(vm->log_fd, hdr, sizeof(hdr), pos) == (ssize_t)sizeof(hdr)) {
-		uint32_t be, n;
-		memcpy(&be, hdr + 1, 4);
-		n = ntohl(be);
-		if (n == 0 || n > 4096 || pread(vm->log_fd, buf, n, pos + 5) != (ssize_t)n)
-			break;
-		pos += 5 + (off_t)n;
-		struct pmsg ev;
-		pmsg_init(&ev, PK_EVENT, OP_PROC_OUTPUT, 0);
-		prec_set_uint(&ev, &ev.body, "session", sid);
-		prec_set_uint(&ev, &ev.body, "stream", hdr[0] == 2 ? 2 : 1);
-		prec_set_uint(&ev, &ev.body, "offset", *offset);
-		prec_set_bin(&ev, &ev.body, "data", buf, n);
-		client_send(c, &ev);
-		pmsg_free(&ev);
-		*offset += n;
-	}
-	free(buf);
-}
 
 void op_vm_logs(struct client *c, const struct pmsg *req)
 {
@@ -228,8 +183,7 @@ void op_vm_logs(struct client *c, const struct pmsg *req)
 	client_send(c, &rep);
 	pmsg_free(&rep);
 	uint64_t offset = 0;
-	if (vm->log_fd >= 0)
-		send_logged(c, sid, vm, &offset);
+	vm_send_log(vm, c, sid, &offset);
 	if (follow && (vm->status == VM_BOOTING || vm->status == VM_RUNNING || vm->status == VM_STOPPING)) {
 		struct vm_follower *f = calloc(1, sizeof(*f));
 		if (f) {
@@ -239,13 +193,7 @@ void op_vm_logs(struct client *c, const struct pmsg *req)
 			return;
 		}
 	}
-	struct pmsg ev;
-	pmsg_init(&ev, PK_EVENT, OP_PROC_EXIT, 0);
-	prec_set_uint(&ev, &ev.body, "session", sid);
-	prec_set_uint(&ev, &ev.body, "code", 0);
-	prec_set_uint(&ev, &ev.body, "offset", offset);
-	client_send(c, &ev);
-	pmsg_free(&ev);
+	vm_send_exit(c, sid, 0, 0, offset);
 }
 
 /* ---- events from a client for one of its sessions ---- */

@@ -99,11 +99,33 @@ static void start_fail(struct vm_start *st, int code, const char *fmt, ...)
 	vm_remove(vm);
 }
 
-/* A listening UNIX socket in the VM's directory, handed to QEMU (server=on with fd=). */
-static int make_listener(struct vm *vm, const char *name)
+/* The address of NAME in the VM's directory: /proc/self/fd/DIR/NAME keeps it short. */
+static struct sockaddr_un vm_sock_addr(const struct vm *vm, const char *name)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", vm->dirfd, name);
+	return sa;
+}
+
+int vm_connect(const struct vm *vm, const char *name)
+{
+	struct sockaddr_un sa = vm_sock_addr(vm, name);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* QEMU accepts once its chardev is up; the listen backlog holds us until then */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* A listening UNIX socket in the VM's directory, handed to QEMU (server=on with fd=). */
+static int make_listener(struct vm *vm, const char *name)
+{
+	struct sockaddr_un sa = vm_sock_addr(vm, name);
 	unlinkat(vm->dirfd, name, 0);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -277,30 +299,12 @@ static void random_id(char *out, size_t n)
 static void build_run_start(struct vm *vm, const struct pmsg *req, uint32_t sid)
 {
 	struct pmsg *m = &vm->run_start;
-	pmsg_init(m, PK_REQUEST, OP_PROC_START, 0);
-	prec_set_uint(m, &m->body, "session", sid);
-	prec_set_str(m, &m->body, "kind", "run");
+	vm_proc_start(m, sid, "run", &req->body);
 	/* the demo image is pre-loaded in the rootfs's image store: no podman load */
 	const char *image = prec_str(&req->body, "image");
 	if (image &&
 	    (strcmp(image, "demo") == 0 || strcmp(image, "fcvm-demo") == 0 || strcmp(image, FCVM_DEMO_REF) == 0))
 		prec_set_str(m, &m->body, "image", FCVM_DEMO_REF);
-	const struct pval *v = prec_get(&req->body, "argv");
-	for (uint32_t i = 0; v && i < v->list.n; i++)
-		prec_add_str(m, &m->body, "argv", v->list.v[i]);
-	v = prec_get(&req->body, "env");
-	for (uint32_t i = 0; v && i < v->list.n; i++)
-		prec_add_str(m, &m->body, "env", v->list.v[i]);
-	bool b;
-	uint64_t u;
-	if (prec_bool(&req->body, "tty", &b))
-		prec_set_bool(m, &m->body, "tty", b);
-	if (prec_bool(&req->body, "stdin", &b))
-		prec_set_bool(m, &m->body, "stdin", b);
-	if (prec_uint(&req->body, "rows", &u))
-		prec_set_uint(m, &m->body, "rows", u);
-	if (prec_uint(&req->body, "cols", &u))
-		prec_set_uint(m, &m->body, "cols", u);
 }
 
 static bool pick_accel(const char *asked, struct vm *vm, char *warning, size_t n)

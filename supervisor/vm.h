@@ -32,7 +32,6 @@ struct agent_call {
 TAILQ_HEAD(agent_call_list, agent_call);
 
 struct agent_link {
-	struct vm *vm;
 	struct bufferevent *bev;
 	bool synced; /* the sync marker has been seen: frames follow */
 	uint32_t next_id;
@@ -54,7 +53,6 @@ void qmp_command(struct vm *vm, const char *cmd, qmp_reply_cb cb, void *arg);
 
 /* ---- sessions: processes whose output somebody wants ---- */
 struct vm_session {
-	struct vm *vm;
 	uint32_t sid;	       /* on the agent, and towards the client (the same number) */
 	struct client *client; /* output goes there; NULL when nobody is attached */
 	bool is_run;	       /* the container itself: output also goes to the VM's log */
@@ -106,7 +104,6 @@ struct vm {
 	uint32_t next_sid;
 	struct event *timer;	    /* boot deadline, then stop deadline */
 	struct event *health_timer; /* asks the agent how the container is, while running */
-	int refs;
 	TAILQ_ENTRY(vm) link;
 };
 
@@ -117,7 +114,9 @@ void vm_records_attach(struct supervisor *s); /* once the loop runs: connect to 
 
 /* ---- lifecycle (supervisor/vm.c) ---- */
 struct event *vm_timer_new(struct vm *vm); /* the VM's boot/stop timer */
-void vm_boot_deadline(struct vm *vm);	   /* stop it if the agent does not answer in time */
+/* A non-blocking connection to the UNIX socket NAME in the VM's directory (fd or -errno). */
+int vm_connect(const struct vm *vm, const char *name);
+void vm_boot_deadline(struct vm *vm); /* stop it if the agent does not answer in time */
 struct vm *vm_find(struct supervisor *s, const char *name);
 /* Start a VM for client c as asked by req (vm_run, with the image fd); answers c. */
 void vm_run(struct client *c, const struct pmsg *req);
@@ -135,6 +134,14 @@ void vm_on_exit(struct vm *vm, const struct precord *ev);
 /* A client connection is going away: detach it from every session and follower list. */
 void vm_client_gone(struct supervisor *s, struct client *c);
 void vm_client_drained(struct supervisor *s, struct client *c);
+/* Events to a client for its session sid (supervisor/vm_io.c). */
+void vm_send_output(struct client *c, uint32_t sid, unsigned stream, uint64_t offset, const void *data, size_t n);
+void vm_send_exit(struct client *c, uint32_t sid, int code, int sig, uint64_t offset);
+/* A proc_start for session sid of kind run/exec/vm, with the command and stdio fields of
+ * a client's vm_run or vm_exec request. */
+void vm_proc_start(struct pmsg *m, uint32_t sid, const char *kind, const struct precord *from);
+/* The container's recorded output (the VM's log) to c as session sid; *offset counts it. */
+void vm_send_log(struct vm *vm, struct client *c, uint32_t sid, uint64_t *offset);
 void vm_stop_all(struct supervisor *s);
 bool vm_all_gone(const struct supervisor *s);
 

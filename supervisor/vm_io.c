@@ -18,13 +18,13 @@
 #include "supervisor/vm.h"
 
 #define CLIENT_HIGH_WATER (256 * 1024) /* bytes queued to a client before acks wait */
+#define CHUNK_MAX_LOG	  4096	       /* a log record's bytes: one proc_output chunk */
 
 struct vm_session *vm_session_new(struct vm *vm, struct client *c, bool is_run)
 {
 	struct vm_session *se = calloc(1, sizeof(*se));
 	if (!se)
 		return NULL;
-	se->vm = vm;
 	se->sid = vm->next_sid++;
 	se->client = c;
 	se->is_run = is_run;
@@ -98,7 +98,7 @@ static void log_record(struct vm *vm, unsigned stream, const void *data, size_t 
 		log_err("%s: output log write failed: %s", vm->name, strerror(errno));
 }
 
-static void send_output(struct client *c, uint32_t sid, unsigned stream, uint64_t offset, const void *data, size_t n)
+void vm_send_output(struct client *c, uint32_t sid, unsigned stream, uint64_t offset, const void *data, size_t n)
 {
 	struct pmsg ev;
 	pmsg_init(&ev, PK_EVENT, OP_PROC_OUTPUT, 0);
@@ -108,6 +108,42 @@ static void send_output(struct client *c, uint32_t sid, unsigned stream, uint64_
 	prec_set_bin(&ev, &ev.body, "data", data, n);
 	client_send(c, &ev);
 	pmsg_free(&ev);
+}
+
+void vm_send_exit(struct client *c, uint32_t sid, int code, int sig, uint64_t offset)
+{
+	struct pmsg ev;
+	pmsg_init(&ev, PK_EVENT, OP_PROC_EXIT, 0);
+	prec_set_uint(&ev, &ev.body, "session", sid);
+	prec_set_uint(&ev, &ev.body, "code", (uint64_t)code);
+	if (sig > 0)
+		prec_set_uint(&ev, &ev.body, "signal", (uint64_t)sig);
+	prec_set_uint(&ev, &ev.body, "offset", offset);
+	client_send(c, &ev);
+	pmsg_free(&ev);
+}
+
+/* The recorded output (log_record's records) to c as session sid; *offset counts it. */
+void vm_send_log(struct vm *vm, struct client *c, uint32_t sid, uint64_t *offset)
+{
+	unsigned char hdr[5];
+	unsigned char *buf = malloc(CHUNK_MAX_LOG);
+	off_t pos = 0;
+	if (!buf || vm->log_fd < 0) {
+		free(buf);
+		return;
+	}
+	while (pread(vm->log_fd, hdr, sizeof(hdr), pos) == (ssize_t)sizeof(hdr)) {
+		uint32_t be, n;
+		memcpy(&be, hdr + 1, 4);
+		n = ntohl(be);
+		if (n == 0 || n > CHUNK_MAX_LOG || pread(vm->log_fd, buf, n, pos + 5) != (ssize_t)n)
+			break;
+		pos += 5 + (off_t)n;
+		vm_send_output(c, sid, hdr[0] == 2 ? 2 : 1, *offset, buf, n);
+		*offset += n;
+	}
+	free(buf);
 }
 
 void vm_on_output(struct vm *vm, const struct precord *ev)
@@ -142,10 +178,10 @@ void vm_on_output(struct vm *vm, const struct precord *ev)
 	if (se->is_run) {
 		log_record(vm, (unsigned)stream, data, n);
 		for (struct vm_follower *f = TAILQ_FIRST(&vm->followers); f; f = TAILQ_NEXT(f, link))
-			send_output(f->client, f->sid, (unsigned)stream, se->offset, data, n);
+			vm_send_output(f->client, f->sid, (unsigned)stream, se->offset, data, n);
 	}
 	if (se->client)
-		send_output(se->client, se->sid, (unsigned)stream, se->offset, data, n);
+		vm_send_output(se->client, se->sid, (unsigned)stream, se->offset, data, n);
 	se->offset += n;
 	if (client_slow(se->client))
 		se->ack_waiting = true;
@@ -175,17 +211,8 @@ void vm_on_exit(struct vm *vm, const struct precord *ev)
 		vm_stop(vm, "the container exited");
 		return;
 	}
-	if (se->client) {
-		struct pmsg ex;
-		pmsg_init(&ex, PK_EVENT, OP_PROC_EXIT, 0);
-		prec_set_uint(&ex, &ex.body, "session", se->sid);
-		prec_set_uint(&ex, &ex.body, "code", code);
-		if (sig)
-			prec_set_uint(&ex, &ex.body, "signal", sig);
-		prec_set_uint(&ex, &ex.body, "offset", se->offset);
-		client_send(se->client, &ex);
-		pmsg_free(&ex);
-	}
+	if (se->client)
+		vm_send_exit(se->client, se->sid, (int)code, (int)sig, se->offset);
 	TAILQ_REMOVE(&vm->sessions, se, link);
 	free(se);
 }
@@ -243,7 +270,7 @@ static void on_run_started(struct vm *vm, struct pmsg *rep, void *arg)
 		char msg[600];
 		int len = snprintf(msg, sizeof(msg), "fcvm: the container did not start: %s\n",
 				   rep->err_msg ? rep->err_msg : "unknown error");
-		send_output(se->client, se->sid, 2, se->offset, msg, (size_t)len < sizeof(msg) ? (size_t)len : 0);
+		vm_send_output(se->client, se->sid, 2, se->offset, msg, (size_t)len < sizeof(msg) ? (size_t)len : 0);
 		se->offset += (uint64_t)len;
 	}
 	if (se && se->is_run) {
@@ -305,4 +332,14 @@ void vm_client_gone(struct supervisor *s, struct client *c)
 		if (foreground)
 			vm_stop(vm, "its client went away");
 	}
+}
+
+void vm_proc_start(struct pmsg *m, uint32_t sid, const char *kind, const struct precord *from)
+{
+	/* what vm_run and vm_exec share with proc_start */
+	static const char *const fields[] = {"argv", "env", "tty", "stdin", "rows", "cols"};
+	pmsg_init(m, PK_REQUEST, OP_PROC_START, 0);
+	prec_set_uint(m, &m->body, "session", sid);
+	prec_set_str(m, &m->body, "kind", kind);
+	prec_copy_fields(m, &m->body, from, fields, ARRAY_LEN(fields));
 }

@@ -88,28 +88,14 @@ static void finish_sessions(struct vm *vm)
 		TAILQ_REMOVE(&vm->sessions, se, link);
 		if (se->client) {
 			int code = se->exited ? se->exit_code : (vm->exit_code >= 0 ? vm->exit_code : 137);
-			struct pmsg ev;
-			pmsg_init(&ev, PK_EVENT, OP_PROC_EXIT, 0);
-			prec_set_uint(&ev, &ev.body, "session", se->sid);
-			prec_set_uint(&ev, &ev.body, "code", (uint64_t)code);
-			if (se->exited && se->exit_signal > 0)
-				prec_set_uint(&ev, &ev.body, "signal", (uint64_t)se->exit_signal);
-			prec_set_uint(&ev, &ev.body, "offset", se->offset);
-			client_send(se->client, &ev);
-			pmsg_free(&ev);
+			vm_send_exit(se->client, se->sid, code, se->exited ? se->exit_signal : 0, se->offset);
 		}
 		free(se);
 	}
 	struct vm_follower *f;
 	while ((f = TAILQ_FIRST(&vm->followers))) {
 		TAILQ_REMOVE(&vm->followers, f, link);
-		struct pmsg ev;
-		pmsg_init(&ev, PK_EVENT, OP_PROC_EXIT, 0);
-		prec_set_uint(&ev, &ev.body, "session", f->sid);
-		prec_set_uint(&ev, &ev.body, "code", 0);
-		prec_set_uint(&ev, &ev.body, "offset", 0);
-		client_send(f->client, &ev);
-		pmsg_free(&ev);
+		vm_send_exit(f->client, f->sid, 0, 0, 0);
 		free(f);
 	}
 }

@@ -62,3 +62,18 @@ t_mode() { if t_is_root; then echo system; else echo rootless; fi; }
 
 # CapEff / Seccomp / NoNewPrivs of a pid from /proc
 t_proc_field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+
+# For VM tests: QEMU and current guest assets ($FCVM_TEST_ASSETS, else the host's cache),
+# exported as FCVM_ASSETS; otherwise a SKIP line and false (the caller exits).
+t_need_vm() {
+	local assets=${FCVM_TEST_ASSETS:-/var/cache/fcvm/assets}
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		t_skip "$T_NAME" "qemu-system-x86_64 is not installed"
+		return 1
+	fi
+	if ! "$FCVM" setup --check --assets "$assets" >/dev/null 2>&1; then
+		t_skip "$T_NAME" "no current guest assets in $assets (run: sudo build/fcvm setup)"
+		return 1
+	fi
+	export FCVM_ASSETS=$assets FCVM_QUIET=1
+}

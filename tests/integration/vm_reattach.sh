@@ -3,16 +3,7 @@
 # health, exec, the container's output still reaching its log, stop and rm.
 . "$(dirname "$0")/lib.sh"
 
-if ! command -v qemu-system-x86_64 >/dev/null; then
-	t_skip vm_reattach "qemu-system-x86_64 is not installed"
-	exit 0
-fi
-ASSETS=${FCVM_TEST_ASSETS:-/var/cache/fcvm/assets}
-if ! "$FCVM" setup --check --assets "$ASSETS" >/dev/null 2>&1; then
-	t_skip vm_reattach "no current guest assets in $ASSETS (run: sudo build/fcvm setup)"
-	exit 0
-fi
-export FCVM_ASSETS=$ASSETS FCVM_QUIET=1
+t_need_vm || exit 0
 
 S=$(t_state_dir)
 "$FCVM" supervise --state-dir "$S" >"$T_ROOT/supervise.out" 2>&1 &
