@@ -8,7 +8,7 @@ LIBEXECDIR ?= $(PREFIX)/libexec/fcvm
 CC         ?= cc
 CLANG      ?= clang
 
-PKGS       := msgpack libevent jansson libseccomp libcap liblzma libarchive libcrypto
+PKGS       := msgpack libevent jansson libseccomp libcap liblzma libarchive libcrypto libmnl libnftnl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
@@ -28,6 +28,7 @@ SAN_CFLAGS := -std=gnu11 -O1 -g $(WARN) $(DEFS) -I. -I$(BUILD) $(PKG_CFLAGS) $(S
 POLICIES    := $(wildcard policy/*.policy)
 POLICY_GEN  := $(patsubst policy/%.policy,$(BUILD)/gen/policy_%.c,$(POLICIES))
 LIB_SRC     := $(wildcard proto/*.c common/*.c helpers/common/*.c) helpers/stored/store.c helpers/stored/qcow2.c supervisor/qemu_argv.c \
+               $(filter-out helpers/netd/main.c,$(wildcard helpers/netd/*.c)) \
                $(filter-out policy/policyc.c,$(wildcard policy/*.c))
 LIB_OBJ     := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(POLICY_GEN:.c=.o)
 SAN_LIB_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRC)) $(patsubst $(BUILD)/gen/%.c,$(BUILD)/asan/gen/%.o,$(POLICY_GEN))
@@ -99,7 +100,7 @@ $(BUILD)/fcvm-agent: $(AGENT_OBJ)
 $(BUILD)/tests/test_agent: $(BUILD)/fcvm-agent
 
 # (a called variable: in a pattern rule's prerequisites make would replace a literal % by the stem)
-helper_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard helpers/$(1)/*.c))
+helper_objs = $(BUILD)/obj/helpers/$(1)/main.o
 .SECONDEXPANSION:
 $(BUILD)/fcvm-%: $$(call helper_objs,$$*) $(BUILD)/libfcvm.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -30,6 +30,11 @@ static bool is_netns(int fd)
 	return fs_is(fd, NSFS_MAGIC) && ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET;
 }
 
+static bool is_userns(int fd)
+{
+	return fs_is(fd, NSFS_MAGIC) && ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWUSER;
+}
+
 static bool is_userfaultfd(int fd)
 {
 	char path[64], target[64];
@@ -65,6 +70,8 @@ bool fd_is_kind(int fd, enum fd_kind kind)
 		return S_ISDIR(st.st_mode);
 	case FDK_NETNS:
 		return is_netns(fd);
+	case FDK_USERNS:
+		return is_userns(fd);
 	case FDK_USERFAULTFD:
 		return is_userfaultfd(fd);
 	case FDK_TAP:
@@ -94,6 +101,8 @@ const char *fd_kind_name(enum fd_kind kind)
 		return "dir";
 	case FDK_NETNS:
 		return "netns";
+	case FDK_USERNS:
+		return "userns";
 	case FDK_USERFAULTFD:
 		return "userfaultfd";
 	case FDK_TAP:

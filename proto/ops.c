@@ -150,6 +150,41 @@ static const struct field_def vmm_spawn_rep[] = {
     F_UINT("pid", true, 1, INT32_MAX),
 };
 
+/* ---- netd (docs/networking.md) ---- */
+#define NET_PORTS_MAX 16
+#define IPV4_STR_MAX  15 /* dotted quad; netd parses it again */
+static const struct field_def net_port_fields[] = {
+    F_STR("host_ip", false, 7, IPV4_STR_MAX, SC_TEXT), /* absent: every address of the host */
+    F_UINT("host_port", true, 1, 65535),
+    F_UINT("guest_port", true, 1, 65535),
+    F_STR("proto", true, 3, 3, SC_IDENT), /* tcp | udp */
+};
+static const struct record_def net_port = REC(net_port_fields);
+static const struct field_def net_create_req[] = {
+    F_STR("vm", true, 1, 32, SC_IDENT),	   /* the VM's id: recorded with what netd makes */
+    F_STR("mode", true, 1, 16, SC_IDENT), /* bridged | rootless */
+    F_RECORDS("ports", false, NET_PORTS_MAX, &net_port),
+};
+static const struct field_def net_create_rep[] = {
+    F_STR("host_if", false, 1, 15, SC_IDENT),	      /* bridged: the host end of the veth */
+    F_STR("host_addr", false, 7, IPV4_STR_MAX, SC_TEXT), /* bridged: its address */
+    F_STR("ns_addr", false, 7, IPV4_STR_MAX, SC_TEXT),	      /* bridged: the namespace's end */
+    F_STR("guest_addr", true, 7, IPV4_STR_MAX, SC_TEXT),
+    F_UINT("guest_prefix", true, 8, 30),
+    F_STR("guest_gw", true, 7, IPV4_STR_MAX, SC_TEXT),
+    F_STR("guest_mac", true, 17, 17, SC_TEXT),
+    F_STR("dns", false, 7, IPV4_STR_MAX, SC_TEXT),
+};
+static const struct field_def net_destroy_req[] = {
+    F_STR("vm", true, 1, 32, SC_IDENT),
+    F_STR("host_if", false, 1, 15, SC_IDENT), /* bridged */
+};
+static const struct field_def pasta_spawn_req[] = {
+    F_STR("vm", true, 1, VM_NAME_MAX, SC_IDENT),
+    F_UINT("vmm_pid", true, 1, INT32_MAX), /* pasta is stopped when this VMM exits */
+    F_RECORDS("ports", false, NET_PORTS_MAX, &net_port),
+};
+
 /* ---- guest agent (docs/agent-protocol.md) ---- */
 #define SESSION_MAX UINT32_MAX
 #define ARGV_MAX    64	 /* arguments of a command */
@@ -227,8 +262,9 @@ static const struct field_def vm_run_req[] = {
     F_BOOL("stdin", false),
     F_BOOL("detach", false),
     F_BOOL("remove", false), /* --rm: remove when it stops */
-    F_STR("network", false, 1, 16, SC_IDENT),
-    F_STR("accel", false, 1, 8, SC_IDENT), /* auto | kvm | tcg */
+    F_STR("network", false, 1, 16, SC_IDENT), /* bridged | rootless | none */
+    F_RECORDS("ports", false, NET_PORTS_MAX, &net_port), /* --publish */
+    F_STR("accel", false, 1, 8, SC_IDENT),		  /* auto | kvm | tcg */
     F_UINT("rows", false, 1, 4096),
     F_UINT("cols", false, 1, 4096),
 };
@@ -265,6 +301,9 @@ static const struct field_def vm_info_fields[] = {
     F_UINT("pid", false, 1, INT32_MAX),	     /* the VMM's */
     F_UINT("exit_code", false, 0, 255),	     /* the container's, once it exited */
     F_UINT("boot_ms", false, 0, UINT64_MAX), /* VMM start to agent ready */
+    F_STR("guest_ip", false, 7, IPV4_STR_MAX, SC_TEXT),
+    F_STR("host_addr", false, 7, IPV4_STR_MAX, SC_TEXT), /* bridged: the host end of the VM's veth */
+    F_STRLIST("ports", false, NET_PORTS_MAX, 32, SC_TEXT), /* [IP:]HOST:GUEST/PROTO */
 };
 static const struct record_def vm_info = REC(vm_info_fields);
 static const struct field_def vm_list_rep[] = {
@@ -345,6 +384,26 @@ static const struct op_def ops[OP__COUNT] = {
 		      /* qmp listener, agent listener, kernel, initrd, rootfs, disk, image, console */
 		      .nfds_req = 8,
 		      .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE}},
+    [OP_VMM_SPAWN_NET] = {.id = OP_VMM_SPAWN_NET,
+			  .name = "vmm_spawn_net",
+			  .req = REC(vmm_spawn_req),
+			  .rep = REC(vmm_spawn_rep),
+			  .nfds_req = 9,
+			  .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE,
+				      FDK_TAP}},
+    [OP_NET_CREATE] = {.id = OP_NET_CREATE,
+		       .name = "net_create",
+		       .req = REC(net_create_req),
+		       .rep = REC(net_create_rep),
+		       .nfds_rep = 3,
+		       .fdk_rep = {FDK_TAP, FDK_NETNS, FDK_USERNS}},
+    [OP_NET_DESTROY] = {.id = OP_NET_DESTROY, .name = "net_destroy", .req = REC(net_destroy_req), .rep = REC_EMPTY},
+    [OP_PASTA_SPAWN] = {.id = OP_PASTA_SPAWN,
+			.name = "pasta_spawn",
+			.req = REC(pasta_spawn_req),
+			.rep = REC(vmm_spawn_rep),
+			.nfds_req = 2,
+			.fdk_req = {FDK_USERNS, FDK_NETNS}},
     [OP_AGENT_HELLO] = {.id = OP_AGENT_HELLO, .name = "agent_hello", .req = REC_EMPTY, .rep = REC(agent_hello_rep)},
     [OP_AGENT_HEALTH] = {.id = OP_AGENT_HEALTH, .name = "agent_health", .req = REC_EMPTY, .rep = REC(agent_health_rep)},
     [OP_AGENT_SHUTDOWN] = {.id = OP_AGENT_SHUTDOWN, .name = "agent_shutdown", .req = REC_EMPTY, .rep = REC_EMPTY},

@@ -27,7 +27,7 @@
 #define PROTO_MAX_STR	 4096	     /* bytes in one string or binary field */
 #define PROTO_MAX_ARRAY	 256	     /* elements in one array or map */
 #define PROTO_MAX_DEPTH	 6	     /* nesting of arrays/maps, envelope included */
-#define PROTO_MAX_FIELDS 16	     /* fields in one record */
+#define PROTO_MAX_FIELDS 24	     /* fields in one record (at most 32: a bitmask) */
 #define PROTO_MAX_FDS	 12	     /* file descriptors beside one frame (a VMM's start takes 8) */
 
 enum proto_kind { PK_REQUEST = 0, PK_REPLY = 1, PK_EVENT = 2 };
@@ -94,6 +94,7 @@ enum fd_kind {
 	FDK_TAP,	 /* /dev/net/tun */
 	FDK_SEQPACKET,	 /* AF_UNIX SOCK_SEQPACKET socket */
 	FDK_SOCKET,	 /* any socket */
+	FDK_USERNS,	 /* nsfs, NS_GET_NSTYPE == CLONE_NEWUSER */
 };
 
 enum proto_op {
@@ -123,6 +124,13 @@ enum proto_op {
 	OP_STORE_IMAGE_REMOVE,
 	/* supervisor -> launcher: start one VMM process with its fds (supervisor/launcher_vmm.c) */
 	OP_VMM_SPAWN,
+	OP_VMM_SPAWN_NET, /* the same with the VM's tap as a 9th fd */
+	/* supervisor -> netd: a VM's network (docs/networking.md); the tap, netns and userns
+	 * come back as fds */
+	OP_NET_CREATE,
+	OP_NET_DESTROY,
+	/* supervisor -> launcher: pasta for a rootless VM network, tied to its VMM's life */
+	OP_PASTA_SPAWN,
 	/* supervisor <-> guest agent, on the VM's byte stream (docs/agent-protocol.md); the
 	 * proc_* events also travel between a client and the supervisor for that client's session */
 	OP_AGENT_HELLO,
