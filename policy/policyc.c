@@ -140,6 +140,32 @@ static void add_header(const char *where, const char *h)
 	copy(headers[nheaders++], sizeof(headers[0]), h);
 }
 
+/* `set NAME VALUE`: a setting of the process that is policy, not request (netd's address
+ * pool and port range), compiled in beside its filter. */
+#define MAX_SETTINGS 16
+static struct named settings[MAX_SETTINGS];
+static char setting_vals[MAX_SETTINGS][64];
+static size_t nsettings;
+
+static void add_setting(const char *where, const char *why, char **tok, int ntok)
+{
+	if (ntok != 3 || !is_ident(tok[1]))
+		die(where, "expected: set NAME VALUE (NAME a C identifier, VALUE one word)");
+	for (size_t i = 0; i < nsettings; i++)
+		if (strcmp(settings[i].name, tok[1]) == 0)
+			die(where, "setting %s set twice (first at %s)", tok[1], settings[i].origin);
+	if (nsettings == MAX_SETTINGS)
+		die(where, "too many settings");
+	for (const char *c = tok[2]; *c; c++)
+		if (*c == '"' || *c == '\\')
+			die(where, "setting value may not contain quotes or backslashes");
+	copy(setting_vals[nsettings], sizeof(setting_vals[0]), tok[2]);
+	copy(settings[nsettings].name, sizeof(settings[0].name), tok[1]);
+	copy(settings[nsettings].origin, sizeof(settings[0].origin), where);
+	copy(settings[nsettings].why, sizeof(settings[0].why), why);
+	nsettings++;
+}
+
 static void add_rlimit(const char *where, const char *why, char **tok, int ntok)
 {
 	if (ntok != 4 || !is_ident(tok[1]) || strncmp(tok[1], "RLIMIT_", 7) == 0)
@@ -327,7 +353,7 @@ static void parse_line(const char *file, int lineno, char *text, bool top, bool 
 			die(where, "expected: header <path.h>");
 		add_header(where, tok[1]);
 	} else if (strcmp(d, "caps") == 0 || strcmp(d, "namespaces") == 0 || strcmp(d, "rlimit") == 0 ||
-		   strcmp(d, "allow-ambient") == 0) {
+		   strcmp(d, "allow-ambient") == 0 || strcmp(d, "set") == 0) {
 		/* These describe a process: fragments may not carry them. From an included
 		 * policy only the caps are merged (the launcher keeps its helpers' caps to
 		 * hand them over); its namespaces and rlimits stay its own. */
@@ -350,6 +376,8 @@ static void parse_line(const char *file, int lineno, char *text, bool top, bool 
 			}
 		} else if (strcmp(d, "rlimit") == 0) {
 			add_rlimit(where, why, tok, ntok);
+		} else if (strcmp(d, "set") == 0) {
+			add_setting(where, why, tok, ntok);
 		} else {
 			if (ntok != 1)
 				die(where, "allow-ambient takes no arguments");
@@ -446,6 +474,13 @@ static void emit(const char *file, const char *name)
 			       rlimit_vals[i][1], rlimits[i].origin, comment(rlimits[i].why));
 		printf("};\n\n");
 	}
+	if (nsettings) {
+		printf("static const struct sandbox_setting settings[] = {\n");
+		for (size_t i = 0; i < nsettings; i++)
+			printf("\t{ \"%s\", \"%s\" }, /* %s: %s */\n", settings[i].name, setting_vals[i],
+			       settings[i].origin, comment(settings[i].why));
+		printf("};\n\n");
+	}
 	size_t n = 0;
 	printf("static const struct sandbox_rule rules[] = {\n");
 	for (size_t i = 0; i < nrules; i++) {
@@ -481,6 +516,7 @@ static void emit(const char *file, const char *name)
 			printf("%s%s", any++ ? " | " : "", ns_flag[k]);
 	printf(",\n");
 	printf("\t.rlimits = %s,\n\t.nrlimits = %zu,\n", nrlimits ? "rlimits" : "NULL", nrlimits);
+	printf("\t.settings = %s,\n\t.nsettings = %zu,\n", nsettings ? "settings" : "NULL", nsettings);
 	printf("\t.rules = rules,\n\t.nrules = %zu,\n", n);
 	printf("\t.allow_ambient = %s,\n};\n", allow_ambient ? "true" : "false");
 }

@@ -60,6 +60,14 @@ int sandbox_nondumpable(void)
 	return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 ? 0 : -EPERM;
 }
 
+const char *sandbox_setting(const struct sandbox_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->nsettings; i++)
+		if (strcmp(p->settings[i].name, name) == 0)
+			return p->settings[i].value;
+	return NULL;
+}
+
 int sandbox_enter(const struct sandbox_policy *p, const struct sandbox_opts *o, char *err, size_t errlen)
 {
 	static const struct sandbox_opts none;

@@ -41,6 +41,11 @@ struct sandbox_rlimit {
 	rlim_t soft, hard;
 };
 
+/* A `set NAME VALUE` line of a policy file. */
+struct sandbox_setting {
+	const char *name, *value;
+};
+
 struct sandbox_policy {
 	const char *name;
 	const cap_value_t *caps; /* capabilities kept (permitted = effective) */
@@ -48,6 +53,8 @@ struct sandbox_policy {
 	int unshare_flags; /* CLONE_NEW* entered at stage 3 */
 	const struct sandbox_rlimit *rlimits;
 	size_t nrlimits;
+	const struct sandbox_setting *settings;
+	size_t nsettings;
 	const struct sandbox_rule *rules;
 	size_t nrules;
 	bool allow_ambient; /* leave SECBIT_NO_CAP_AMBIENT_RAISE unset: this process
@@ -62,6 +69,9 @@ struct sandbox_opts {
 	gid_t gid;
 	bool skip_namespaces; /* caller already placed the process in its namespaces */
 };
+
+/* The value of a policy's `set NAME VALUE`, or NULL. */
+const char *sandbox_setting(const struct sandbox_policy *p, const char *name);
 
 /* Run all stages in order. Returns 0, or -1 with a message in err naming the stage. */
 int sandbox_enter(const struct sandbox_policy *p, const struct sandbox_opts *o, char *err, size_t errlen);

@@ -143,8 +143,8 @@ static __attribute__((noreturn)) void exec_helper(struct launcher *L, enum helpe
 			strerror(-rc));
 		_exit(126);
 	}
-	char *const sys_argv[] = {prog, "--mode", "system", "--uid", uid, "--gid", gid, NULL};
-	char *const rl_argv[] = {prog, "--mode", "rootless", NULL};
+	char *const sys_argv[] = {prog, "--mode", "system", "--uid", uid, "--gid", gid, "--instance", (char *)in->tag, NULL};
+	char *const rl_argv[] = {prog, "--mode", "rootless", "--instance", (char *)in->tag, NULL};
 	char *const envp[] = {NULL};
 	syscall(SYS_execveat, L->ls->exe_fd[id], "", in->system_mode ? sys_argv : rl_argv, envp, AT_EMPTY_PATH);
 	log_err("%s: exec: %s", name, strerror(errno));

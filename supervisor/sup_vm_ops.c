@@ -106,6 +106,7 @@ void op_vm_list(struct client *c, const struct pmsg *req)
 			prec_set_uint(&rep, r, "exit_code", (uint64_t)vm->exit_code);
 		if (vm->boot_ms)
 			prec_set_uint(&rep, r, "boot_ms", vm->boot_ms);
+		vm_net_list(vm, &rep, r);
 	}
 	client_send(c, &rep);
 	pmsg_free(&rep);

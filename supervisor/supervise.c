@@ -108,6 +108,10 @@ static int setup_instance(struct instance *in, const char *state_dir)
 	    snprintf(in->socket_path, sizeof(in->socket_path), "%s/%s", state_dir, FCVM_SOCKET_NAME) >=
 		(int)sizeof(((struct sockaddr_un *)0)->sun_path))
 		return fail("state directory path too long: %s", state_dir);
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const char *c = in->state_dir; *c; c++)
+		h = (h ^ (unsigned char)*c) * 16777619u;
+	snprintf(in->tag, sizeof(in->tag), "%08x", h);
 	return 0;
 }
 

@@ -70,12 +70,35 @@ struct vm_start {
 	int disk_fd;
 	unsigned disk_tries;
 	char warning[320];
+	struct pmsg net_req; /* netd's net_create, unless --network none */
+	bool has_net;
+	int net_fds[3]; /* from netd: tap (QEMU's), netns and userns (pasta's) */
 };
+
+static void close_net_fds(struct vm_start *st)
+{
+	for (int i = 0; i < 3; i++)
+		close_fdp(&st->net_fds[i]);
+}
+
+static void start_free(struct vm_start *st)
+{
+	client_release(st->c);
+	pmsg_free(&st->rep);
+	close_fdp(&st->image_fd);
+	close_fdp(&st->disk_fd);
+	close_net_fds(st);
+	if (st->has_net)
+		pmsg_free(&st->net_req);
+	free(st);
+}
 
 #define DISK_RETRY_MS  100 /* stored (re)starting: ask again, for up to ~10 s */
 #define DISK_TRIES_MAX 100
 
 static void ask_for_disk(struct vm_start *st);
+static void on_pasta(struct pmsg *rep, void *arg);
+static void start_done(struct vm_start *st);
 
 static void start_fail(struct vm_start *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void start_fail(struct vm_start *st, int code, const char *fmt, ...)
@@ -88,14 +111,15 @@ static void start_fail(struct vm_start *st, int code, const char *fmt, ...)
 	log_err("%s: not started: %s", st->vm->name, msg);
 	pmsg_set_error(&st->rep, code, "%s", msg);
 	client_send(st->c, &st->rep);
-	client_release(st->c);
-	pmsg_free(&st->rep);
-	close_fdp(&st->image_fd);
-	close_fdp(&st->disk_fd);
 	struct vm *vm = st->vm;
-	free(st);
+	start_free(st);
 	vm->remove_on_stop = true;
+	if (vm->pid > 0) { /* the VMM runs already: stop it, then it goes */
+		vm_stop(vm, "start failed");
+		return;
+	}
 	vm->status = VM_STOPPED;
+	vm_net_release(vm);
 	vm_remove(vm);
 }
 
@@ -180,6 +204,29 @@ static void on_vmm_spawned(struct pmsg *rep, void *arg)
 		log_err("%s: cannot connect to the VMM's sockets: %s", vm->name, strerror(-rc));
 	vm_boot_deadline(vm);
 	vm_record_save(vm);
+	if (st->has_net && strcmp(vm->network, "rootless") == 0) {
+		int userns = st->net_fds[2], netns = st->net_fds[1];
+		st->net_fds[1] = st->net_fds[2] = -1; /* the request owns them now */
+		vm_net_pasta(vm, &st->net_req, userns, netns, on_pasta, st);
+		return;
+	}
+	start_done(st);
+}
+
+static void on_pasta(struct pmsg *rep, void *arg)
+{
+	struct vm_start *st = arg;
+	if (rep->err_code != PE_OK) {
+		start_fail(st, rep->err_code, "pasta did not start: %s", rep->err_msg ? rep->err_msg : "?");
+		return;
+	}
+	start_done(st);
+}
+
+/* The VMM (and pasta) run: answer the client. */
+static void start_done(struct vm_start *st)
+{
+	struct vm *vm = st->vm;
 	prec_set_str(&st->rep, &st->rep.body, "name", vm->name);
 	prec_set_str(&st->rep, &st->rep.body, "id", vm->id);
 	prec_set_str(&st->rep, &st->rep.body, "accel", accel_name(vm->qc.accel));
@@ -189,9 +236,7 @@ static void on_vmm_spawned(struct pmsg *rep, void *arg)
 	if (run && run->client)
 		prec_set_uint(&st->rep, &st->rep.body, "session", run->sid);
 	client_send(st->c, &st->rep);
-	client_release(st->c);
-	pmsg_free(&st->rep);
-	free(st);
+	start_free(st);
 	log_info("%s: VMM pid %d (%s, %u vCPU, %u MiB)", vm->name, vm->pid, accel_name(vm->qc.accel), vm->qc.cpus,
 		 vm->qc.mem_mib);
 }
@@ -240,12 +285,17 @@ static void spawn_vmm(struct vm_start *st)
 	char buf[8192];
 	int n = qemu_build_argv(&vm->qc, argv, ARRAY_LEN(argv), buf, sizeof(buf));
 	struct pmsg req;
-	pmsg_init(&req, PK_REQUEST, OP_VMM_SPAWN, 0);
+	bool tap = st->net_fds[0] >= 0;
+	pmsg_init(&req, PK_REQUEST, tap ? OP_VMM_SPAWN_NET : OP_VMM_SPAWN, 0);
 	prec_set_str(&req, &req.body, "vm", vm->name);
 	for (int i = 0; i < n; i++)
 		prec_add_str(&req, &req.body, "argv", argv[i]);
 	for (int i = 0; i < VFD__COUNT; i++)
 		pmsg_add_fd(&req, fds[i]); /* the message owns them now */
+	if (tap) { /* the 9th: once QEMU has it, only QEMU holds the VM's namespace */
+		pmsg_add_fd(&req, st->net_fds[0]);
+		st->net_fds[0] = -1;
+	}
 	if (n < 0) {
 		pmsg_free(&req);
 		start_fail(st, PE_INTERNAL, "the QEMU command line does not fit");
@@ -261,6 +311,8 @@ static void on_disk_retry(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	ask_for_disk(arg);
 }
+
+static void on_net(struct pmsg *rep, void *arg);
 
 static void on_disk(struct pmsg *rep, void *arg)
 {
@@ -283,6 +335,28 @@ static void on_disk(struct pmsg *rep, void *arg)
 		    st->warning + used, sizeof(st->warning) - used,
 		    "%sno copy-on-write data directory: VM disks are sparse copies (see `fcvm setup --btrfs-loop`)",
 		    used ? "; " : "");
+	if (!st->has_net) {
+		spawn_vmm(st);
+		return;
+	}
+	helper_call(st->vm->sup, HELPER_NETD, &st->net_req, on_net, st);
+}
+
+static void on_net(struct pmsg *rep, void *arg)
+{
+	struct vm_start *st = arg;
+	if (rep->err_code != PE_OK) {
+		start_fail(st, rep->err_code, "no network for the VM: %s", rep->err_msg ? rep->err_msg : "?");
+		return;
+	}
+	if (vm_net_made(st->vm, rep, st->net_fds) < 0) {
+		start_fail(st, PE_INTERNAL, "netd's answer does not fit the VM's configuration");
+		return;
+	}
+	if (strcmp(st->vm->network, "bridged") == 0) {
+		close_fdp(&st->net_fds[1]); /* pasta's only */
+		close_fdp(&st->net_fds[2]);
+	}
 	spawn_vmm(st);
 }
 
@@ -332,15 +406,10 @@ void vm_run(struct client *c, const struct pmsg *req)
 {
 	struct supervisor *s = c->sup;
 	const char *name = prec_str(&req->body, "name");
-	const char *net = prec_str(&req->body, "network");
-	char gen[32];
+	char gen[32], err[256];
 	uint64_t u;
 	bool b;
 
-	if (net && strcmp(net, "none") != 0) {
-		reply_err(c, req, PE_INVALID, "--network %s is not available yet: only --network none", net);
-		return;
-	}
 	unsigned mine = 0;
 	struct vm *it;
 	TAILQ_FOREACH (it, &s->vms, link)
@@ -373,7 +442,6 @@ void vm_run(struct client *c, const struct pmsg *req)
 	snprintf(vm->name, sizeof(vm->name), "%s", name);
 	random_id(vm->id, sizeof(vm->id));
 	snprintf(vm->image, sizeof(vm->image), "%s", prec_str(&req->body, "image"));
-	snprintf(vm->network, sizeof(vm->network), "none");
 	snprintf(vm->health, sizeof(vm->health), "starting");
 	vm->owner = c->uid;
 	vm->created_ms = now_realtime_ms();
@@ -396,8 +464,15 @@ void vm_run(struct client *c, const struct pmsg *req)
 	st->c = c;
 	st->image_fd = pmsg_take_fd((struct pmsg *)req, 0); /* the request's only fd: ours now */
 	st->disk_fd = -1;
+	st->net_fds[0] = st->net_fds[1] = st->net_fds[2] = -1;
 	pmsg_init_reply(&st->rep, req);
 	client_hold(c);
+	int rc = vm_net_parse(vm, &st->net_req, &req->body, err, sizeof(err));
+	st->has_net = rc == 0 && strcmp(vm->network, "none") != 0;
+	if (rc < 0) {
+		start_fail(st, rc == -EPERM ? PE_DENIED : PE_INVALID, "%s", err);
+		return;
+	}
 	if (!pick_accel(prec_str(&req->body, "accel"), vm, st->warning, sizeof(st->warning))) {
 		start_fail(st, PE_INVALID, "--accel must be auto, kvm or tcg");
 		return;

@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "proto/proto.h"
+#include "supervisor/peer.h"
 #include "supervisor/qemu_argv.h"
 
 struct supervisor;
@@ -73,6 +74,17 @@ struct vm_follower {
 };
 TAILQ_HEAD(vm_follower_list, vm_follower);
 
+/* ---- the VM's network (supervisor/vm_net.c) ---- */
+#define VM_PORTS_MAX 16
+struct vm_net {
+	bool made;	    /* netd made it: net_destroy once the VMM is gone */
+	char host_if[16];   /* bridged: the host end of its veth */
+	char host_addr[16]; /* bridged: that end's address */
+	char guest_ip[16];
+	char ports[VM_PORTS_MAX][40]; /* [IP:]HOST:GUEST/PROTO, for listings */
+	unsigned nports;
+};
+
 struct vm {
 	struct supervisor *sup;
 	char name[65];
@@ -83,7 +95,8 @@ struct vm {
 	char health[16];
 	uint64_t created_ms, spawned_mono_ms, boot_ms;
 	struct qemu_config qc;
-	char network[16];
+	char network[16]; /* bridged | rootless | none */
+	struct vm_net net;
 	pid_t pid;     /* the VMM's */
 	int exit_code; /* the container's, -1 until it exits */
 	bool remove_on_stop;
@@ -106,6 +119,18 @@ struct vm {
 	struct event *health_timer; /* asks the agent how the container is, while running */
 	TAILQ_ENTRY(vm) link;
 };
+
+/* The network fields of a vm_run request: the mode (default: bridged in system mode,
+ * rootless otherwise) into vm->network and, unless none, netd's net_create into net_req.
+ * 0, or -errno with a message for the client. */
+int vm_net_parse(struct vm *vm, struct pmsg *net_req, const struct precord *req, char *err, size_t n);
+/* netd's reply: the guest's addresses into vm->qc.net, the tap, netns and userns fds into fds. */
+int vm_net_made(struct vm *vm, struct pmsg *rep, int fds[3]);
+/* Ask the launcher for pasta in the VM's namespaces (rootless), with net_req's ports. */
+void vm_net_pasta(struct vm *vm, const struct pmsg *net_req, int userns_fd, int netns_fd, peer_reply_cb cb,
+		  void *arg);
+void vm_net_release(struct vm *vm); /* the VMM is gone: netd removes what is left on the host */
+void vm_net_list(const struct vm *vm, struct pmsg *rep, struct precord *r); /* ls fields */
 
 /* ---- records, re-attach after a supervisor restart (supervisor/vm_record.c) ---- */
 void vm_record_save(struct vm *vm);

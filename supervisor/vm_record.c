@@ -33,6 +33,13 @@ void vm_record_save(struct vm *vm)
 			      (json_int_t)vm->boot_ms, "status", vm_status_name(vm->status));
 	if (!j)
 		return;
+	/* the network: what netd must be asked to remove once the VMM is gone, and the listing */
+	json_t *ports = json_array();
+	for (unsigned i = 0; i < vm->net.nports; i++)
+		json_array_append_new(ports, json_string(vm->net.ports[i]));
+	json_object_set_new(j, "net", json_pack("{s:b, s:s, s:s, s:s, s:o}", "made", vm->net.made, "host_if",
+						 vm->net.host_if, "host_addr", vm->net.host_addr, "guest_ip",
+						 vm->net.guest_ip, "ports", ports));
 	int fd = openat(vm->dirfd, RECORD_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int rc = fd < 0 ? -1 : json_dumpfd(j, fd, JSON_COMPACT);
 	if (fd >= 0)
@@ -92,6 +99,18 @@ static struct vm *load_one(struct supervisor *s, const char *name)
 	vm->disk_made = json_is_true(json_object_get(j, "disk"));
 	vm->exit_code = (int)jint(j, "exit_code");
 	vm->boot_ms = (uint64_t)jint(j, "boot_ms");
+	json_t *net = json_object_get(j, "net");
+	if (json_is_object(net)) {
+		vm->net.made = json_is_true(json_object_get(net, "made"));
+		snprintf(vm->net.host_if, sizeof(vm->net.host_if), "%s", jstr(net, "host_if"));
+		snprintf(vm->net.host_addr, sizeof(vm->net.host_addr), "%s", jstr(net, "host_addr"));
+		snprintf(vm->net.guest_ip, sizeof(vm->net.guest_ip), "%s", jstr(net, "guest_ip"));
+		json_t *ports = json_object_get(net, "ports");
+		for (size_t i = 0; i < json_array_size(ports) && vm->net.nports < VM_PORTS_MAX; i++)
+			if (json_is_string(json_array_get(ports, i)))
+				snprintf(vm->net.ports[vm->net.nports++], sizeof(vm->net.ports[0]), "%s",
+					 json_string_value(json_array_get(ports, i)));
+	}
 	const char *st = jstr(j, "status");
 	vm->status = strcmp(st, "running") == 0 || strcmp(st, "booting") == 0 ? VM_BOOTING : VM_STOPPED;
 	vm->run_started = true; /* the container was started by the predecessor: never again */

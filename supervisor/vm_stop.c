@@ -115,6 +115,7 @@ void vm_vmm_gone(struct vm *vm)
 	else
 		log_info("%s: VMM exited", vm->name);
 	vm->pid = 0;
+	vm_net_release(vm);
 	if (vm->status != VM_LOST)
 		vm->status = VM_STOPPED;
 	snprintf(vm->health, sizeof(vm->health), "unknown");

@@ -14,10 +14,23 @@
 
 struct helper_args {
 	const char *mode;
+	const char *instance;
 	bool change_ids;
 	uid_t uid;
 	gid_t gid;
 };
+
+/* 1-8 of [a-z0-9]: it names kernel objects (nftables tables, link aliases). */
+bool instance_tag_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > 8)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
 
 static int parse_args(int argc, char **argv, struct helper_args *a)
 {
@@ -25,6 +38,7 @@ static int parse_args(int argc, char **argv, struct helper_args *a)
 	    {"mode", required_argument, NULL, 'm'},
 	    {"uid", required_argument, NULL, 'u'},
 	    {"gid", required_argument, NULL, 'g'},
+	    {"instance", required_argument, NULL, 'i'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t v;
@@ -49,6 +63,11 @@ static int parse_args(int argc, char **argv, struct helper_args *a)
 				return -1;
 			a->gid = (gid_t)v;
 			have_gid = true;
+			break;
+		case 'i':
+			if (!instance_tag_ok(optarg))
+				return -1;
+			a->instance = optarg;
 			break;
 		default:
 			return -1;
@@ -173,11 +192,12 @@ int helper_main(const char *name, const struct sandbox_policy *policy, const str
 
 	log_init(name);
 	if (parse_args(argc, argv, &a) < 0) {
-		log_err("usage: fcvm-%s --mode system|rootless [--uid N --gid N] (channel on fd %d)", name,
+		log_err("usage: fcvm-%s --mode system|rootless [--uid N --gid N] [--instance TAG] (channel on fd %d)", name,
 			FCVM_HELPER_CHANNEL_FD);
 		return 2;
 	}
 	h.mode = a.mode;
+	h.instance = a.instance ? a.instance : "0";
 	int keep[] = {FCVM_HELPER_CHANNEL_FD, FCVM_HELPER_DATA_FD};
 	struct sandbox_opts so = {
 	    .keep_fds = keep,

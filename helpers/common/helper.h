@@ -11,6 +11,7 @@ struct helper_ctx {
 	void *state;	  /* the helper's own (e.g. stored's open store) */
 	const char *name; /* "netd" ... */
 	const char *mode; /* "system" | "rootless" */
+	const char *instance; /* --instance: which supervisor's objects are this helper's */
 	uint64_t started_ms;
 };
 
@@ -31,7 +32,9 @@ void helper_fail(struct helper_ctx *h, struct pmsg *rep, int neg_errno, const ch
 /* Runs once, inside the sandbox, before the first request. Returns 0 or -errno. */
 typedef int (*helper_init)(struct helper_ctx *h);
 
-/* main() of a helper. argv: --mode system|rootless [--uid N --gid N]
+bool instance_tag_ok(const char *s);
+
+/* main() of a helper. argv: --mode system|rootless [--uid N --gid N] [--instance TAG]
  * Its channel is fd 3; stored also gets the data directory as fd 4. */
 int helper_main(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops, size_t nops,
 		helper_init init, int argc, char **argv);

@@ -12,6 +12,12 @@
 #ifndef FCVM_NETD_VMNS_H
 #define FCVM_NETD_VMNS_H
 
+#include <sched.h>
+#include <signal.h>
+
+/* The only clone netd's seccomp filter allows (policy/netd.policy). */
+#define FCVM_VMNS_CLONE_FLAGS (CLONE_NEWUSER | CLONE_NEWNET | CLONE_FILES | SIGCHLD)
+
 struct vmns {
 	int userns_fd; /* nsfs: the user namespace that owns netns */
 	int netns_fd;  /* nsfs: the VM's network namespace */
