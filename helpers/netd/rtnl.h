@@ -15,7 +15,8 @@ void rtnl_close(struct rtnl *r);
 
 /* A veth pair: `name` here, with IFLA_IFALIAS `alias` (netd's record of what it made), and
  * `peer` moved into the namespace peer_netns_fd at creation (IFLA_NET_NS_FD). NLM_F_EXCL:
- * -EEXIST when `name` exists. */
+ * -EEXIST when `name` exists. The kernel ignores an alias in a creation request, so the
+ * alias is set by a second request; if that fails the pair is deleted again. */
 int rtnl_veth_create(struct rtnl *r, const char *name, const char *alias, const char *peer, int peer_netns_fd);
 int rtnl_link_index(struct rtnl *r, const char *name, unsigned *ifindex); /* -ENODEV if absent */
 /* Set the link up, and (IFLA_AF_SPEC / AF_INET / IFLA_INET_CONF) its IPv4 forwarding and
