@@ -28,7 +28,8 @@
 struct launcher {
 	struct launcher_setup *ls;
 	pid_t helper_pid[HELPER__COUNT];
-	pid_t vmm_pid[MAX_VMMS]; /* 0: free slot */
+	pid_t vmm_pid[MAX_VMMS];   /* 0: free slot */
+	pid_t pasta_pid[MAX_VMMS]; /* the rootless network of vmm_pid[i], or 0 */
 	int sigfd;
 	bool cmd_done, sup_done, ready, shutdown_sent;
 	unsigned sup_restarts;	    /* within the current window */
@@ -201,6 +202,23 @@ static void serve_vmm_spawn(struct launcher *L, const struct pmsg *req, struct p
 		L->vmm_pid[slot] = pid;
 }
 
+static void serve_pasta_spawn(struct launcher *L, const struct pmsg *req, struct pmsg *rep)
+{
+	uint64_t vmm = 0;
+	size_t slot = 0;
+	prec_uint(&req->body, "vmm_pid", &vmm);
+	while (slot < MAX_VMMS && (L->vmm_pid[slot] <= 0 || L->vmm_pid[slot] != (pid_t)vmm))
+		slot++;
+	if (slot == MAX_VMMS || L->pasta_pid[slot] > 0) {
+		log_audit("refused pasta for pid %llu: not a VMM of ours, or it has one", (unsigned long long)vmm);
+		pmsg_set_error(rep, PE_DENIED, "pid %llu is not a VMM without a network", (unsigned long long)vmm);
+		return;
+	}
+	pid_t pid = pasta_spawn(L->ls, req, rep);
+	if (pid > 0)
+		L->pasta_pid[slot] = pid;
+}
+
 static void serve_ready(struct launcher *L)
 {
 	if (L->ready)
@@ -227,7 +245,11 @@ static void handle_request(struct launcher *L, const struct pmsg *req)
 		serve_spawn(L, req, &rep);
 		break;
 	case OP_VMM_SPAWN:
+	case OP_VMM_SPAWN_NET:
 		serve_vmm_spawn(L, req, &rep);
+		break;
+	case OP_PASTA_SPAWN:
+		serve_pasta_spawn(L, req, &rep);
 		break;
 	case OP_READY:
 		serve_ready(L);
@@ -357,11 +379,16 @@ static void reap(struct launcher *L)
 			log_info("command exited with status %d", status_code(st));
 			ask_shutdown(L, "the command exited");
 		} else {
-			for (size_t i = 0; i < MAX_VMMS; i++)
+			for (size_t i = 0; i < MAX_VMMS; i++) {
 				if (L->vmm_pid[i] == pid) {
 					L->vmm_pid[i] = 0;
 					log_info("VMM pid %d exited with status %d", (int)pid, status_code(st));
+					if (L->pasta_pid[i] > 0) /* its network goes with it */
+						kill(L->pasta_pid[i], SIGTERM);
 				}
+				if (L->pasta_pid[i] == pid)
+					L->pasta_pid[i] = 0;
+			}
 			for (int i = 0; i < HELPER__COUNT; i++)
 				if (L->helper_pid[i] == pid) {
 					L->helper_pid[i] = 0;

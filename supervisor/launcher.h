@@ -26,6 +26,7 @@ struct launcher_setup {
 	pid_t cmd_pid;	/* 0: no command */
 	int cmd_go;	/* write end of the command's start pipe, or -1 */
 	int vmm_exe_fd; /* O_PATH fd of qemu-system-x86_64, or -1 when not installed */
+	int pasta_exe_fd; /* O_PATH fd of pasta (rootless VM networks), or -1 */
 	int listen_fd;	/* the control socket, kept to hand to a restarted supervisor */
 };
 
@@ -39,6 +40,11 @@ int launcher_enter_userns(int more_ns, uid_t inner_uid, gid_t inner_gid);
 int vmm_open_binary(void); /* O_PATH fd or -errno */
 /* Start the VMM req asks for; fills rep; returns its pid, or -1 with rep's error set. */
 pid_t vmm_spawn(const struct launcher_setup *ls, const struct pmsg *req, struct pmsg *rep);
+
+/* pasta for a rootless VM network (supervisor/launcher_pasta.c) */
+int pasta_open_binary(void); /* O_PATH fd or -errno */
+/* Start pasta as req asks, once it is ready; fills rep; its pid, or -1 with rep's error set. */
+pid_t pasta_spawn(const struct launcher_setup *ls, const struct pmsg *req, struct pmsg *rep);
 
 /* Runs until the supervisor and the command are gone. Returns the exit status for
  * `fcvm supervise`: the command's, or 0 after an orderly stop. */

@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "policy/sandbox.h"
 #include "supervisor/launcher.h"
+#include "supervisor/qemu_argv.h"
 
 #define VMM_FIRST_FD 3
 
@@ -134,7 +135,7 @@ static __attribute__((noreturn)) void exec_vmm(const struct launcher_setup *ls, 
 	sigfillset(&all);
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
 	setsid(); /* the user's Ctrl-C goes to the client, which asks for an orderly stop */
-	int prog = place_fds(req->fds, req->nfds, req->nfds - 1, ls->devnull, ls->vmm_exe_fd);
+	int prog = place_fds(req->fds, req->nfds, VFD_CONSOLE, ls->devnull, ls->vmm_exe_fd);
 	if (prog < 0) {
 		log_err("vmm: fds: %s", strerror(-prog));
 		_exit(126);

@@ -279,6 +279,7 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 	    .sup_pid = sup,
 	    .cmd_go = -1,
 	    .vmm_exe_fd = vmm_open_binary(),
+	    .pasta_exe_fd = pasta_open_binary(),
 	    .listen_fd = listen_fd,
 	};
 	memcpy(ls.exe_fd, exe_fd, sizeof(exe_fd));

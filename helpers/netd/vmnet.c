@@ -80,11 +80,7 @@ static int setup_inside(const struct netd *n, struct vmns *ns, const struct in_a
 	unsigned lo = 0, tap = 0, veth = 0;
 	struct in_addr any = {0};
 	int rc;
-	if (!r || !f) {
-		if (!r)
-			close(rfd);
-		if (!f)
-			close(ffd);
+	if (!r || !f) { /* both take their fd, whatever happens */
 		rc = -ENOMEM;
 		goto out;
 	}
