@@ -345,7 +345,9 @@ static void topo_up(void)
 	       "ip -n %3$s route add default via 10.254.254.1\n"
 	       "mkdir -p %4$s/guest %4$s/host; echo guest-says-hi > %4$s/guest/index.html\n"
 	       "echo host-says-hi > %4$s/host/index.html\n"
+	       "mkdir -p %4$s/guest81; echo guest81-says-hi > %4$s/guest81/index.html\n"
 	       "ip netns exec %3$s busybox httpd -p 80 -h %4$s/guest\n"
+	       "ip netns exec %3$s busybox httpd -p 81 -h %4$s/guest81\n"
 	       "ip netns exec %1$s busybox httpd -p 198.51.100.5:8000 -h %4$s/host\n",
 	       nsH, nsV, nsG, webdir) == 0);
 }
@@ -382,18 +384,18 @@ static int in_netns(const char *ns, int (*fn)(struct nft *n, void *arg), void *a
 	return WIFEXITED(st) ? -WEXITSTATUS(st) : -255;
 }
 
-static struct nft_port web[2];
+static struct nft_port web[4];
 
 static int host_setup(struct nft *n, void *arg)
 {
 	int ret = nft_host_ensure(n, TABLE, ip4("10.231.0.0"), 16);
 
-	return ret ? ret : nft_host_ports(n, TABLE, web, 2, ip4("10.231.0.2"), true);
+	return ret ? ret : nft_host_ports(n, TABLE, web, 4, ip4("10.231.0.2"), true);
 }
 
 static int host_unpublish(struct nft *n, void *arg)
 {
-	return nft_host_ports(n, TABLE, web, 2, ip4("10.231.0.2"), false);
+	return nft_host_ports(n, TABLE, web, 4, ip4("10.231.0.2"), false);
 }
 
 static int vm_setup(struct nft *n, void *arg)
@@ -415,6 +417,9 @@ static void traffic_body(void)
 	/* 8080 on every address, 8081 on 198.51.100.5 only */
 	web[0] = (struct nft_port){ip4("0.0.0.0"), 8080, 80, IPPROTO_TCP};
 	web[1] = (struct nft_port){ip4("198.51.100.5"), 8081, 80, IPPROTO_TCP};
+	/* 8082 on every address to guest port 80, and on 198.51.100.5 to 81: the address wins */
+	web[2] = (struct nft_port){ip4("0.0.0.0"), 8082, 80, IPPROTO_TCP};
+	web[3] = (struct nft_port){ip4("198.51.100.5"), 8082, 81, IPPROTO_TCP};
 	topo_up();
 	CHECK_EQ(in_netns(nsV, vm_setup, NULL), 0);
 	CHECK_EQ(in_netns(nsH, host_setup, NULL), 0);
@@ -427,6 +432,8 @@ static void traffic_body(void)
 	/* published on 198.51.100.5 only */
 	CHECK_EQ(fetch(nsH, "http://198.51.100.5:8081/", "guest-says-hi", 3), 0);
 	CHECK(fetch(nsH, "http://127.0.0.1:8081/", "guest-says-hi", 1) != 0);
+	CHECK_EQ(fetch(nsH, "http://198.51.100.5:8082/", "guest81-says-hi", 3), 0);
+	CHECK_EQ(fetch(nsH, "http://127.0.0.1:8082/", "guest-says-hi", 3), 0);
 	/* egress: the guest reaches a server on the host's uplink address */
 	CHECK_EQ(fetch(nsG, "http://198.51.100.5:8000/", "host-says-hi", 3), 0);
 
