@@ -81,7 +81,7 @@ int net_parse(const char *text, struct net_spec *n, char *why, size_t whylen)
 	size_t plen = flen[0] - (size_t)(slash + 1 - field[0]);
 	if (plen < 1 || plen > 2 || strspn(slash + 1, "0123456789") < plen)
 		return bad(why, whylen, text, "bad prefix length");
-	n->prefix = (unsigned)atoi(slash + 1);
+	n->prefix = (unsigned)strtoul(slash + 1, NULL, 10); /* 1 or 2 digits, checked */
 	if (n->prefix < 1 || n->prefix > 32)
 		return bad(why, whylen, text, "bad prefix length");
 	if (!parse_ipv4(field[1], flen[1], &n->gw))

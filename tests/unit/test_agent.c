@@ -1038,8 +1038,8 @@ TEST(run_with_guest_network_is_host_network)
 /* ---- the guest's interface configuration (--net-config), in a network namespace of the
  * test's own: root only; the namespace and its veth pair vanish with the test's process. ---- */
 
-#define GUEST_MAC  "02:fc:00:00:00:02"
-#define GUEST_SPEC "10.254.254.2/30,10.254.254.1," GUEST_MAC ",10.0.2.3"
+#define GUEST_MAC "02:fc:00:00:00:02"
+static const char guest_spec[] = "10.254.254.2/30,10.254.254.1," GUEST_MAC ",10.0.2.3";
 
 static void enter_test_netns(void)
 {
@@ -1125,9 +1125,11 @@ static json_t *ip_json(const char *args)
 
 static bool json_strs_have(const json_t *arr, const char *want)
 {
-	size_t i;
-	json_t *v;
-	json_array_foreach(arr, i, v) if (json_is_string(v) && strcmp(json_string_value(v), want) == 0) return true;
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		const json_t *v = json_array_get(arr, i);
+		if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
+			return true;
+	}
 	return false;
 }
 
@@ -1145,13 +1147,12 @@ static bool link_up(const char *ifname)
 static void if_inet(const char *ifname, char *out, size_t n)
 {
 	char args[64];
-	size_t i;
-	json_t *a;
 	snprintf(args, sizeof(args), "addr show dev %s", ifname);
 	json_t *j = ip_json(args);
 	out[0] = 0;
-	json_array_foreach(json_object_get(json_array_get(j, 0), "addr_info"), i, a)
-	{
+	const json_t *info = json_object_get(json_array_get(j, 0), "addr_info");
+	for (size_t i = 0; i < json_array_size(info); i++) {
+		const json_t *a = json_array_get(info, i);
 		if (strcmp(json_string_value(json_object_get(a, "family")), "inet") == 0)
 			snprintf(out, n, "%s/%lld", json_string_value(json_object_get(a, "local")),
 				 (long long)json_integer_value(json_object_get(a, "prefixlen")));
@@ -1164,7 +1165,7 @@ TEST(net_config_by_mac)
 	char out[256], err[1024], inet[64], text[512], path[PATH_MAX + 16];
 	enter_test_netns();
 	make_tmpdir();
-	const char *args[] = {"--net-config", GUEST_SPEC, "--net-etc", tmpdir, NULL};
+	const char *args[] = {"--net-config", guest_spec, "--net-etc", tmpdir, NULL};
 	int rc = run_agent_net(args, out, sizeof(out), err, sizeof(err));
 	if (rc != 0)
 		fprintf(stderr, "agent: %s", err);
@@ -1227,22 +1228,22 @@ TEST(net_config_malformed_is_refused)
 	    "",
 	    "10.254.254.2",
 	    "10.254.254.2/30,10.254.254.1",
-	    "10.254.254.2/30,10.254.254.1," GUEST_MAC ",10.0.2.3,x",
-	    "10.254.254.2,10.254.254.1," GUEST_MAC,
-	    "10.254.254.2/33,10.254.254.1," GUEST_MAC,
-	    "10.254.254.2/0,10.254.254.1," GUEST_MAC,
-	    "10.254.254.2/+3,10.254.254.1," GUEST_MAC,
-	    "10.254.254.2/ 3,10.254.254.1," GUEST_MAC,
-	    "10.254.254/30,10.254.254.1," GUEST_MAC,
-	    "10.254.254.256/30,10.254.254.1," GUEST_MAC,
-	    "10.254.254.2/30,10.254.254.5," GUEST_MAC, /* gateway off the subnet */
-	    "10.254.254.2/30,10.254.254.2," GUEST_MAC, /* gateway is the address */
+	    "10.254.254.2/30,10.254.254.1,02:fc:00:00:00:02,10.0.2.3,x",
+	    "10.254.254.2,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254.2/33,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254.2/0,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254.2/+3,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254.2/ 3,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254/30,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254.256/30,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254.2/30,10.254.254.5,02:fc:00:00:00:02", /* gateway off the subnet */
+	    "10.254.254.2/30,10.254.254.2,02:fc:00:00:00:02", /* gateway is the address */
 	    "10.254.254.2/30,10.254.254.1,02:fc:00:00:00",
 	    "10.254.254.2/30,10.254.254.1,02:fc:00:00:00:0g",
 	    "10.254.254.2/30,10.254.254.1,02-fc-00-00-00-02",
-	    "10.254.254.2/30,10.254.254.1," GUEST_MAC ",10.0.2",
-	    "10.254.254.2/30,10.254.254.1," GUEST_MAC ",",
-	    "10.254.254.2/30,,10.254.254.1," GUEST_MAC,
+	    "10.254.254.2/30,10.254.254.1,02:fc:00:00:00:02,10.0.2",
+	    "10.254.254.2/30,10.254.254.1,02:fc:00:00:00:02,",
+	    "10.254.254.2/30,,10.254.254.1,02:fc:00:00:00:02",
 	};
 	char out[256], err[1024], inet[64];
 	enter_test_netns();
