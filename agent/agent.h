@@ -78,6 +78,7 @@ struct agent {
 	bool boot; /* PID 1 of a guest (not the host-side test mode) */
 	bool debug;
 	bool exit_on_eof;
+	bool net_on; /* the guest's NIC is configured: the container shares it (--network=host) */
 	bool shutting_down;
 	const char *podman;
 	const char *cidfile; /* podman run --cidfile: the container exists once it has content */

@@ -5,24 +5,25 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/net.h"
 #include "common/util.h"
 
-#define NEWROOT "/newroot"
+#define NEWROOT	 "/newroot"
+#define HOSTNAME "fcvm"
+
+static char net_spec[128]; /* fcvm.net=, "" if not given */
 
 static void do_mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *opts)
 {
@@ -61,6 +62,8 @@ static void parse_cmdline(void)
 	for (char *save = NULL, *w = strtok_r(buf, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
 		if (strncmp(w, "fcvm.port=", 10) == 0 && strlen(w + 10) < sizeof(ag.ch.port))
 			snprintf(ag.ch.port, sizeof(ag.ch.port), "%s", w + 10);
+		else if (strncmp(w, "fcvm.net=", 9) == 0)
+			snprintf(net_spec, sizeof(net_spec), "%s", w + 9); /* too long: cut, then refused */
 		else if (strcmp(w, "fcvm.debug=1") == 0)
 			ag.debug = true;
 	}
@@ -225,22 +228,6 @@ static void late_mounts(void)
 	}
 }
 
-static void net_lo_up(void)
-{
-	struct ifreq ifr = {0};
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-			aerr("lo up: %s", strerror(errno));
-	}
-	close(fd);
-}
-
 void boot_init(void)
 {
 	char dev[64];
@@ -276,9 +263,9 @@ void boot_init(void)
 			state_disk();
 	}
 	late_mounts();
-	if (sethostname("fcvm", 4) < 0)
+	if (sethostname(HOSTNAME, strlen(HOSTNAME)) < 0)
 		aerr("hostname: %s", strerror(errno));
-	net_lo_up();
+	net_boot(net_spec[0] ? net_spec : NULL, HOSTNAME);
 }
 
 /* Reap whatever has ended; true once no child is left. */

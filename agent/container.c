@@ -160,7 +160,7 @@ static char **run_argv(const struct session *s, const char *ref)
 	sv_add(&sv, "run");
 	sv_add(&sv, "--name");
 	sv_add(&sv, CONTAINER_NAME);
-	sv_add(&sv, "--network=none");
+	sv_add(&sv, ag.net_on ? "--network=host" : "--network=none");
 	sv_add(&sv, "--cidfile");
 	sv_add(&sv, ag.cidfile);
 	podman_stdio_args(&sv, s, s->env);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/net.h"
 #include "common/util.h"
 
 struct agent ag = {.sigfd = -1, .podman = "podman", .cidfile = "/run/fcvm-container.id"};
@@ -90,9 +91,17 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: fcvm-agent                      (as PID 1 of the guest)\n"
 			"       fcvm-agent --channel-fd N [--exit-on-eof] [--podman PATH] [--image PATH]\n"
-			"       fcvm-agent --listen PATH [--podman PATH] [--image PATH]\n");
+			"       fcvm-agent --listen PATH [--podman PATH] [--image PATH]\n"
+			"  with --net-host: the container shares the network (as with a guest NIC)\n"
+			"       fcvm-agent --net-config SPEC [--net-if NAME] [--net-etc DIR]\n"
+			"  configures lo and NAME (default: found by SPEC's MAC) as fcvm.net=SPEC would, exits\n");
 	exit(2);
 }
+
+/* --net-config: the guest's interface configuration alone, for tests on the host */
+static struct {
+	const char *spec, *ifname, *etc_dir;
+} net_only;
 
 static void parse_args(int argc, char **argv, int *host_fd, const char **listen_path)
 {
@@ -108,6 +117,10 @@ static void parse_args(int argc, char **argv, int *host_fd, const char **listen_
 			ag.debug = true;
 			continue;
 		}
+		if (strcmp(a, "--net-host") == 0) {
+			ag.net_on = true;
+			continue;
+		}
 		if (!v)
 			usage();
 		i++;
@@ -117,6 +130,12 @@ static void parse_args(int argc, char **argv, int *host_fd, const char **listen_
 			*listen_path = v;
 		else if (strcmp(a, "--podman") == 0)
 			ag.podman = v;
+		else if (strcmp(a, "--net-config") == 0)
+			net_only.spec = v;
+		else if (strcmp(a, "--net-if") == 0)
+			net_only.ifname = v;
+		else if (strcmp(a, "--net-etc") == 0)
+			net_only.etc_dir = v;
 		else if (strcmp(a, "--cidfile") == 0)
 			ag.cidfile = v;
 		else if (strcmp(a, "--image") == 0 && strlen(v) < sizeof(ag.image))
@@ -215,6 +234,8 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &host_fd, &listen_path);
 	if (getenv("FCVM_AGENT_DEBUG"))
 		ag.debug = true;
+	if (net_only.spec)
+		return net_test(net_only.spec, net_only.ifname, net_only.etc_dir);
 	if (host_fd < 0 && !listen_path) {
 		if (getpid() != 1)
 			usage();

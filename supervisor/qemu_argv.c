@@ -1,3 +1,5 @@
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,10 +79,41 @@ static void add(struct argv_builder *b, const char *fmt, ...)
 	b->used += (size_t)len + 1;
 }
 
+/* A dotted quad held in a fixed-size field (terminated within it). inet_pton takes exactly
+ * four decimal parts, no leading zeros, nothing else. */
+static bool valid_ipv4(const char *s, size_t size)
+{
+	struct in_addr a;
+	return strnlen(s, size) < size && inet_pton(AF_INET, s, &a) == 1;
+}
+
+static bool valid_mac(const char *s, size_t size)
+{
+	if (strnlen(s, size) != 17)
+		return false;
+	for (size_t i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static bool valid_net(const struct qemu_net *n)
+{
+	return valid_ipv4(n->addr, sizeof(n->addr)) && n->prefix >= 1 && n->prefix <= 32 &&
+	       valid_ipv4(n->gw, sizeof(n->gw)) && valid_mac(n->mac, sizeof(n->mac)) &&
+	       (n->dns[0] == 0 || valid_ipv4(n->dns, sizeof(n->dns)));
+}
+
 int qemu_build_argv(const struct qemu_config *c, const char **argv, size_t max, char *buf, size_t buflen)
 {
 	struct argv_builder b = {.argv = argv, .max = max, .buf = buf, .cap = buflen};
-	char tsc[48] = "";
+	char tsc[48] = "", net[96] = "none";
+	if (c->net.on) {
+		if (!valid_net(&c->net))
+			return -1;
+		snprintf(net, sizeof(net), "%s/%u,%s,%s%s%s", c->net.addr, c->net.prefix, c->net.gw, c->net.mac,
+			 c->net.dns[0] ? "," : "", c->net.dns);
+	}
 	if (c->tsc_khz)
 		snprintf(tsc, sizeof(tsc), " tsc_early_khz=%lu", c->tsc_khz);
 
@@ -113,8 +146,8 @@ int qemu_build_argv(const struct qemu_config *c, const char **argv, size_t max, 
 	add(&b,
 	    "console=ttyS0 reboot=t panic=-1 %s cryptomgr.notests no_timer_check tsc=reliable%s "
 	    "i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=1 pci=off mitigations=off init_on_alloc=0 "
-	    "apparmor=0 audit=0 rodata=off fcvm.net=none",
-	    c->debug_console ? "fcvm.debug=1" : "quiet", tsc);
+	    "apparmor=0 audit=0 rodata=off fcvm.net=%s",
+	    c->debug_console ? "fcvm.debug=1" : "quiet", tsc, net);
 	add(&b, "-serial");
 	add(&b, "file:/dev/fdset/%d", VFD_CONSOLE + 1);
 	add(&b, "-add-fd");
@@ -138,6 +171,13 @@ int qemu_build_argv(const struct qemu_config *c, const char **argv, size_t max, 
 		add(&b, "driver=raw,file=%s-file,node-name=%s,read-only=%s", disks[i].id, disks[i].id, ro);
 		add(&b, "-device");
 		add(&b, "virtio-blk-device,drive=%s,serial=%s", disks[i].id, disks[i].id);
+	}
+	/* the NIC: the tap netd made, an inherited fd (QEMU opens nothing and runs no script) */
+	if (c->net.on) {
+		add(&b, "-netdev");
+		add(&b, "tap,id=net0,fd=%d", VMM_FD_TAP);
+		add(&b, "-device");
+		add(&b, "virtio-net-device,netdev=net0,mac=%s", c->net.mac);
 	}
 	/* the agent's channel: a virtio-serial port on the listener the supervisor made */
 	add(&b, "-device");

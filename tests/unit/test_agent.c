@@ -2,10 +2,12 @@
  * with the real protocol (docs/agent-protocol.md): sessions, stdio, windows, reconnection,
  * the container kinds against tests/unit/fake-podman.sh. */
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <msgpack.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,6 +26,7 @@
 #define BIG_BYTES (1024 * 1024)
 
 static char tmpdir[PATH_MAX];
+static bool agent_net_host; /* spawn_agent adds --net-host (a guest with its NIC configured) */
 
 /* A path next to the test binary's repository: cwd first (tests/run), then via /proc/self/exe. */
 static void repo_path(const char *rel, char *out, size_t n)
@@ -95,6 +98,8 @@ static pid_t spawn_agent(int *fd, const char *listen, const char *image)
 			argv[n++] = "--image";
 			argv[n++] = image;
 		}
+		if (agent_net_host)
+			argv[n++] = "--net-host";
 		argv[n] = NULL;
 		execv(bin, (char **)argv);
 		_exit(127);
@@ -1008,4 +1013,257 @@ TEST(shutdown_in_test_mode)
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	close(h.fd);
 	host_forget(&h);
+}
+
+/* With the guest's NIC configured the container shares it: a published port reaches it. */
+TEST(run_with_guest_network_is_host_network)
+{
+	struct host h;
+	struct pmsg r;
+	agent_net_host = true;
+	pid_t pid = agent_up(&h, NULL);
+	const char *argv[] = {"true", NULL};
+	struct start run = {.kind = "run", .image = "localhost/fcvm-demo:latest", .argv = argv};
+	CHECK_EQ(start(&h, 1, &run), PE_OK);
+	struct sess *s = sess_get(&h, 1);
+	const char *want = "run --name fcvm --network=host --cidfile CID localhost/fcvm-demo:latest true\n";
+	while (s->n1 < strlen(want))
+		CHECK_EQ(next_msg(&h, WAIT_MS, &r), 2);
+	CHECK_EQ(s->n1, strlen(want));
+	CHECK(memcmp(s->s1, want, s->n1) == 0);
+	wait_exit(&h, 1);
+	agent_down(&h, pid);
+}
+
+/* ---- the guest's interface configuration (--net-config), in a network namespace of the
+ * test's own: root only; the namespace and its veth pair vanish with the test's process. ---- */
+
+#define GUEST_MAC "02:fc:00:00:00:02"
+static const char guest_spec[] = "10.254.254.2/30,10.254.254.1," GUEST_MAC ",10.0.2.3";
+
+static void enter_test_netns(void)
+{
+	if (geteuid() != 0)
+		SKIP("needs root (a network namespace and a veth pair)");
+	if (unshare(CLONE_NEWNET) < 0)
+		SKIP("unshare(CLONE_NEWNET) refused");
+	if (system("command -v ip >/dev/null") != 0)
+		SKIP("no ip command");
+	/* the peer is made first: it gets the lower index, so "first non-lo" would pick it */
+	if (system("ip link add fcvmt0 address " GUEST_MAC " type veth peer name fcvmt1 2>/dev/null") != 0)
+		SKIP("no veth support");
+}
+
+static void read_text(const char *path, char *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	ssize_t k = read(fd, buf, n - 1);
+	CHECK(k >= 0);
+	buf[k] = 0;
+	close(fd);
+}
+
+/* Run the agent with args (NULL-terminated) after its path; its stdout and stderr into out and
+ * err; the exit status, bounded by WAIT_MS. */
+static int run_agent_net(const char *const *args, char *out, size_t outlen, char *err, size_t errlen)
+{
+	char bin[PATH_MAX], opath[PATH_MAX + 8], epath[PATH_MAX + 8];
+	const char *argv[16];
+	int n = 0, st;
+
+	agent_path(bin, sizeof(bin));
+	snprintf(opath, sizeof(opath), "%s/out", tmpdir);
+	snprintf(epath, sizeof(epath), "%s/err", tmpdir);
+	argv[n++] = bin;
+	for (; *args && n < 15; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+		    e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+			_exit(126);
+		execv(bin, (char **)argv);
+		_exit(127);
+	}
+	pid_t w = 0;
+	for (int i = 0; i < WAIT_MS / 10 && (w = waitpid(pid, &st, WNOHANG)) == 0; i++)
+		usleep(10000);
+	if (w != pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		CHECK(!"fcvm-agent --net-config hung");
+	}
+	read_text(opath, out, outlen);
+	read_text(epath, err, errlen);
+	unlink(opath);
+	unlink(epath);
+	CHECK(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* `ip -j ...`, parsed */
+static json_t *ip_json(const char *args)
+{
+	char cmd[256], buf[16384];
+	size_t len = 0;
+	snprintf(cmd, sizeof(cmd), "ip -j %s", args);
+	FILE *f = popen(cmd, "r");
+	CHECK(f);
+	while (len < sizeof(buf) - 1 && !feof(f) && !ferror(f))
+		len += fread(buf + len, 1, sizeof(buf) - 1 - len, f);
+	buf[len] = 0;
+	CHECK_EQ(pclose(f), 0);
+	json_error_t jerr;
+	json_t *j = json_loads(buf, 0, &jerr);
+	CHECK(j && json_is_array(j));
+	return j;
+}
+
+static bool json_strs_have(const json_t *arr, const char *want)
+{
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		const json_t *v = json_array_get(arr, i);
+		if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool link_up(const char *ifname)
+{
+	char args[64];
+	snprintf(args, sizeof(args), "link show dev %s", ifname);
+	json_t *j = ip_json(args);
+	bool up = json_strs_have(json_object_get(json_array_get(j, 0), "flags"), "UP");
+	json_decref(j);
+	return up;
+}
+
+/* The interface's IPv4 address as "A/P", or "" */
+static void if_inet(const char *ifname, char *out, size_t n)
+{
+	char args[64];
+	snprintf(args, sizeof(args), "addr show dev %s", ifname);
+	json_t *j = ip_json(args);
+	out[0] = 0;
+	const json_t *info = json_object_get(json_array_get(j, 0), "addr_info");
+	for (size_t i = 0; i < json_array_size(info); i++) {
+		const json_t *a = json_array_get(info, i);
+		if (strcmp(json_string_value(json_object_get(a, "family")), "inet") == 0)
+			snprintf(out, n, "%s/%lld", json_string_value(json_object_get(a, "local")),
+				 (long long)json_integer_value(json_object_get(a, "prefixlen")));
+	}
+	json_decref(j);
+}
+
+TEST(net_config_by_mac)
+{
+	char out[256], err[1024], inet[64], text[512], path[PATH_MAX + 16];
+	enter_test_netns();
+	make_tmpdir();
+	const char *args[] = {"--net-config", guest_spec, "--net-etc", tmpdir, NULL};
+	int rc = run_agent_net(args, out, sizeof(out), err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "agent: %s", err);
+	CHECK_EQ(rc, 0);
+	CHECK_STR(out, "fcvmt0\n"); /* the MAC's interface, not the first one */
+	if_inet("fcvmt0", inet, sizeof(inet));
+	CHECK_STR(inet, "10.254.254.2/30");
+	CHECK(link_up("fcvmt0"));
+	CHECK(link_up("lo"));
+	if_inet("fcvmt1", inet, sizeof(inet));
+	CHECK_STR(inet, "");
+	CHECK(!link_up("fcvmt1"));
+
+	json_t *routes = ip_json("route show default");
+	CHECK_EQ(json_array_size(routes), 1);
+	json_t *def = json_array_get(routes, 0);
+	CHECK_STR(json_string_value(json_object_get(def, "gateway")), "10.254.254.1");
+	CHECK_STR(json_string_value(json_object_get(def, "dev")), "fcvmt0");
+	json_decref(routes);
+
+	snprintf(path, sizeof(path), "%s/resolv.conf", tmpdir);
+	read_text(path, text, sizeof(text));
+	CHECK_STR(text, "nameserver 10.0.2.3\n");
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/hosts", tmpdir);
+	read_text(path, text, sizeof(text));
+	CHECK(strstr(text, "127.0.0.1\tlocalhost\n") && strstr(text, "10.254.254.2\tfcvm\n"));
+	unlink(path);
+	rmdir(tmpdir);
+}
+
+TEST(net_config_named_interface)
+{
+	char out[256], err[1024], inet[64];
+	enter_test_netns();
+	make_tmpdir();
+	/* the MAC matches no interface: --net-if decides (the guest would take the first non-lo) */
+	const char *args[] = {"--net-config", "192.168.7.9/24,192.168.7.1,02:00:00:00:00:99", "--net-if", "fcvmt1",
+			      NULL};
+	CHECK_EQ(run_agent_net(args, out, sizeof(out), err, sizeof(err)), 0);
+	CHECK_STR(out, "fcvmt1\n");
+	if_inet("fcvmt1", inet, sizeof(inet));
+	CHECK_STR(inet, "192.168.7.9/24");
+	CHECK(link_up("fcvmt1"));
+	json_t *routes = ip_json("route show default");
+	CHECK_EQ(json_array_size(routes), 1);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(routes, 0), "gateway")), "192.168.7.1");
+	json_decref(routes);
+	/* none: nothing but lo */
+	const char *none[] = {"--net-config", "none", "--net-if", "fcvmt0", NULL};
+	CHECK_EQ(run_agent_net(none, out, sizeof(out), err, sizeof(err)), 0);
+	if_inet("fcvmt0", inet, sizeof(inet));
+	CHECK_STR(inet, "");
+	rmdir(tmpdir);
+}
+
+TEST(net_config_malformed_is_refused)
+{
+	static const char *const bad[] = {
+	    "",
+	    "10.254.254.2",
+	    "10.254.254.2/30,10.254.254.1",
+	    "10.254.254.2/30,10.254.254.1,02:fc:00:00:00:02,10.0.2.3,x",
+	    "10.254.254.2,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254.2/33,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254.2/0,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254.2/+3,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254.2/ 3,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254/30,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254.256/30,10.254.254.1,02:fc:00:00:00:02",
+	    "10.254.254.2/30,10.254.254.5,02:fc:00:00:00:02", /* gateway off the subnet */
+	    "10.254.254.2/30,10.254.254.2,02:fc:00:00:00:02", /* gateway is the address */
+	    "10.254.254.2/30,10.254.254.1,02:fc:00:00:00",
+	    "10.254.254.2/30,10.254.254.1,02:fc:00:00:00:0g",
+	    "10.254.254.2/30,10.254.254.1,02-fc-00-00-00-02",
+	    "10.254.254.2/30,10.254.254.1,02:fc:00:00:00:02,10.0.2",
+	    "10.254.254.2/30,10.254.254.1,02:fc:00:00:00:02,",
+	    "10.254.254.2/30,,10.254.254.1,02:fc:00:00:00:02",
+	};
+	char out[256], err[1024], inet[64];
+	enter_test_netns();
+	make_tmpdir();
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		const char *args[] = {"--net-config", bad[i], "--net-if", "fcvmt0", "--net-etc", tmpdir, NULL};
+		int rc = run_agent_net(args, out, sizeof(out), err, sizeof(err));
+		if (rc != 1 || !strstr(err, "fcvm.net=") || !strstr(err, "want ADDR/PREFIX,GW,MAC[,DNS]"))
+			fprintf(stderr, "spec \"%s\": exit %d, stderr: %s\n", bad[i], rc, err);
+		CHECK_EQ(rc, 1);
+		CHECK(strstr(err, "fcvm.net=") && strstr(err, "want ADDR/PREFIX,GW,MAC[,DNS]"));
+		CHECK_STR(out, "");
+	}
+	/* nothing was touched */
+	if_inet("fcvmt0", inet, sizeof(inet));
+	CHECK_STR(inet, "");
+	CHECK(!link_up("fcvmt0"));
+	CHECK(!link_up("lo"));
+	json_t *routes = ip_json("route show default");
+	CHECK_EQ(json_array_size(routes), 0);
+	json_decref(routes);
+	CHECK(rmdir(tmpdir) == 0); /* no resolv.conf or hosts written */
 }

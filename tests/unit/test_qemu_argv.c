@@ -102,3 +102,156 @@ TEST(tsc_frequency_is_measured)
 	CHECK(khz == 0 || (khz >= 100000 && khz <= 10000000)); /* 100 MHz .. 10 GHz, whole MHz */
 	CHECK_EQ(khz % 1000, 0);
 }
+
+/* The whole command line, so that any change to it is a deliberate one. */
+static const char *const argv_common_head[] = {
+    "-M",
+    "microvm,x-option-roms=off,rtc=on,isa-serial=on",
+    "-accel",
+    "kvm",
+    "-cpu",
+    "host",
+    "-smp",
+    "1",
+    "-m",
+    "512",
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-no-reboot",
+    "-sandbox",
+    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+    "-kernel",
+    "/proc/self/fd/5",
+    "-initrd",
+    "/proc/self/fd/6",
+    "-append"};
+#define APPEND_HEAD                                                                                                    \
+	"console=ttyS0 reboot=t panic=-1 quiet cryptomgr.notests no_timer_check tsc=reliable i8042.noaux "             \
+	"i8042.nokbd i8042.nopnp 8250.nr_uarts=1 pci=off mitigations=off init_on_alloc=0 apparmor=0 audit=0 "          \
+	"rodata=off "
+static const char *const argv_disks[] = {
+    "-serial",	 "file:/dev/fdset/8",
+    "-add-fd",	 "fd=10,set=8",
+    "-add-fd",	 "fd=7,set=5",
+    "-blockdev", "driver=file,filename=/dev/fdset/5,node-name=rootfs-file,read-only=on",
+    "-blockdev", "driver=raw,file=rootfs-file,node-name=rootfs,read-only=on",
+    "-device",	 "virtio-blk-device,drive=rootfs,serial=rootfs",
+    "-add-fd",	 "fd=8,set=6",
+    "-blockdev", "driver=file,filename=/dev/fdset/6,node-name=state-file,read-only=off,discard=unmap",
+    "-blockdev", "driver=raw,file=state-file,node-name=state,read-only=off",
+    "-device",	 "virtio-blk-device,drive=state,serial=state",
+    "-add-fd",	 "fd=9,set=7",
+    "-blockdev", "driver=file,filename=/dev/fdset/7,node-name=image-file,read-only=on",
+    "-blockdev", "driver=raw,file=image-file,node-name=image,read-only=on",
+    "-device",	 "virtio-blk-device,drive=image,serial=image"};
+static const char *const argv_tail[] = {"-device",  "virtio-serial-device",
+					"-chardev", "socket,id=agent,fd=4,server=on,wait=off",
+					"-device",  "virtserialport,chardev=agent,name=org.fcvm.agent",
+					"-chardev", "socket,id=qmp,fd=3,server=on,wait=off",
+					"-mon",	    "chardev=qmp,mode=control"};
+
+/* argv == head, append, disks, extra (n_extra), tail */
+static void check_exact(const char **argv, int n, const char *append, const char *const *extra, size_t n_extra)
+{
+	const char *want[QEMU_ARGV_MAX];
+	size_t k = 0;
+	for (size_t i = 0; i < sizeof(argv_common_head) / sizeof(argv_common_head[0]); i++)
+		want[k++] = argv_common_head[i];
+	want[k++] = append;
+	for (size_t i = 0; i < sizeof(argv_disks) / sizeof(argv_disks[0]); i++)
+		want[k++] = argv_disks[i];
+	for (size_t i = 0; i < n_extra; i++)
+		want[k++] = extra[i];
+	for (size_t i = 0; i < sizeof(argv_tail) / sizeof(argv_tail[0]); i++)
+		want[k++] = argv_tail[i];
+	for (int i = 0; i < n && (size_t)i < k; i++)
+		CHECK_STR(argv[i], want[i]);
+	CHECK_EQ(n, k);
+}
+
+TEST(exact_command_line_without_network)
+{
+	struct qemu_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM};
+	const char *argv[QEMU_ARGV_MAX];
+	char buf[8192];
+	int n = build(&c, argv, buf, sizeof(buf));
+	check_exact(argv, n, APPEND_HEAD "fcvm.net=none", NULL, 0);
+}
+
+static const struct qemu_net guest_net = {.on = true,
+					  .addr = "10.254.254.2",
+					  .prefix = 30,
+					  .gw = "10.254.254.1",
+					  .mac = "02:fc:00:00:00:02",
+					  .dns = "10.0.2.3"};
+
+TEST(exact_command_line_with_network)
+{
+	struct qemu_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM, .net = guest_net};
+	const char *argv[QEMU_ARGV_MAX];
+	char buf[8192];
+	/* the tap is the 9th fd: 3 + 8 */
+	CHECK_EQ(VMM_FD_TAP, 11);
+	static const char *const nic[] = {"-netdev", "tap,id=net0,fd=11", "-device",
+					  "virtio-net-device,netdev=net0,mac=02:fc:00:00:00:02"};
+	int n = build(&c, argv, buf, sizeof(buf));
+	check_exact(argv, n, APPEND_HEAD "fcvm.net=10.254.254.2/30,10.254.254.1,02:fc:00:00:00:02,10.0.2.3", nic, 4);
+
+	/* no DNS server: the field is left out */
+	c.net.dns[0] = 0;
+	n = build(&c, argv, buf, sizeof(buf));
+	check_exact(argv, n, APPEND_HEAD "fcvm.net=10.254.254.2/30,10.254.254.1,02:fc:00:00:00:02", nic, 4);
+}
+
+/* Whatever is not a dotted quad or a MAC would be pasted into QEMU's and the kernel's command
+ * lines: refused. */
+TEST(malformed_network_is_refused)
+{
+	static const char *const bad_ip[] = {
+	    "",	   "10.254.254", "10.254.254.256", "10.254.254.02",  "10.254.254.2 x", "10.254.254.2,1",
+	    "::1", "a.b.c.d",	 " 10.254.254.2",  "10.254.254.2/30"};
+	static const char *const bad_mac[] = {"",
+					      "02:fc:00:00:00",
+					      "02:fc:00:00:00:0g",
+					      "02-fc-00-00-00-02",
+					      "02:fc:00:00:00:0,",
+					      "02:fc:00:00:0:002",
+					      "02:fc:00:00:00:2 "};
+	const char *argv[QEMU_ARGV_MAX];
+	char buf[8192];
+	struct qemu_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM, .net = guest_net};
+	CHECK(build(&c, argv, buf, sizeof(buf)) > 0);
+	for (size_t i = 0; i < sizeof(bad_ip) / sizeof(bad_ip[0]); i++) {
+		for (int field = 0; field < 3; field++) {
+			c.net = guest_net;
+			char *dst = field == 0 ? c.net.addr : field == 1 ? c.net.gw : c.net.dns;
+			snprintf(dst, 16, "%s", bad_ip[i]);
+			if (field == 2 && !bad_ip[i][0])
+				continue; /* an empty DNS is "none" */
+			CHECK_EQ(build(&c, argv, buf, sizeof(buf)), -1);
+		}
+	}
+	for (size_t i = 0; i < sizeof(bad_mac) / sizeof(bad_mac[0]); i++) {
+		c.net = guest_net;
+		snprintf(c.net.mac, sizeof(c.net.mac), "%s", bad_mac[i]);
+		CHECK_EQ(build(&c, argv, buf, sizeof(buf)), -1);
+	}
+	/* unterminated fields */
+	c.net = guest_net;
+	memset(c.net.addr, '1', sizeof(c.net.addr));
+	CHECK_EQ(build(&c, argv, buf, sizeof(buf)), -1);
+	c.net = guest_net;
+	memset(c.net.mac, 'a', sizeof(c.net.mac));
+	CHECK_EQ(build(&c, argv, buf, sizeof(buf)), -1);
+	unsigned prefixes[] = {0, 33, 1000};
+	for (size_t i = 0; i < 3; i++) {
+		c.net = guest_net;
+		c.net.prefix = prefixes[i];
+		CHECK_EQ(build(&c, argv, buf, sizeof(buf)), -1);
+	}
+	/* off: the fields are not looked at */
+	c.net.on = false;
+	CHECK(build(&c, argv, buf, sizeof(buf)) > 0);
+}
