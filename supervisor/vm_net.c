@@ -3,6 +3,7 @@
  * rootless network, and net_destroy for what is left on the host once the VMM is gone. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
