@@ -287,33 +287,51 @@ static int destroy_vm(struct netd *d, const char *vm, const char *host_if)
 
 /* ---- tests ---- */
 
+static void expect_vm_made(const char *tag, const struct vm_net *v, unsigned port)
+{
+	char table[32];
+	CHECK(fd_is_kind(v->tap, FDK_TAP));
+	CHECK(fd_is_kind(v->netns, FDK_NETNS));
+	CHECK(fd_is_kind(v->userns, FDK_USERNS));
+	CHECK(strncmp(v->host_if, "fcvmh", 5) == 0);
+	CHECK(link_exists(v->host_if));
+	snprintf(table, sizeof(table), "\"name\":\"fcvm_%s\"", tag);
+	CHECK(strstr(run_capture("nft -j list ruleset"), table) != NULL);
+	CHECK(port_published(tag, port));
+}
+
+/* Two VMs: one whose VMM "exits" (its fds closed, then net_destroy), one destroyed while
+ * alive; then nothing of the instance is left. */
 TEST(create_destroy_lifecycle)
 {
 	struct netd d;
-	struct vm_net v;
-	char tag[9], table[32];
+	struct vm_net a, b;
+	char tag[9];
 	enter_private_net();
 	make_tag(tag, 'l');
 	netd_start(&d, tag);
 	expect_ping(&d);
-	CHECK_EQ(create_vm(&d, "vm1", 23456, &v), PE_OK);
-	CHECK(fd_is_kind(v.tap, FDK_TAP));
-	CHECK(fd_is_kind(v.netns, FDK_NETNS));
-	CHECK(fd_is_kind(v.userns, FDK_USERNS));
-	CHECK(strncmp(v.host_if, "fcvmh", 5) == 0);
-	CHECK(link_exists(v.host_if));
-	snprintf(table, sizeof(table), "\"name\":\"fcvm_%s\"", tag);
-	CHECK(strstr(run_capture("nft -j list ruleset"), table) != NULL);
+	CHECK_EQ(create_vm(&d, "vma", 23456, &a), PE_OK);
+	expect_vm_made(tag, &a, 23456);
+	CHECK_EQ(create_vm(&d, "vmb", 23466, &b), PE_OK);
+	expect_vm_made(tag, &b, 23466);
+	CHECK(strcmp(a.host_if, b.host_if) != 0);
+
+	/* the tap holds the namespace: closing it takes the veth pair, host end included */
+	close_vm(&b);
+	CHECK(poll_until(link_gone, b.host_if));
+	CHECK(link_exists(a.host_if));
+	CHECK_EQ(destroy_vm(&d, "vmb", b.host_if), PE_OK);
+	CHECK(!port_published(tag, 23466));
 	CHECK(port_published(tag, 23456));
 
-	CHECK_EQ(destroy_vm(&d, "vm1", v.host_if), PE_OK);
+	CHECK_EQ(destroy_vm(&d, "vma", a.host_if), PE_OK);
 	CHECK(!port_published(tag, 23456));
-	close_vm(&v);
-	CHECK(poll_until(link_gone, v.host_if));
-	/* reconciling after the last VM left: the table goes (a destroy triggers it) */
-	if (any_fcvm_table())
-		(void)destroy_vm(&d, "vm1", v.host_if);
-	CHECK(poll_until(no_fcvm_state, NULL));
+	close_vm(&a);
+	CHECK(poll_until(link_gone, a.host_if));
+	/* no VM left: the instance's table went with the last destroy */
+	CHECK(!any_fcvm_table());
+	expect_nothing_made();
 	expect_ping(&d);
 	netd_stop(&d);
 }
