@@ -2,7 +2,9 @@
  * request itself"). Each test runs in its own network namespace (unshare(CLONE_NEWNET)) with
  * its own netd and --instance, so nothing here touches the host's links or rules. Every
  * refusal must be an error reply on a channel that still answers ping, with nothing made: no
- * fcvm* link (`ip -j link`), no fcvm table (`nft -j list ruleset`). Root only. */
+ * fcvm* link (`ip -j link`), no fcvm table (`nft -j list ruleset`). Root only.
+ * Cleanup on failure is the namespace's: a failed CHECK exits the test's child, its channel
+ * closes, its netd exits, and the namespace goes with every link and table in it. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
