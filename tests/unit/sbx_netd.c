@@ -97,6 +97,18 @@ static int netd_stop(struct netd *d)
 	return st;
 }
 
+/* The channel ended where a reply belonged: say how netd ended (a seccomp kill is SIGSYS). */
+static void netd_died(struct netd *d)
+{
+	int st = 0;
+	if (waitpid(d->pid, &st, 0) != d->pid)
+		return;
+	if (WIFSIGNALED(st))
+		fprintf(stderr, "netd died of signal %d (%s)\n", WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else
+		fprintf(stderr, "netd exited with status %d\n", WEXITSTATUS(st));
+}
+
 /* ---- requests ---- */
 
 static void req_create(struct pmsg *m, uint32_t id, const char *vm, const char *mode)
@@ -131,7 +143,10 @@ static int call(struct netd *d, struct pmsg *req, struct pmsg *rep)
 	struct perr e;
 	CHECK(chan_send_msg(d->chan, req, &e) == 0);
 	pmsg_free(req);
-	CHECK_EQ(chan_recv_msg(d->chan, rep, &e), 1);
+	int r = chan_recv_msg(d->chan, rep, &e);
+	if (r != 1)
+		netd_died(d);
+	CHECK_EQ(r, 1);
 	CHECK_EQ(e.code, PE_OK);
 	if (rep->err_code != PE_OK)
 		fprintf(stderr, "  (netd: %s: %s)\n", proto_err_name(rep->err_code), rep->err_msg);
