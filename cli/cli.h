@@ -50,6 +50,8 @@ int cmd_setup(int argc, char **argv, struct cli_opts *o);
 
 /* VMs: fcvm podman run (cli/cmd_run.c); exec, ls, stop, rm, logs (cli/cmd_vm.c) */
 int cmd_podman(int argc, char **argv, struct cli_opts *o);
+/* --publish [IP:]HOST:GUEST[/tcp|udp][,...] into req's "ports" (cli/publish.c); 0 or -1 (said why). */
+int cli_add_publish(struct pmsg *req, const char *arg);
 int cmd_exec(int argc, char **argv, struct cli_opts *o);
 int cmd_ls(int argc, char **argv, struct cli_opts *o);
 int cmd_stop(int argc, char **argv, struct cli_opts *o);

@@ -1,5 +1,6 @@
 /* fcvm podman run [--name N] [--cpu N] [--mem MiB] [--env K=V]... [-d] [-i] [-t] [--rm]
- *                 [--network none] [--accel auto|kvm|tcg] IMAGE [CMD...]
+ *                 [--network bridged|rootless|none] [-p|--publish [IP:]HOST:GUEST[/tcp|udp]]...
+ *                 [--accel auto|kvm|tcg] IMAGE [CMD...]
  *
  * The image is opened here, as the user, and handed to the supervisor as an fd: the built-in
  * demo image, an OCI archive path, or an image in the user's podman storage (exported with
@@ -21,7 +22,8 @@
 
 static const char usage_text[] =
     "usage: fcvm podman run [--name NAME] [--cpu N] [--mem MiB] [--env KEY=VALUE]... [-d] [-i] [-t]\n"
-    "                       [--rm] [--network none] [--accel auto|kvm|tcg] IMAGE [CMD [ARG...]]\n"
+    "                       [--rm] [--network bridged|rootless|none] [-p|--publish [IP:]HOST:GUEST[/tcp|udp]]...\n"
+    "                       [--accel auto|kvm|tcg] IMAGE [CMD [ARG...]]\n"
     "  IMAGE: 'demo' (the built-in busybox image), an OCI archive file, or an image in your\n"
     "  podman storage (podman images).\n";
 
@@ -155,7 +157,8 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 	    {"detach", no_argument, NULL, 'd'},	       {"interactive", no_argument, NULL, 'i'},
 	    {"tty", no_argument, NULL, 't'},	       {"rm", no_argument, NULL, 'r'},
 	    {"network", required_argument, NULL, 'N'}, {"accel", required_argument, NULL, 'A'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	    {"publish", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct pmsg req;
 	pmsg_init(&req, PK_REQUEST, OP_VM_RUN, 0);
@@ -163,7 +166,7 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 	uint64_t v;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+e:dith", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+e:dithp:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			prec_set_str(&req, &req.body, "name", optarg);
@@ -203,6 +206,12 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 			break;
 		case 'A':
 			prec_set_str(&req, &req.body, "accel", optarg);
+			break;
+		case 'p':
+			if (cli_add_publish(&req, optarg) < 0) {
+				pmsg_free(&req);
+				return EXIT_USAGE;
+			}
 			break;
 		default:
 			fputs(usage_text, c == 'h' ? stdout : stderr);

