@@ -311,7 +311,8 @@ TEST(helpers_use_only_their_channel_and_stderr)
 		if (strcmp(p->name, "netd") != 0)
 			CHECK_KILLED(p, NULL, do_write_stdout);
 		CHECK_RUNS(p, NULL, do_recvmsg_channel);
-		CHECK_KILLED(p, NULL, do_recvmsg_other);
+		if (strcmp(p->name, "netd") != 0) /* netd: netlink replies (libmnl) on sockets it makes */
+			CHECK_KILLED(p, NULL, do_recvmsg_other);
 	}
 }
 
