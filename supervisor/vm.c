@@ -68,7 +68,8 @@ struct vm_start {
 	struct pmsg rep; /* the client's reply, sent once the VMM runs */
 	int image_fd;
 	int disk_fd;
-	unsigned disk_tries;
+	unsigned helper_tries;		       /* asked a helper that was (re)starting */
+	void (*retry)(struct vm_start *st); /* what to ask again */
 	char warning[320];
 	struct pmsg net_req; /* netd's net_create, unless --network none */
 	bool has_net;
@@ -93,8 +94,8 @@ static void start_free(struct vm_start *st)
 	free(st);
 }
 
-#define DISK_RETRY_MS  100 /* stored (re)starting: ask again, for up to ~10 s */
-#define DISK_TRIES_MAX 100
+#define HELPER_RETRY_MS	 100 /* stored or netd (re)starting: ask again, for up to ~10 s */
+#define HELPER_TRIES_MAX 100
 
 static void ask_for_disk(struct vm_start *st);
 static void on_pasta(struct pmsg *rep, void *arg);
@@ -305,23 +306,37 @@ static void spawn_vmm(struct vm_start *st)
 	pmsg_free(&req);
 }
 
-static void on_disk_retry(evutil_socket_t fd, short what, void *arg)
+static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
+	struct vm_start *st = arg;
 	(void)fd;
 	(void)what;
-	ask_for_disk(arg);
+	st->retry(st);
+}
+
+/* A helper is (re)starting (the launcher brings it up on demand): ask again shortly. */
+static bool retry_later(struct vm_start *st, const struct pmsg *rep, void (*again)(struct vm_start *st))
+{
+	if (rep->err_code != PE_UNAVAILABLE || ++st->helper_tries >= HELPER_TRIES_MAX || st->vm->sup->stopping)
+		return false;
+	struct timeval tv = {0, HELPER_RETRY_MS * 1000};
+	st->retry = again;
+	event_base_once(st->vm->sup->base, -1, EV_TIMEOUT, on_retry, st, &tv);
+	return true;
 }
 
 static void on_net(struct pmsg *rep, void *arg);
 
+static void ask_for_net(struct vm_start *st)
+{
+	helper_call(st->vm->sup, HELPER_NETD, &st->net_req, on_net, st);
+}
+
 static void on_disk(struct pmsg *rep, void *arg)
 {
 	struct vm_start *st = arg;
-	if (rep->err_code == PE_UNAVAILABLE && ++st->disk_tries < DISK_TRIES_MAX && !st->vm->sup->stopping) {
-		struct timeval tv = {0, DISK_RETRY_MS * 1000};
-		event_base_once(st->vm->sup->base, -1, EV_TIMEOUT, on_disk_retry, st, &tv);
+	if (retry_later(st, rep, ask_for_disk))
 		return;
-	}
 	if (rep->err_code != PE_OK) {
 		start_fail(st, rep->err_code, "no disk for the VM: %s", rep->err_msg ? rep->err_msg : "?");
 		return;
@@ -339,12 +354,15 @@ static void on_disk(struct pmsg *rep, void *arg)
 		spawn_vmm(st);
 		return;
 	}
-	helper_call(st->vm->sup, HELPER_NETD, &st->net_req, on_net, st);
+	st->helper_tries = 0;
+	ask_for_net(st);
 }
 
 static void on_net(struct pmsg *rep, void *arg)
 {
 	struct vm_start *st = arg;
+	if (retry_later(st, rep, ask_for_net))
+		return;
 	if (rep->err_code != PE_OK) {
 		start_fail(st, rep->err_code, "no network for the VM: %s", rep->err_msg ? rep->err_msg : "?");
 		return;
