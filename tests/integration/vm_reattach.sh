@@ -14,7 +14,7 @@ f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; } # bounded: a hung VM fails, n
 field() { f ls --json | jq -r ".[] | select(.name == \"keep\") | .$1"; }
 sup_pid() { f status --json | jq -r '.processes[] | select(.name == "supervisor") | .pid'; }
 
-f podman run -d --name keep demo sh -c 'i=0; while :; do echo tick $i; i=$((i + 1)); sleep 0.5; done' >/dev/null
+f podman run --network none -d --name keep demo sh -c 'i=0; while :; do echo tick $i; i=$((i + 1)); sleep 0.5; done' >/dev/null
 t_wait_until 90 sh -c "[ \"\$(\"$FCVM\" --state-dir '$S' ls --json | jq -r '.[] | select(.name == \"keep\") | .health')\" = healthy ]"
 t_result vm_healthy
 vmm=$(field pid)

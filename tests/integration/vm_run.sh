@@ -15,26 +15,26 @@ f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; } # bounded: a hung VM fails, n
 out=$T_ROOT/out err=$T_ROOT/err
 
 # 1. echo, and the exit code
-f podman run --rm demo echo hi >"$out" 2>"$err"
+f podman run --network none --rm demo echo hi >"$out" 2>"$err"
 rc=$?
 [ $rc -eq 0 ] && [ "$(cat "$out")" = hi ]
 t_result "echo_prints_hi (rc=$rc, out=$(head -c 80 "$out"), err=$(head -c 200 "$err"))"
-f podman run --rm demo sh -c 'exit 7' >/dev/null 2>&1
+f podman run --network none --rm demo sh -c 'exit 7' >/dev/null 2>&1
 t_check exit_code_7_propagates test $? -eq 7
 
 # 2. stdout and stderr apart, byte-exact: all 256 byte values, no trailing newline; 1 MiB line
 fmt=
 for i in $(seq 0 255); do fmt="$fmt\\$(printf %03o "$i")"; done
 printf "$fmt" >"$T_ROOT/want256"
-f podman run --rm demo sh -c "printf '$fmt'; printf 'to-stderr' >&2" >"$out" 2>"$err"
+f podman run --network none --rm demo sh -c "printf '$fmt'; printf 'to-stderr' >&2" >"$out" 2>"$err"
 cmp -s "$out" "$T_ROOT/want256" && [ "$(cat "$err")" = to-stderr ] && [ "$(wc -c <"$err")" -eq 9 ]
 t_result all_256_bytes_on_stdout_stderr_apart
-f podman run --rm demo sh -c 'head -c 1048576 /dev/zero | tr "\0" a; echo' >"$out" 2>/dev/null
+f podman run --network none --rm demo sh -c 'head -c 1048576 /dev/zero | tr "\0" a; echo' >"$out" 2>/dev/null
 [ "$(wc -c <"$out")" -eq 1048577 ] && [ "$(tr -d a <"$out" | wc -c)" -eq 1 ]
 t_result one_mib_line_complete
 
 # 3. detached: healthy in ls --json; exec with stdin, exit codes, a tty; logs
-f podman run -d --name det demo sh -c 'echo started; echo oops >&2; exec sleep 1000' >"$out" 2>"$err"
+f podman run --network none -d --name det demo sh -c 'echo started; echo oops >&2; exec sleep 1000' >"$out" 2>"$err"
 t_check detached_prints_name grep -qx det "$out"
 healthy() { f ls --json | jq -e '.[] | select(.name == "det" and .health == "healthy" and .status == "running")' >/dev/null; }
 t_wait_until 90 healthy
@@ -78,7 +78,7 @@ t_result rm_removes_everything
 # 4. a foreground run stopped by SIGTERM or SIGINT leaves nothing behind
 for sig in TERM INT; do
 	name=fg$sig
-	"$FCVM" --state-dir "$S" podman run --rm --name "$name" demo sleep 1000 >/dev/null 2>&1 &
+	"$FCVM" --state-dir "$S" podman run --network none --rm --name "$name" demo sleep 1000 >/dev/null 2>&1 &
 	cli=$!
 	t_wait_until 90 sh -c "\"$FCVM\" --state-dir '$S' ls --json | jq -e '.[] | select(.name == \"$name\" and .health == \"healthy\")'"
 	kill -$sig $cli
@@ -96,7 +96,7 @@ t_check no_disk_left sh -c "[ -z \"\$(ls -A '$S/data/disks' 2>/dev/null)\" ]"
 
 # 5. three VMs at once
 for i in 1 2 3; do
-	f podman run --rm --env "N=$i" demo sh -c 'echo vm-$N' >"$T_ROOT/par$i" 2>&1 &
+	f podman run --network none --rm --env "N=$i" demo sh -c 'echo vm-$N' >"$T_ROOT/par$i" 2>&1 &
 	pids[$i]=$!
 done
 ok=0
@@ -106,11 +106,11 @@ done
 t_check three_vms_at_once test $ok -eq 3
 
 # 6. clear errors
-f podman run --rm no-such-image-here true >/dev/null 2>"$err"
+f podman run --network none --rm no-such-image-here true >/dev/null 2>"$err"
 [ $? -ne 0 ] && grep -q "unknown image" "$err"
 t_result unknown_image_is_a_clear_error
-f podman run -d --name dup demo sleep 1000 >/dev/null 2>&1
-f podman run --rm --name dup demo true >/dev/null 2>"$err"
+f podman run --network none -d --name dup demo sleep 1000 >/dev/null 2>&1
+f podman run --network none --rm --name dup demo true >/dev/null 2>"$err"
 [ $? -ne 0 ] && grep -q "exists already" "$err"
 t_result name_clash_is_a_clear_error
 f stop dup >/dev/null 2>&1
