@@ -8,7 +8,7 @@
 
 t_need_vm || exit 0
 if t_is_root && [ -z "${FCVM_NET_PRIVATE:-}" ]; then
-	exec env FCVM_NET_PRIVATE=1 unshare --net "$0" "$@"
+	exec env FCVM_NET_PRIVATE=1 unshare --net bash "$0" "$@"
 fi
 if t_is_root; then
 	MODE=bridged
@@ -60,7 +60,8 @@ t_result "taken_host_port_refused (rc=$rc: $(head -c 200 "$T_ROOT/err"))"
 # egress: the container fetches from a server on the host
 mkdir -p "$T_ROOT/www" && echo from-host >"$T_ROOT/www/h.txt"
 busybox httpd -p "$HOSTIP:$P3" -h "$T_ROOT/www"
-got=$(f exec web1 -- wget -q -T 10 -O - "http://$HOSTIP:$P3/h.txt" 2>&1)
+t_wait_until 10 curl -sf -m 2 "http://$HOSTIP:$P3/h.txt"
+got=$(f exec web1 -- wget -q -O - "http://$HOSTIP:$P3/h.txt" 2>&1)
 [ "$got" = from-host ]
 t_result "egress_reaches_the_host ($got)"
 pkill -f "httpd -p $HOSTIP:$P3" 2>/dev/null
@@ -75,12 +76,12 @@ leftovers() {
 	fi
 }
 qpid=$(jq -r '.[] | select(.name == "web2") | .pid' "$T_ROOT/ls.json")
-f stop web1 && f rm web1
+f stop web1 && t_wait_until 60 f rm web1
 t_result stop_and_rm
 kill -KILL "$qpid"
 t_wait_until 60 sh -c "! kill -0 $qpid 2>/dev/null"
-! f ls --json | jq -e '.[] | select(.name == "web2" and .status == "running")' >/dev/null || t_wait_until 60 sh -c "! $FCVM --state-dir $S ls --json | jq -e '.[] | select(.name == \"web2\" and .status == \"running\")'"
-t_wait_until 60 sh -c "! $(declare -f leftovers); MODE=$MODE leftovers"
+nothing_left() { ! leftovers; }
+t_wait_until 60 nothing_left
 t_result "nothing_left_after_stop_and_sigkill"
 f rm web2 >/dev/null 2>&1
 f shutdown >/dev/null
