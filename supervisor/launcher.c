@@ -449,9 +449,12 @@ static void on_deadline(struct launcher *L)
 	for (int i = 0; i < HELPER__COUNT; i++)
 		if (L->helper_pid[i] > 0)
 			kill(L->helper_pid[i], SIGKILL);
-	for (size_t i = 0; i < MAX_VMMS; i++)
+	for (size_t i = 0; i < MAX_VMMS; i++) {
 		if (L->vmm_pid[i] > 0)
 			kill(L->vmm_pid[i], SIGKILL);
+		if (L->pasta_pid[i] > 0)
+			kill(L->pasta_pid[i], SIGKILL);
+	}
 	if (L->ls->cmd_pid > 0 && !L->cmd_done)
 		kill(L->ls->cmd_pid, SIGKILL);
 }
@@ -477,7 +480,7 @@ int launcher_main(struct launcher_setup *ls)
 	signal(SIGPIPE, SIG_IGN);
 
 	int keep[] = {ls->data_fd, ls->chan,	  ls->devnull,	 ls->state_dirfd, ls->user_err,	  ls->lock_fd,	L.sigfd,
-		      ls->cmd_go,  ls->exe_fd[0], ls->exe_fd[1], ls->exe_fd[2],	  ls->vmm_exe_fd, ls->listen_fd};
+		      ls->cmd_go,  ls->exe_fd[0], ls->exe_fd[1], ls->exe_fd[2],	  ls->vmm_exe_fd, ls->listen_fd, ls->pasta_exe_fd};
 	struct sandbox_opts so = {.keep_fds = keep, .nkeep = ARRAY_LEN(keep)};
 	if (sandbox_enter(&policy_launcher, &so, err, sizeof(err)) < 0) {
 		log_err("sandbox: %s", err);

@@ -23,6 +23,14 @@
 
 int pasta_open_binary(void)
 {
+	/* Debian's pasta is passt, which re-executes itself as passt.avx2 by path where the CPU
+	 * has AVX2: that build is taken directly (it acts as pasta by its argv[0]), so no exec
+	 * by path is needed under the launcher's filter. */
+	if (__builtin_cpu_supports("avx2")) {
+		int fd = open("/usr/bin/passt.avx2", O_PATH | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+	}
 	static const char *const paths[] = {"/usr/bin/pasta", "/usr/local/bin/pasta", "/usr/sbin/pasta"};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		int fd = open(paths[i], O_PATH | O_CLOEXEC);
@@ -64,6 +72,9 @@ static __attribute__((noreturn)) void exec_pasta(const struct launcher_setup *ls
 	sigset_t all;
 	sigfillset(&all);
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
+	/* an ignored SIGPIPE survives exec, and this pasta takes a non-default old disposition
+	 * for a failure ("Couldn't install signal handlers") */
+	signal(SIGPIPE, SIG_DFL);
 	setsid(); /* the user's Ctrl-C is the client's to act on */
 	port_spec(req, "tcp", tcp, sizeof(tcp));
 	port_spec(req, "udp", udp, sizeof(udp));
@@ -103,7 +114,7 @@ static pid_t wait_ready(pid_t child, int pid_r, int err_r, char *msg, size_t len
 			break;
 		ssize_t n = read(pid_r, buf + got, sizeof(buf) - 1 - got);
 		if (n <= 0)
-			break;
+			break; /* it exited (its message, if any, is below) */
 		got += (size_t)n;
 		if (memchr(buf, '\n', got))
 			return child;
