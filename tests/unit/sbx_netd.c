@@ -247,6 +247,12 @@ static bool link_gone(const void *name)
 	return !link_exists(name);
 }
 
+static bool no_fcvm_link(const void *unused)
+{
+	(void)unused;
+	return !any_fcvm_link();
+}
+
 static bool no_fcvm_state(const void *unused)
 {
 	return !any_fcvm_link() && !any_fcvm_table();
@@ -569,6 +575,10 @@ TEST(killed_mid_create_leaves_nothing)
 		CHECK(kill(d.pid, SIGKILL) == 0);
 		int st = netd_stop(&d);
 		CHECK(WIFSIGNALED(st));
+		/* a kill that landed after the reply left the VM's fds in the closed channel: the
+		 * kernel releases them, and the namespace with its veth goes, asynchronously; the
+		 * next netd's start-up reconcile removes what is left once the link is gone */
+		CHECK(poll_until(no_fcvm_link, NULL));
 
 		netd_start(&d, tag);
 		expect_ping(&d); /* answered once its start-up reconcile is done */
