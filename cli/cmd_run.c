@@ -152,12 +152,18 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 	argc--;
 	argv++;
 	static const struct option opts[] = {
-	    {"name", required_argument, NULL, 'n'},    {"cpu", required_argument, NULL, 'c'},
-	    {"mem", required_argument, NULL, 'm'},     {"env", required_argument, NULL, 'e'},
-	    {"detach", no_argument, NULL, 'd'},	       {"interactive", no_argument, NULL, 'i'},
-	    {"tty", no_argument, NULL, 't'},	       {"rm", no_argument, NULL, 'r'},
-	    {"network", required_argument, NULL, 'N'}, {"accel", required_argument, NULL, 'A'},
-	    {"publish", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"cpu", required_argument, NULL, 'c'},
+	    {"mem", required_argument, NULL, 'm'},
+	    {"env", required_argument, NULL, 'e'},
+	    {"detach", no_argument, NULL, 'd'},
+	    {"interactive", no_argument, NULL, 'i'},
+	    {"tty", no_argument, NULL, 't'},
+	    {"rm", no_argument, NULL, 'r'},
+	    {"network", required_argument, NULL, 'N'},
+	    {"accel", required_argument, NULL, 'A'},
+	    {"publish", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct pmsg req;

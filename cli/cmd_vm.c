@@ -117,8 +117,8 @@ int cmd_ls(int argc, char **argv, struct cli_opts *o)
 				used += (uint32_t)snprintf(ports + used, sizeof(ports) - used, "%s%s", k ? "," : "",
 							   pl->list.v[k]);
 			const char *gip = prec_str(r, "guest_ip");
-			printf("%-20s %-12.12s %-9s %-9s %-6llu %-24.24s %6s %-12s %-9s %-15s %s\n", prec_str(r, "name"),
-			       prec_str(r, "id"), prec_str(r, "status"), prec_str(r, "health"),
+			printf("%-20s %-12.12s %-9s %-9s %-6llu %-24.24s %6s %-12s %-9s %-15s %s\n",
+			       prec_str(r, "name"), prec_str(r, "id"), prec_str(r, "status"), prec_str(r, "health"),
 			       (unsigned long long)owner, prec_str(r, "image"), ex, when, prec_str(r, "network"),
 			       gip ? gip : "-", ports[0] ? ports : "-");
 		}

@@ -155,20 +155,19 @@ static const struct field_def vmm_spawn_rep[] = {
 #define IPV4_STR_MAX  15 /* dotted quad; netd parses it again */
 static const struct field_def net_port_fields[] = {
     F_STR("host_ip", false, 7, IPV4_STR_MAX, SC_TEXT), /* absent: every address of the host */
-    F_UINT("host_port", true, 1, 65535),
-    F_UINT("guest_port", true, 1, 65535),
+    F_UINT("host_port", true, 1, 65535), F_UINT("guest_port", true, 1, 65535),
     F_STR("proto", true, 3, 3, SC_IDENT), /* tcp | udp */
 };
 static const struct record_def net_port = REC(net_port_fields);
 static const struct field_def net_create_req[] = {
-    F_STR("vm", true, 1, 32, SC_IDENT),	   /* the VM's id: recorded with what netd makes */
+    F_STR("vm", true, 1, 32, SC_IDENT),	  /* the VM's id: recorded with what netd makes */
     F_STR("mode", true, 1, 16, SC_IDENT), /* bridged | rootless */
     F_RECORDS("ports", false, NET_PORTS_MAX, &net_port),
 };
 static const struct field_def net_create_rep[] = {
-    F_STR("host_if", false, 1, 15, SC_IDENT),	      /* bridged: the host end of the veth */
+    F_STR("host_if", false, 1, 15, SC_IDENT),		 /* bridged: the host end of the veth */
     F_STR("host_addr", false, 7, IPV4_STR_MAX, SC_TEXT), /* bridged: its address */
-    F_STR("ns_addr", false, 7, IPV4_STR_MAX, SC_TEXT),	      /* bridged: the namespace's end */
+    F_STR("ns_addr", false, 7, IPV4_STR_MAX, SC_TEXT),	 /* bridged: the namespace's end */
     F_STR("guest_addr", true, 7, IPV4_STR_MAX, SC_TEXT),
     F_UINT("guest_prefix", true, 8, 30),
     F_STR("guest_gw", true, 7, IPV4_STR_MAX, SC_TEXT),
@@ -176,8 +175,7 @@ static const struct field_def net_create_rep[] = {
     F_STR("dns", false, 7, IPV4_STR_MAX, SC_TEXT),
 };
 static const struct field_def net_destroy_req[] = {
-    F_STR("vm", true, 1, 32, SC_IDENT),
-    F_STR("host_if", false, 1, 15, SC_IDENT), /* bridged */
+    F_STR("vm", true, 1, 32, SC_IDENT), F_STR("host_if", false, 1, 15, SC_IDENT), /* bridged */
 };
 static const struct field_def pasta_spawn_req[] = {
     F_STR("vm", true, 1, VM_NAME_MAX, SC_IDENT),
@@ -261,10 +259,10 @@ static const struct field_def vm_run_req[] = {
     F_BOOL("tty", false),
     F_BOOL("stdin", false),
     F_BOOL("detach", false),
-    F_BOOL("remove", false), /* --rm: remove when it stops */
-    F_STR("network", false, 1, 16, SC_IDENT), /* bridged | rootless | none */
+    F_BOOL("remove", false),				 /* --rm: remove when it stops */
+    F_STR("network", false, 1, 16, SC_IDENT),		 /* bridged | rootless | none */
     F_RECORDS("ports", false, NET_PORTS_MAX, &net_port), /* --publish */
-    F_STR("accel", false, 1, 8, SC_IDENT),		  /* auto | kvm | tcg */
+    F_STR("accel", false, 1, 8, SC_IDENT),		 /* auto | kvm | tcg */
     F_UINT("rows", false, 1, 4096),
     F_UINT("cols", false, 1, 4096),
 };
@@ -302,7 +300,7 @@ static const struct field_def vm_info_fields[] = {
     F_UINT("exit_code", false, 0, 255),	     /* the container's, once it exited */
     F_UINT("boot_ms", false, 0, UINT64_MAX), /* VMM start to agent ready */
     F_STR("guest_ip", false, 7, IPV4_STR_MAX, SC_TEXT),
-    F_STR("host_addr", false, 7, IPV4_STR_MAX, SC_TEXT), /* bridged: the host end of the VM's veth */
+    F_STR("host_addr", false, 7, IPV4_STR_MAX, SC_TEXT),   /* bridged: the host end of the VM's veth */
     F_STRLIST("ports", false, NET_PORTS_MAX, 32, SC_TEXT), /* [IP:]HOST:GUEST/PROTO */
 };
 static const struct record_def vm_info = REC(vm_info_fields);
@@ -389,8 +387,8 @@ static const struct op_def ops[OP__COUNT] = {
 			  .req = REC(vmm_spawn_req),
 			  .rep = REC(vmm_spawn_rep),
 			  .nfds_req = 9,
-			  .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE,
-				      FDK_TAP}},
+			  .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE,
+				      FDK_FILE, FDK_TAP}},
     [OP_NET_CREATE] = {.id = OP_NET_CREATE,
 		       .name = "net_create",
 		       .req = REC(net_create_req),

@@ -23,8 +23,8 @@ struct instance {
 	gid_t vmm_gid;
 	char assets_dir[PATH_MAX]; /* guest kernel, initramfs, rootfs, demo image (fcvm setup) */
 	const char *mode_name;	   /* "system" | "rootless" */
-	char tag[9]; /* 8 hex digits from the state directory: names this instance's kernel objects
-			(netd's nftables table and link records), so instances never touch each other's */
+	char tag[9];		   /* 8 hex digits from the state directory: names this instance's kernel objects
+				      (netd's nftables table and link records), so instances never touch each other's */
 };
 
 const char *helper_name(enum helper_id id);

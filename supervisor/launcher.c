@@ -144,7 +144,8 @@ static __attribute__((noreturn)) void exec_helper(struct launcher *L, enum helpe
 			strerror(-rc));
 		_exit(126);
 	}
-	char *const sys_argv[] = {prog, "--mode", "system", "--uid", uid, "--gid", gid, "--instance", (char *)in->tag, NULL};
+	char *const sys_argv[] = {prog,	   "--mode", "system",	   "--uid",	    uid,
+				  "--gid", gid,	     "--instance", (char *)in->tag, NULL};
 	char *const rl_argv[] = {prog, "--mode", "rootless", "--instance", (char *)in->tag, NULL};
 	char *const envp[] = {NULL};
 	syscall(SYS_execveat, L->ls->exe_fd[id], "", in->system_mode ? sys_argv : rl_argv, envp, AT_EMPTY_PATH);
@@ -479,8 +480,9 @@ int launcher_main(struct launcher_setup *ls)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	int keep[] = {ls->data_fd, ls->chan,	  ls->devnull,	 ls->state_dirfd, ls->user_err,	  ls->lock_fd,	L.sigfd,
-		      ls->cmd_go,  ls->exe_fd[0], ls->exe_fd[1], ls->exe_fd[2],	  ls->vmm_exe_fd, ls->listen_fd, ls->pasta_exe_fd};
+	int keep[] = {ls->data_fd,   ls->chan,	     ls->devnull,   ls->state_dirfd, ls->user_err,
+		      ls->lock_fd,   L.sigfd,	     ls->cmd_go,    ls->exe_fd[0],   ls->exe_fd[1],
+		      ls->exe_fd[2], ls->vmm_exe_fd, ls->listen_fd, ls->pasta_exe_fd};
 	struct sandbox_opts so = {.keep_fds = keep, .nkeep = ARRAY_LEN(keep)};
 	if (sandbox_enter(&policy_launcher, &so, err, sizeof(err)) < 0) {
 		log_err("sandbox: %s", err);

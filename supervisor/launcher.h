@@ -23,11 +23,11 @@ struct launcher_setup {
 	int lock_fd; /* flock on DIR/lock: one instance per state dir */ /* the user's stderr, for the few lines meant
 									    for them */
 	pid_t sup_pid;
-	pid_t cmd_pid;	/* 0: no command */
-	int cmd_go;	/* write end of the command's start pipe, or -1 */
-	int vmm_exe_fd; /* O_PATH fd of qemu-system-x86_64, or -1 when not installed */
+	pid_t cmd_pid;	  /* 0: no command */
+	int cmd_go;	  /* write end of the command's start pipe, or -1 */
+	int vmm_exe_fd;	  /* O_PATH fd of qemu-system-x86_64, or -1 when not installed */
 	int pasta_exe_fd; /* O_PATH fd of pasta (rootless VM networks), or -1 */
-	int listen_fd;	/* the control socket, kept to hand to a restarted supervisor */
+	int listen_fd;	  /* the control socket, kept to hand to a restarted supervisor */
 };
 
 /* In a child about to exec: a user namespace of its own (plus the CLONE_NEW* in more_ns)

@@ -91,9 +91,34 @@ static __attribute__((noreturn)) void exec_pasta(const struct launcher_setup *ls
 		dprintf(2, "cannot drop privileges: %s\n", strerror(-rc));
 		_exit(126);
 	}
-	char *argv[] = {"pasta", "--config-net", "-q", "-f", "-I", "fcvmp0", "-a", "10.0.2.15", "-n", "24", "-g",
-			"10.0.2.2", "--dns-forward", "10.0.2.3", "--userns", "/proc/self/fd/3", "--netns",
-			"/proc/self/fd/4", "--pid", "/proc/self/fd/5", "-t", tcp, "-u", udp, "-T", "none", "-U", "none",
+	char *argv[] = {"pasta",
+			"--config-net",
+			"-q",
+			"-f",
+			"-I",
+			"fcvmp0",
+			"-a",
+			"10.0.2.15",
+			"-n",
+			"24",
+			"-g",
+			"10.0.2.2",
+			"--dns-forward",
+			"10.0.2.3",
+			"--userns",
+			"/proc/self/fd/3",
+			"--netns",
+			"/proc/self/fd/4",
+			"--pid",
+			"/proc/self/fd/5",
+			"-t",
+			tcp,
+			"-u",
+			udp,
+			"-T",
+			"none",
+			"-U",
+			"none",
 			NULL};
 	char *const envp[] = {NULL};
 	syscall(SYS_execveat, 6, "", argv, envp, AT_EMPTY_PATH);

@@ -104,6 +104,8 @@ static int jail_filesystem(void)
 static int place_fds(const int *fds, unsigned n, int console_index, int devnull, int exe)
 {
 	int high[PROTO_MAX_FDS];
+	if (n > PROTO_MAX_FDS || console_index < 0 || (unsigned)console_index >= n)
+		return -EINVAL;
 	for (unsigned i = 0; i < n; i++) {
 		high[i] = fcntl(fds[i], F_DUPFD, 64);
 		if (high[i] < 0)

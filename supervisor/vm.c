@@ -68,7 +68,7 @@ struct vm_start {
 	struct pmsg rep; /* the client's reply, sent once the VMM runs */
 	int image_fd;
 	int disk_fd;
-	unsigned helper_tries;		       /* asked a helper that was (re)starting */
+	unsigned helper_tries;		    /* asked a helper that was (re)starting */
 	void (*retry)(struct vm_start *st); /* what to ask again */
 	char warning[320];
 	struct pmsg net_req; /* netd's net_create, unless --network none */
@@ -293,7 +293,7 @@ static void spawn_vmm(struct vm_start *st)
 		prec_add_str(&req, &req.body, "argv", argv[i]);
 	for (int i = 0; i < VFD__COUNT; i++)
 		pmsg_add_fd(&req, fds[i]); /* the message owns them now */
-	if (tap) { /* the 9th: once QEMU has it, only QEMU holds the VM's namespace */
+	if (tap) {			   /* the 9th: once QEMU has it, only QEMU holds the VM's namespace */
 		pmsg_add_fd(&req, st->net_fds[0]);
 		st->net_fds[0] = -1;
 	}

@@ -127,8 +127,7 @@ int vm_net_parse(struct vm *vm, struct pmsg *net_req, const struct precord *req,
 /* netd's reply: the guest's addresses into vm->qc.net, the tap, netns and userns fds into fds. */
 int vm_net_made(struct vm *vm, struct pmsg *rep, int fds[3]);
 /* Ask the launcher for pasta in the VM's namespaces (rootless), with net_req's ports. */
-void vm_net_pasta(struct vm *vm, const struct pmsg *net_req, int userns_fd, int netns_fd, peer_reply_cb cb,
-		  void *arg);
+void vm_net_pasta(struct vm *vm, const struct pmsg *net_req, int userns_fd, int netns_fd, peer_reply_cb cb, void *arg);
 void vm_net_release(struct vm *vm); /* the VMM is gone: netd removes what is left on the host */
 void vm_net_list(const struct vm *vm, struct pmsg *rep, struct precord *r); /* ls fields */
 

@@ -83,8 +83,7 @@ int vm_net_made(struct vm *vm, struct pmsg *rep, int fds[3])
 	return 0;
 }
 
-void vm_net_pasta(struct vm *vm, const struct pmsg *net_req, int userns_fd, int netns_fd, peer_reply_cb cb,
-		  void *arg)
+void vm_net_pasta(struct vm *vm, const struct pmsg *net_req, int userns_fd, int netns_fd, peer_reply_cb cb, void *arg)
 {
 	static const char *const fields[] = {"ports"};
 	struct pmsg req;

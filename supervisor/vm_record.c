@@ -37,9 +37,9 @@ void vm_record_save(struct vm *vm)
 	json_t *ports = json_array();
 	for (unsigned i = 0; i < vm->net.nports; i++)
 		json_array_append_new(ports, json_string(vm->net.ports[i]));
-	json_object_set_new(j, "net", json_pack("{s:b, s:s, s:s, s:s, s:o}", "made", vm->net.made, "host_if",
-						 vm->net.host_if, "host_addr", vm->net.host_addr, "guest_ip",
-						 vm->net.guest_ip, "ports", ports));
+	json_object_set_new(j, "net",
+			    json_pack("{s:b, s:s, s:s, s:s, s:o}", "made", vm->net.made, "host_if", vm->net.host_if,
+				      "host_addr", vm->net.host_addr, "guest_ip", vm->net.guest_ip, "ports", ports));
 	int fd = openat(vm->dirfd, RECORD_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int rc = fd < 0 ? -1 : json_dumpfd(j, fd, JSON_COMPACT);
 	if (fd >= 0)

@@ -192,8 +192,8 @@ int helper_main(const char *name, const struct sandbox_policy *policy, const str
 
 	log_init(name);
 	if (parse_args(argc, argv, &a) < 0) {
-		log_err("usage: fcvm-%s --mode system|rootless [--uid N --gid N] [--instance TAG] (channel on fd %d)", name,
-			FCVM_HELPER_CHANNEL_FD);
+		log_err("usage: fcvm-%s --mode system|rootless [--uid N --gid N] [--instance TAG] (channel on fd %d)",
+			name, FCVM_HELPER_CHANNEL_FD);
 		return 2;
 	}
 	h.mode = a.mode;

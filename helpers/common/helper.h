@@ -8,9 +8,9 @@
 #include "proto/proto.h"
 
 struct helper_ctx {
-	void *state;	  /* the helper's own (e.g. stored's open store) */
-	const char *name; /* "netd" ... */
-	const char *mode; /* "system" | "rootless" */
+	void *state;	      /* the helper's own (e.g. stored's open store) */
+	const char *name;     /* "netd" ... */
+	const char *mode;     /* "system" | "rootless" */
 	const char *instance; /* --instance: which supervisor's objects are this helper's */
 	uint64_t started_ms;
 };

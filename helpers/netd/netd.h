@@ -12,25 +12,25 @@
 #include "helpers/netd/nft.h"
 #include "proto/proto.h"
 
-#define NETD_PORTS_MAX	16
+#define NETD_PORTS_MAX	 16
 #define NETD_HOST_PREFIX "fcvmh"    /* host ends of VM veths: fcvmh<slot> */
-#define NETD_NS_VETH	"fcvm0"	    /* the namespace's end */
-#define NETD_TAP	"fcvmtap0"  /* the VM's tap, inside the namespace */
-#define NETD_PASTA_IF	"fcvmp0"    /* rootless: pasta's interface (docs/networking.md) */
-#define NETD_GUEST_MAC	"02:fc:00:00:00:02"
+#define NETD_NS_VETH	 "fcvm0"    /* the namespace's end */
+#define NETD_TAP	 "fcvmtap0" /* the VM's tap, inside the namespace */
+#define NETD_PASTA_IF	 "fcvmp0"   /* rootless: pasta's interface (docs/networking.md) */
+#define NETD_GUEST_MAC	 "02:fc:00:00:00:02"
 
 struct netd {
-	bool system;	 /* bridged networks are possible (CAP_NET_ADMIN on the host) */
+	bool system; /* bridged networks are possible (CAP_NET_ADMIN on the host) */
 	const char *instance;
-	char table[24];	 /* fcvm_<instance> */
+	char table[24];	       /* fcvm_<instance> */
 	char alias_prefix[24]; /* fcvm:<instance>: */
-	struct in_addr pool; /* VM /30s (policy) */
+	struct in_addr pool;   /* VM /30s (policy) */
 	unsigned pool_prefix, nslots, next_slot;
-	unsigned port_min, port_max; /* host ports a VM may publish (policy) */
+	unsigned port_min, port_max;	/* host ports a VM may publish (policy) */
 	struct in_addr guest, guest_gw; /* inside every VM namespace (docs/networking.md) */
 	unsigned guest_prefix;
-	struct rtnl *host_rtnl;	 /* system mode only */
-	struct nft *host_nft;	 /* system mode only */
+	struct rtnl *host_rtnl; /* system mode only */
+	struct nft *host_nft;	/* system mode only */
 };
 
 /* Fill n from the policy's settings and mode; open the host sockets in system mode. */

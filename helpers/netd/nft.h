@@ -12,8 +12,8 @@
 
 struct nft;
 
-struct nft *nft_open(void);	  /* NETLINK_NETFILTER in the caller's network namespace */
-struct nft *nft_fdopen(int fd);	  /* an already made socket (vmns); takes ownership */
+struct nft *nft_open(void);	/* NETLINK_NETFILTER in the caller's network namespace */
+struct nft *nft_fdopen(int fd); /* an already made socket (vmns); takes ownership */
 void nft_close(struct nft *n);
 
 /* A published port: host_ip 0.0.0.0 means every local address of the host (127.0.0.1 too). */

@@ -9,8 +9,8 @@
 
 struct rtnl;
 
-struct rtnl *rtnl_open(void);	     /* NETLINK_ROUTE in the caller's network namespace */
-struct rtnl *rtnl_fdopen(int fd);    /* an already made socket (vmns); takes ownership */
+struct rtnl *rtnl_open(void);	  /* NETLINK_ROUTE in the caller's network namespace */
+struct rtnl *rtnl_fdopen(int fd); /* an already made socket (vmns); takes ownership */
 void rtnl_close(struct rtnl *r);
 
 /* A veth pair: `name` here, with IFLA_IFALIAS `alias` (netd's record of what it made), and

@@ -45,6 +45,23 @@ static int parse_cidr(const char *s, struct in_addr *a, unsigned *prefix)
 	return 0;
 }
 
+/* "MIN-MAX" of ports */
+static int parse_range(const char *s, unsigned *lo, unsigned *hi)
+{
+	char *end;
+	if (!s)
+		return -EINVAL;
+	unsigned long a = strtoul(s, &end, 10);
+	if (*end != '-')
+		return -EINVAL;
+	unsigned long b = strtoul(end + 1, &end, 10);
+	if (*end || a < 1 || b > 65535 || a > b)
+		return -EINVAL;
+	*lo = (unsigned)a;
+	*hi = (unsigned)b;
+	return 0;
+}
+
 int netd_init(struct netd *n, const char *mode, const char *instance)
 {
 	extern const struct sandbox_policy policy_netd;
@@ -55,9 +72,8 @@ int netd_init(struct netd *n, const char *mode, const char *instance)
 	snprintf(n->table, sizeof(n->table), "fcvm_%s", instance);
 	snprintf(n->alias_prefix, sizeof(n->alias_prefix), "fcvm:%s:", instance);
 	if (parse_cidr(sandbox_setting(&policy_netd, "pool"), &n->pool, &n->pool_prefix) < 0 ||
-	    parse_cidr(sandbox_setting(&policy_netd, "guest"), &n->guest, &n->guest_prefix) < 0 || !ports ||
-	    sscanf(ports, "%u-%u", &n->port_min, &n->port_max) != 2 || n->port_min < 1 || n->port_max > 65535 ||
-	    n->port_min > n->port_max)
+	    parse_cidr(sandbox_setting(&policy_netd, "guest"), &n->guest, &n->guest_prefix) < 0 ||
+	    parse_range(ports, &n->port_min, &n->port_max) < 0)
 		return -EINVAL;
 	n->guest_gw = addr_plus(n->guest, (uint32_t)-1); /* the tap: the address below the guest's */
 	n->nslots = 1u << (32 - n->pool_prefix - 2);
@@ -92,7 +108,8 @@ static int setup_inside(const struct netd *n, struct vmns *ns, const struct in_a
 	if (ns_addr) {
 		if ((rc = rtnl_link_index(r, NETD_NS_VETH, &veth)) < 0 ||
 		    (rc = rtnl_addr_add(r, veth, *ns_addr, 30)) < 0 ||
-		    (rc = rtnl_link_setup(r, veth, true, false)) < 0 || (rc = rtnl_route_add(r, any, 0, *host_addr)) < 0)
+		    (rc = rtnl_link_setup(r, veth, true, false)) < 0 ||
+		    (rc = rtnl_route_add(r, any, 0, *host_addr)) < 0)
 			goto out;
 	}
 	rc = nft_vm_table(f, ns_addr ? NETD_NS_VETH : NETD_PASTA_IF, NETD_TAP, n->guest, !ns_addr);
@@ -131,7 +148,8 @@ static int host_side(struct netd *n, const char *vm, struct vmns *ns, const stru
 	unsigned slot = 0, idx = 0;
 	int rc = make_host_link(n, vm, ns->netns_fd, &slot, out->host_if, sizeof(out->host_if));
 	if (rc < 0) {
-		snprintf(why, whylen, "%s", rc == -ENOSPC ? "the VM address pool is used up" : "cannot make the veth pair");
+		snprintf(why, whylen, "%s",
+			 rc == -ENOSPC ? "the VM address pool is used up" : "cannot make the veth pair");
 		return rc;
 	}
 	out->host_addr = slot_host(n, slot);

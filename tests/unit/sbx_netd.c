@@ -327,7 +327,7 @@ static void expect_vm_made(const char *tag, const struct vm_net *v, unsigned por
  * alive; then nothing of the instance is left. */
 TEST(create_destroy_lifecycle)
 {
-	struct netd d;
+	struct netd d = {0};
 	struct vm_net a, b;
 	char tag[9];
 	enter_private_net();
@@ -361,7 +361,7 @@ TEST(create_destroy_lifecycle)
 
 TEST(destroy_foreign_links_refused)
 {
-	struct netd d;
+	struct netd d = {0};
 	char tag[9];
 	enter_private_net();
 	make_tag(tag, 'f');
@@ -385,7 +385,7 @@ TEST(destroy_foreign_links_refused)
 
 TEST(destroy_other_vms_link_refused)
 {
-	struct netd d;
+	struct netd d = {0};
 	struct vm_net v;
 	char tag[9];
 	enter_private_net();
@@ -405,7 +405,7 @@ TEST(destroy_other_vms_link_refused)
 
 TEST(bad_ports_refused)
 {
-	struct netd d;
+	struct netd d = {0};
 	struct pmsg req;
 	char tag[9];
 	enter_private_net();
@@ -436,7 +436,7 @@ TEST(bad_ports_refused)
 
 TEST(port_bound_by_someone_refused)
 {
-	struct netd d;
+	struct netd d = {0};
 	struct pmsg req;
 	char tag[9];
 	enter_private_net();
@@ -455,7 +455,7 @@ TEST(port_bound_by_someone_refused)
 
 TEST(modes)
 {
-	struct netd d;
+	struct netd d = {0};
 	struct pmsg req, rep;
 	char tag[9];
 	enter_private_net();
@@ -497,7 +497,7 @@ static size_t forge_create(unsigned char *buf, size_t cap, size_t vm_len)
 
 TEST(oversize_vm_field)
 {
-	struct netd d;
+	struct netd d = {0};
 	struct pmsg rep;
 	struct perr e;
 	static unsigned char buf[8192];
@@ -526,7 +526,7 @@ TEST(oversize_vm_field)
 
 TEST(unexpected_fd_refused)
 {
-	struct netd d;
+	struct netd d = {0};
 	struct pmsg req, rep;
 	struct perr e;
 	unsigned char buf[512];
@@ -561,7 +561,7 @@ TEST(killed_mid_create_leaves_nothing)
 	enter_private_net();
 	make_tag(tag, 'k');
 	for (size_t i = 0; i < sizeof(delays_us) / sizeof(delays_us[0]); i++) {
-		struct netd d;
+		struct netd d = {0};
 		struct pmsg req;
 		struct perr e;
 		netd_start(&d, tag);

@@ -143,13 +143,16 @@ static bool wait_link_gone(struct rtnl *r, const char *name, double secs)
 
 static uint16_t icmp_sum(const void *p, size_t len)
 {
-	const uint16_t *w = p;
+	const uint8_t *b = p;
 	uint32_t s = 0;
 
-	for (; len > 1; len -= 2)
-		s += *w++;
+	for (; len > 1; len -= 2, b += 2) {
+		uint16_t w;
+		memcpy(&w, b, 2);
+		s += w;
+	}
 	if (len)
-		s += *(const uint8_t *)w;
+		s += *b;
 	s = (s >> 16) + (s & 0xffff);
 	s += s >> 16;
 	return (uint16_t)~s;
@@ -290,8 +293,9 @@ TEST(vmns_fds)
 	CHECK_EQ(ioctl(ns.tap_fd, TUNGETIFF, &ifr), 0);
 	CHECK_STR(ifr.ifr_name, TAP_IF);
 	CHECK_EQ(ifr.ifr_flags & (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR);
-	for (int *fd = &ns.userns_fd; fd <= &ns.tap_fd; fd++)
-		CHECK(fcntl(*fd, F_GETFD) == FD_CLOEXEC);
+	const int fds[] = {ns.userns_fd, ns.netns_fd, ns.rtnl_fd, ns.nfnl_fd, ns.tap_fd};
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		CHECK(fcntl(fds[i], F_GETFD) == FD_CLOEXEC);
 
 	host = rtnl_open();
 	CHECK(host);
