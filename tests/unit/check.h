@@ -7,6 +7,7 @@
 #define FCVM_CHECK_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,38 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 	return failed ? 1 : 0;
+}
+
+/* A shell command's exit status (-1 if it did not exit): for tests that set up or inspect
+ * the system with its own tools (mkfs, ip, nft). */
+static inline int check_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int check_sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	fflush(NULL);
+	int st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A command's standard output, at most len - 1 bytes, NUL-terminated; returns buf. */
+static inline char *check_sh_out(char *buf, size_t len, const char *cmd)
+{
+	size_t n = 0, got;
+	fflush(NULL);
+	FILE *f = popen(cmd, "r");
+	if (!f) {
+		fprintf(stderr, "popen %s: %s\n", cmd, strerror(errno));
+		exit(1);
+	}
+	while (n < len - 1 && (got = fread(buf + n, 1, len - 1 - n, f)) > 0)
+		n += got;
+	buf[n] = '\0';
+	pclose(f);
+	return buf;
 }
 
 #endif

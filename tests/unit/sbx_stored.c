@@ -23,23 +23,9 @@
 static char fsdir[64];
 static char mnt[96];
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void fs_down(void)
 {
-	sh("umount -l %s 2>/dev/null; [ -f %s/loopdev ] && losetup -d $(cat %s/loopdev) 2>/dev/null; rm -rf %s", mnt,
+	check_sh("umount -l %s 2>/dev/null; [ -f %s/loopdev ] && losetup -d $(cat %s/loopdev) 2>/dev/null; rm -rf %s", mnt,
 	   fsdir, fsdir, fsdir);
 }
 
@@ -58,7 +44,7 @@ static void fs_up(const char *type, int mb)
 	snprintf(mnt, sizeof(mnt), "%s/mnt", fsdir);
 	CHECK(mkdir(mnt, 0700) == 0);
 	if (!strcmp(type, "tmpfs")) {
-		if (sh("mount -t tmpfs -o size=%dm tmpfs %s", mb, mnt)) {
+		if (check_sh("mount -t tmpfs -o size=%dm tmpfs %s", mb, mnt)) {
 			fs_down();
 			SKIP("mount tmpfs failed");
 		}
@@ -69,14 +55,14 @@ static void fs_up(const char *type, int mb)
 			mkfs = "mkfs.xfs -q -m reflink=1";
 		else
 			mkfs = "mkfs.ext4 -q";
-		if (sh("truncate -s %dM %s/img && losetup --find --show %s/img > %s/loopdev && "
+		if (check_sh("truncate -s %dM %s/img && losetup --find --show %s/img > %s/loopdev && "
 		       "%s $(cat %s/loopdev) >/dev/null 2>&1 && mount $(cat %s/loopdev) %s",
 		       mb, fsdir, fsdir, fsdir, mkfs, fsdir, fsdir, mnt)) {
 			fs_down();
 			SKIP("cannot make a loop filesystem");
 		}
 	}
-	sh("mkdir -p %s/data %s/outside && echo secret > %s/outside/file", mnt, mnt, mnt);
+	check_sh("mkdir -p %s/data %s/outside && echo secret > %s/outside/file", mnt, mnt, mnt);
 	fflush(NULL);
 	pid = fork();
 	CHECK(pid >= 0);
@@ -165,7 +151,7 @@ static int tmp_empty(void)
 	char p[256];
 
 	snprintf(p, sizeof(p), "test -z \"$(ls -A %s/data/.tmp)\"", mnt);
-	return sh("%s", p) == 0;
+	return check_sh("%s", p) == 0;
 }
 
 static void detect(const char *type, int mb, enum store_backend want)
@@ -295,16 +281,16 @@ TEST(based_ext4)
  * only); listed, measured, cloned and removed like any disk. */
 static int have_qemu_img(void)
 {
-	return sh("qemu-img --version >/dev/null 2>&1") == 0;
+	return check_sh("qemu-img --version >/dev/null 2>&1") == 0;
 }
 
 /* qemu-img info --output=json on data/disks/NAME/disk.qcow2 has each of the WANT strings. */
 static int info_has(const char *name, const char *const *want, size_t n)
 {
-	if (sh("qemu-img info --output=json %s/data/disks/%s/disk.qcow2 > %s/info.json", mnt, name, fsdir))
+	if (check_sh("qemu-img info --output=json %s/data/disks/%s/disk.qcow2 > %s/info.json", mnt, name, fsdir))
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if (sh("grep -qF '%s' %s/info.json", want[i], fsdir)) {
+		if (check_sh("grep -qF '%s' %s/info.json", want[i], fsdir)) {
 			fprintf(stderr, "missing in qemu-img info: %s\n", want[i]);
 			return 0;
 		}
@@ -314,7 +300,7 @@ static int info_has(const char *name, const char *const *want, size_t n)
 /* qemu-img check on the overlay alone (its backing, an fdset path, cannot be opened here). */
 static int check_ok(const char *name)
 {
-	return sh("qemu-img check 'json:{\"driver\":\"qcow2\",\"backing\":null,\"file\":{\"driver\":\"file\","
+	return check_sh("qemu-img check 'json:{\"driver\":\"qcow2\",\"backing\":null,\"file\":{\"driver\":\"file\","
 		  "\"filename\":\"%s/data/disks/%s/disk.qcow2\"}}' >/dev/null",
 		  mnt, name) == 0;
 }
@@ -369,12 +355,12 @@ static void overlay(const char *type, int mb)
 	snprintf(p, sizeof(p), "%s/data/images/base/disk.img", mnt);
 	CHECK_EQ(store_create_overlay(&s, "ovp", 0, "base", p, &fd), 0);
 	close(fd);
-	CHECK(sh("qemu-img check %s/data/disks/ovp/disk.qcow2 >/dev/null", mnt) == 0);
-	CHECK(sh("qemu-img compare -q %s/data/disks/ovp/disk.qcow2 %s", mnt, p) == 0);
-	CHECK(sh("qemu-io -c 'write -P 0x5a 0 64k' %s/data/disks/ovp/disk.qcow2 >/dev/null 2>&1 || "
+	CHECK(check_sh("qemu-img check %s/data/disks/ovp/disk.qcow2 >/dev/null", mnt) == 0);
+	CHECK(check_sh("qemu-img compare -q %s/data/disks/ovp/disk.qcow2 %s", mnt, p) == 0);
+	CHECK(check_sh("qemu-io -c 'write -P 0x5a 0 64k' %s/data/disks/ovp/disk.qcow2 >/dev/null 2>&1 || "
 		 "! command -v qemu-io >/dev/null",
 		 mnt) == 0);
-	CHECK(sh("qemu-img check %s/data/disks/ovp/disk.qcow2 >/dev/null", mnt) == 0);
+	CHECK(check_sh("qemu-img check %s/data/disks/ovp/disk.qcow2 >/dev/null", mnt) == 0);
 	fd = open(p, O_RDONLY);
 	CHECK(fd >= 0 && same(fd, 0, 1 << 20, 3)); /* the base is untouched */
 	close(fd);
@@ -568,11 +554,11 @@ static void crash(const char *type, int mb)
 	if (s.backend == STORE_COPY)
 		CHECK(mid > 0); /* a 40 MiB copy is slow enough to be caught mid-way */
 	/* and leftovers of every kind, as a crash at any step would leave them */
-	sh("mkdir -p %s/data/.tmp/x.1/sub && echo 1 > %s/data/.tmp/x.1/disk.img && touch %s/data/.tmp/f.2 && "
+	check_sh("mkdir -p %s/data/.tmp/x.1/sub && echo 1 > %s/data/.tmp/x.1/disk.img && touch %s/data/.tmp/f.2 && "
 	   "ln -s %s/outside %s/data/.tmp/l.3",
 	   mnt, mnt, mnt, mnt, mnt);
 	if (!strcmp(type, "btrfs"))
-		sh("btrfs -q subvolume create %s/data/.tmp/sv.4 >/dev/null && dd if=/dev/zero "
+		check_sh("btrfs -q subvolume create %s/data/.tmp/sv.4 >/dev/null && dd if=/dev/zero "
 		   "of=%s/data/.tmp/sv.4/disk.img "
 		   "bs=1M count=2 status=none",
 		   mnt, mnt);
@@ -655,7 +641,7 @@ static void refusals(const char *type, int mb)
 	CHECK_EQ(store_clone_disk(&s, "ok", "evil", &fd), -EEXIST);
 	CHECK(!exists("data/disks/c1") && !exists("data/disks/c2") && !exists("data/disks/c3"));
 	CHECK(!exists("outside/disk.img"));
-	CHECK(sh("test \"$(ls -A %s/outside)\" = file && grep -qx secret %s/outside/file", mnt, mnt) == 0);
+	CHECK(check_sh("test \"$(ls -A %s/outside)\" = file && grep -qx secret %s/outside/file", mnt, mnt) == 0);
 	CHECK(tmp_empty());
 
 	/* the fd handed out is a regular file: no path walk from it */
@@ -738,7 +724,7 @@ TEST(remove_btrfs_without_sys_admin)
 	CHECK(ioctl(s.disks, BTRFS_IOC_SNAP_DESTROY, &va) < 0 && errno == EPERM);
 	CHECK_EQ(store_remove_disk(&s, "a"), 0);
 	CHECK(!exists("data/disks/a"));
-	sh("btrfs -q subvolume create %s/data/.tmp/sv.1 >/dev/null && echo x > %s/data/.tmp/sv.1/disk.img", mnt, mnt);
+	check_sh("btrfs -q subvolume create %s/data/.tmp/sv.1 >/dev/null && echo x > %s/data/.tmp/sv.1/disk.img", mnt, mnt);
 	CHECK_EQ(store_reconcile(&s), 0);
 	CHECK(tmp_empty());
 	CHECK_EQ(store_remove_disk(&s, "b"), 0);

@@ -17,36 +17,6 @@
 
 #define TABLE "fcvm_t"
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	fflush(NULL);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* The output of a shell command (at most size - 1 bytes). */
-static char *sh_out(char *buf, size_t size, const char *cmd)
-{
-	FILE *f;
-	size_t len;
-
-	fflush(NULL);
-	f = popen(cmd, "r");
-	CHECK(f);
-	len = fread(buf, 1, size - 1, f);
-	buf[len] = 0;
-	pclose(f);
-	return buf;
-}
-
 static struct in_addr ip4(const char *s)
 {
 	struct in_addr a;
@@ -114,13 +84,13 @@ TEST(host_ensure_idempotent)
 	char a[8192], b[8192];
 
 	CHECK_EQ(nft_host_ensure(n, TABLE, ip4("10.231.0.0"), 16), 0);
-	CHECK_STR(sh_out(a, sizeof(a), "nft list table ip " TABLE), host_table_text);
-	CHECK_STR(sh_out(a, sizeof(a), "nft -j list ruleset | grep -o '\"rule\": {' | wc -l"), "10\n");
-	CHECK_STR(sh_out(a, sizeof(a), "nft -j list ruleset | grep -o '\"chain\": {' | wc -l"), "3\n");
-	CHECK_STR(sh_out(a, sizeof(a), "nft -j list ruleset | grep -o '\"map\": {\"family\"' | wc -l"), "4\n");
-	sh_out(a, sizeof(a), "nft -a list ruleset");
+	CHECK_STR(check_sh_out(a, sizeof(a), "nft list table ip " TABLE), host_table_text);
+	CHECK_STR(check_sh_out(a, sizeof(a), "nft -j list ruleset | grep -o '\"rule\": {' | wc -l"), "10\n");
+	CHECK_STR(check_sh_out(a, sizeof(a), "nft -j list ruleset | grep -o '\"chain\": {' | wc -l"), "3\n");
+	CHECK_STR(check_sh_out(a, sizeof(a), "nft -j list ruleset | grep -o '\"map\": {\"family\"' | wc -l"), "4\n");
+	check_sh_out(a, sizeof(a), "nft -a list ruleset");
 	CHECK_EQ(nft_host_ensure(n, TABLE, ip4("10.231.0.0"), 16), 0);
-	CHECK_STR(sh_out(b, sizeof(b), "nft -a list ruleset"), a);
+	CHECK_STR(check_sh_out(b, sizeof(b), "nft -a list ruleset"), a);
 	nft_close(n);
 }
 
@@ -130,7 +100,7 @@ TEST(host_ensure_odd_prefix)
 	char a[8192];
 
 	CHECK_EQ(nft_host_ensure(n, TABLE, ip4("10.231.128.0"), 17), 0);
-	CHECK(strstr(sh_out(a, sizeof(a), "nft list chain ip " TABLE " postrouting"),
+	CHECK(strstr(check_sh_out(a, sizeof(a), "nft list chain ip " TABLE " postrouting"),
 		     "ip saddr 10.231.128.0/17 oifname != \"fcvm*\" masquerade"));
 	CHECK_EQ(nft_host_ensure(n, "fcvm_bad", ip4("10.231.0.0"), 33), -EINVAL);
 	nft_close(n);
@@ -188,7 +158,7 @@ TEST(host_ports_round_trip)
 	for (int i = 0; i < 4; i++)
 		CHECK(seen_has(&s, &p[i], vm));
 	/* the kernel's view, as nft prints it */
-	sh_out(out, sizeof(out), "nft list table ip " TABLE);
+	check_sh_out(out, sizeof(out), "nft list table ip " TABLE);
 	CHECK(strstr(out, "elements = { 8080 : 10.231.0.2 . 80 }"));
 	CHECK(strstr(out, "elements = { 127.0.0.1 . 8081 : 10.231.0.2 . 81 }"));
 	CHECK(strstr(out, "elements = { 5353 : 10.231.0.2 . 53 }"));
@@ -241,7 +211,7 @@ TEST(host_delete)
 	CHECK_EQ(nft_host_ensure(n, TABLE, ip4("10.231.0.0"), 16), 0);
 	CHECK_EQ(nft_host_ensure(n, "fcvm_other", ip4("10.232.0.0"), 16), 0);
 	CHECK_EQ(nft_host_delete(n, TABLE), 0);
-	CHECK_STR(sh_out(out, sizeof(out), "nft list tables"), "table ip fcvm_other\n");
+	CHECK_STR(check_sh_out(out, sizeof(out), "nft list tables"), "table ip fcvm_other\n");
 	CHECK_EQ(nft_host_delete(n, TABLE), -ENOENT);
 	CHECK_EQ(nft_host_ports(n, TABLE, &a, 1, ip4("10.231.0.2"), true), -ENOENT);
 	CHECK_EQ(nft_host_port_dump(n, TABLE, collect, &(struct seen){0}), -ENOENT);
@@ -254,7 +224,7 @@ TEST(vm_table_bridged)
 	char out[4096];
 
 	CHECK_EQ(nft_vm_table(n, "fcvm0", "fcvmtap0", ip4("10.254.254.2"), false), 0);
-	CHECK_STR(sh_out(out, sizeof(out), "nft list table ip fcvm"),
+	CHECK_STR(check_sh_out(out, sizeof(out), "nft list table ip fcvm"),
 		  "table ip fcvm {\n"
 		  "\tchain prerouting {\n"
 		  "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
@@ -277,7 +247,7 @@ TEST(vm_table_rootless)
 	char out[4096];
 
 	CHECK_EQ(nft_vm_table(n, "fcvmp0", "fcvmtap0", ip4("10.254.254.2"), true), 0);
-	CHECK_STR(sh_out(out, sizeof(out), "nft list table ip fcvm"),
+	CHECK_STR(check_sh_out(out, sizeof(out), "nft list table ip fcvm"),
 		  "table ip fcvm {\n"
 		  "\tchain prerouting {\n"
 		  "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
@@ -319,7 +289,7 @@ static char nsH[32], nsV[32], nsG[32], webdir[64];
 static void topo_down(void)
 {
 	/* only the processes we started in our own namespaces (the httpds) */
-	sh("for ns in %s %s %s; do pids=$(ip netns pids $ns 2>/dev/null); [ -n \"$pids\" ] && kill $pids; "
+	check_sh("for ns in %s %s %s; do pids=$(ip netns pids $ns 2>/dev/null); [ -n \"$pids\" ] && kill $pids; "
 	   "ip netns del $ns 2>/dev/null; done; rm -rf %s",
 	   nsH, nsV, nsG, webdir);
 }
@@ -327,7 +297,7 @@ static void topo_down(void)
 static void topo_up(void)
 {
 	CHECK(
-	    sh("set -e; for n in %1$s %2$s %3$s; do ip netns add $n; done\n"
+	    check_sh("set -e; for n in %1$s %2$s %3$s; do ip netns add $n; done\n"
 	       "ip -n %1$s link set lo up\n"
 	       "ip -n %1$s link add up0 type veth peer name up1\n"
 	       "ip -n %1$s addr add 198.51.100.5/24 dev up0; ip -n %1$s link set up0 up\n"
@@ -407,7 +377,7 @@ static int vm_setup(struct nft *n, void *arg)
 static int fetch(const char *ns, const char *url, const char *want, int tries)
 {
 	for (int i = 0; i < tries; i++)
-		if (sh("ip netns exec %s curl -s -m 2 %s | grep -qx %s", ns, url, want) == 0)
+		if (check_sh("ip netns exec %s curl -s -m 2 %s | grep -qx %s", ns, url, want) == 0)
 			return 0;
 	return -1;
 }
@@ -449,7 +419,7 @@ TEST(real_traffic_bridged)
 
 	if (geteuid() != 0)
 		SKIP("needs root");
-	if (sh("command -v busybox curl ip >/dev/null"))
+	if (check_sh("command -v busybox curl ip >/dev/null"))
 		SKIP("needs busybox, curl and ip");
 	snprintf(nsH, sizeof(nsH), "fcvmtH%d", (int)getpid());
 	snprintf(nsV, sizeof(nsV), "fcvmtV%d", (int)getpid());

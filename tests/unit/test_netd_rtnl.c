@@ -34,36 +34,6 @@
 #define NS_IP	"10.231.0.30"
 #define TAP_IP	"10.254.254.1"
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	fflush(NULL);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* The output of a command (at most sizeof buf - 1 bytes), "" on failure. */
-static void sh_out(char *buf, size_t len, const char *cmd)
-{
-	FILE *f;
-	size_t n;
-
-	fflush(NULL);
-	buf[0] = 0;
-	f = popen(cmd, "r");
-	CHECK(f);
-	n = fread(buf, 1, len - 1, f);
-	buf[n] = 0;
-	pclose(f);
-}
-
 static struct in_addr ip4(const char *s)
 {
 	struct in_addr a;
@@ -249,27 +219,27 @@ static void bridged_check_ip(const struct vmns *ns)
 	char out[16384], cmd[256], nsenter[96];
 
 	snprintf(nsenter, sizeof(nsenter), "nsenter --net=/proc/%d/fd/%d", getpid(), ns->netns_fd);
-	sh_out(out, sizeof(out), "ip -j addr show dev " HOST_IF);
+	check_sh_out(out, sizeof(out), "ip -j addr show dev " HOST_IF);
 	CHECK(has(out, "\"local\":\"" HOST_IP "\",\"prefixlen\":30"));
 	CHECK(has(out, "\"operstate\":\"UP\""));
-	sh_out(out, sizeof(out), "ip -j link show dev " HOST_IF);
+	check_sh_out(out, sizeof(out), "ip -j link show dev " HOST_IF);
 	CHECK(has(out, "\"ifalias\":\"" ALIAS "\""));
-	CHECK_EQ(sh("grep -qx 1 /proc/sys/net/ipv4/conf/" HOST_IF "/forwarding"), 0);
-	CHECK_EQ(sh("grep -qx 1 /proc/sys/net/ipv4/conf/" HOST_IF "/route_localnet"), 0);
+	CHECK_EQ(check_sh("grep -qx 1 /proc/sys/net/ipv4/conf/" HOST_IF "/forwarding"), 0);
+	CHECK_EQ(check_sh("grep -qx 1 /proc/sys/net/ipv4/conf/" HOST_IF "/route_localnet"), 0);
 	snprintf(cmd, sizeof(cmd), "%s ip -j addr", nsenter);
-	sh_out(out, sizeof(out), cmd);
+	check_sh_out(out, sizeof(out), cmd);
 	CHECK(has(out, "\"local\":\"" NS_IP "\",\"prefixlen\":30"));
 	CHECK(has(out, "\"local\":\"" TAP_IP "\",\"prefixlen\":30"));
 	CHECK(has(out, "\"local\":\"127.0.0.1\""));
 	snprintf(cmd, sizeof(cmd), "%s ip -d -j route show default", nsenter);
-	sh_out(out, sizeof(out), cmd);
+	check_sh_out(out, sizeof(out), cmd);
 	CHECK(has(out, "\"dst\":\"default\",\"gateway\":\"" HOST_IP "\",\"dev\":\"" NS_IF "\""));
 	CHECK(has(out, "\"protocol\":\"boot\""));
 	snprintf(cmd, sizeof(cmd),
 		 "%s sh -c 'grep -qx 1 /proc/sys/net/ipv4/ip_forward && "
 		 "grep -qx 1 /proc/sys/net/ipv4/conf/all/route_localnet'",
 		 nsenter);
-	CHECK_EQ(sh("%s", cmd), 0);
+	CHECK_EQ(check_sh("%s", cmd), 0);
 }
 
 TEST(vmns_fds)
@@ -306,8 +276,8 @@ TEST(vmns_fds)
 	CHECK_EQ(rtnl_link_index(host, TAP_IF, &idx), -ENODEV);
 	snprintf(cmd, sizeof(cmd), "nsenter --net=/proc/%d/fd/%d ip -j link show " TAP_IF " >/dev/null", getpid(),
 		 ns.netns_fd);
-	CHECK_EQ(sh("%s", cmd), 0);
-	CHECK(sh("ip link show " TAP_IF " >/dev/null 2>&1") != 0);
+	CHECK_EQ(check_sh("%s", cmd), 0);
+	CHECK(check_sh("ip link show " TAP_IF " >/dev/null 2>&1") != 0);
 	rtnl_close(inner);
 	rtnl_close(host);
 	vmns_close(&ns);
