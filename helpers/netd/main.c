@@ -20,7 +20,7 @@ static void set_addr(struct pmsg *rep, const char *field, struct in_addr a)
 	prec_set_str(rep, &rep->body, field, buf);
 }
 
-static void refuse(struct helper_ctx *h, struct pmsg *rep, int rc, const char *vm, const char *why)
+static void refuse(struct pmsg *rep, int rc, const char *vm, const char *why)
 {
 	int code = rc == -EPERM || rc == -EACCES			   ? PE_DENIED
 		   : rc == -EADDRINUSE || rc == -EEXIST			   ? PE_EXISTS
@@ -33,7 +33,6 @@ static void refuse(struct helper_ctx *h, struct pmsg *rep, int rc, const char *v
 		log_audit("refused for vm %s: %s", vm, why);
 	pmsg_set_error(rep, code, "%s%s%s", why, code == PE_INTERNAL ? ": " : "",
 		       code == PE_INTERNAL ? strerror(-rc) : "");
-	(void)h;
 }
 
 static void serve_create(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)
@@ -48,15 +47,15 @@ static void serve_create(struct helper_ctx *h, const struct pmsg *req, struct pm
 
 	if (!bridged && strcmp(mode, "rootless") != 0) {
 		snprintf(why, sizeof(why), "network mode '%s': bridged or rootless", mode);
-		return refuse(h, rep, -EINVAL, vm, why);
+		return refuse(rep, -EINVAL, vm, why);
 	}
 	if (bridged && !netd.system) {
 		snprintf(why, sizeof(why), "bridged networks need a system-mode fcvm (rootless: --network rootless)");
-		return refuse(h, rep, -EPERM, vm, why);
+		return refuse(rep, -EPERM, vm, why);
 	}
 	if ((rc = netd_ports_parse(&netd, &req->body, ports, &np, why, sizeof(why))) < 0 ||
 	    (rc = netd_create(&netd, vm, bridged, ports, np, &m, why, sizeof(why))) < 0)
-		return refuse(h, rep, rc, vm, why);
+		return refuse(rep, rc, vm, why);
 	if (bridged) {
 		prec_set_str(rep, &rep->body, "host_if", m.host_if);
 		set_addr(rep, "host_addr", m.host_addr);
@@ -81,7 +80,7 @@ static void serve_destroy(struct helper_ctx *h, const struct pmsg *req, struct p
 	char why[256] = "";
 	int rc = netd_destroy(&netd, vm, prec_str(&req->body, "host_if"), why, sizeof(why));
 	if (rc < 0)
-		refuse(h, rep, rc, vm, why);
+		refuse(rep, rc, vm, why);
 }
 
 static int start(struct helper_ctx *h)

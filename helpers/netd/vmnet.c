@@ -64,7 +64,6 @@ static int parse_range(const char *s, unsigned *lo, unsigned *hi)
 
 int netd_init(struct netd *n, const char *mode, const char *instance)
 {
-	extern const struct sandbox_policy policy_netd;
 	const char *ports = sandbox_setting(&policy_netd, "ports");
 	memset(n, 0, sizeof(*n));
 	n->system = strcmp(mode, "system") == 0;
@@ -211,8 +210,8 @@ int netd_create(struct netd *n, const char *vm, bool bridged, const struct nft_p
 
 struct ours {
 	const struct netd *n;
-	unsigned char *live; /* slot -> 1 when a link of this instance holds it */
-	const char *name;    /* looked for: its alias, or "" when absent */
+	unsigned char *live; /* slot -> 1 when a link of this instance holds it (filled) */
+	const char *name;    /* looked for (NULL: none): its alias into alias, found set */
 	char alias[128];
 	bool found;
 };
@@ -237,7 +236,7 @@ static int note_link(const struct rtnl_link_info *l, void *arg)
 		o->found = true;
 		snprintf(o->alias, sizeof(o->alias), "%s", l->alias);
 	}
-	if (o->live && slot_of(l->name, o->n->nslots, &s) == 0 &&
+	if (slot_of(l->name, o->n->nslots, &s) == 0 &&
 	    strncmp(l->alias, o->n->alias_prefix, strlen(o->n->alias_prefix)) == 0)
 		o->live[s] = 1;
 	return 0;
@@ -246,7 +245,6 @@ static int note_link(const struct rtnl_link_info *l, void *arg)
 struct stale {
 	struct netd *n;
 	const unsigned char *live;
-	struct in_addr only; /* 0: every element of a dead slot; else only those to this address */
 	struct nft_port del[64];
 	struct in_addr to[64];
 	size_t ndel;
@@ -255,14 +253,8 @@ struct stale {
 static int note_port(const struct nft_port *p, struct in_addr vm_addr, void *arg)
 {
 	struct stale *st = arg;
-	bool match;
-	if (st->only.s_addr) {
-		match = vm_addr.s_addr == st->only.s_addr;
-	} else {
-		uint32_t off = ntohl(vm_addr.s_addr) - ntohl(st->n->pool.s_addr); /* below the pool: huge */
-		match = off / 4 >= st->n->nslots || !st->live[off / 4];
-	}
-	if (!match)
+	uint32_t off = ntohl(vm_addr.s_addr) - ntohl(st->n->pool.s_addr); /* below the pool: huge */
+	if (off / 4 < st->n->nslots && st->live[off / 4])
 		return 0;
 	if (st->ndel == sizeof(st->del) / sizeof(st->del[0]))
 		return 0; /* the rest on the next round */
@@ -271,9 +263,12 @@ static int note_port(const struct nft_port *p, struct in_addr vm_addr, void *arg
 	return 0;
 }
 
-static int drop_ports(struct netd *n, const unsigned char *live, struct in_addr only)
+/* Remove the published ports of slots no live link of this instance holds; the table goes
+ * when no slot is live. */
+static int sweep(struct netd *n, const unsigned char *live)
 {
-	struct stale st = {.n = n, .live = live, .only = only};
+	struct stale st = {.n = n, .live = live};
+	bool any = false;
 	int rc = nft_host_port_dump(n->host_nft, n->table, note_port, &st);
 	if (rc == -ENOENT)
 		return 0;
@@ -283,6 +278,10 @@ static int drop_ports(struct netd *n, const unsigned char *live, struct in_addr 
 		rc = nft_host_ports(n->host_nft, n->table, &st.del[i], 1, st.to[i], false);
 		log_info("removed published port %s of a VM that is gone", txt);
 	}
+	for (unsigned s = 0; s < n->nslots && !any; s++)
+		any = live[s];
+	if (rc == 0 && !any && (rc = nft_host_delete(n->host_nft, n->table)) == -ENOENT)
+		rc = 0;
 	return rc;
 }
 
@@ -290,20 +289,13 @@ int netd_reconcile(struct netd *n)
 {
 	if (!n->system)
 		return 0; /* rootless networks have nothing outside their namespace */
-	unsigned char *live = calloc(n->nslots, 1);
-	struct ours o = {.n = n, .live = live};
-	struct in_addr none = {0};
-	bool any = false;
-	int rc;
-	if (!live)
+	struct ours o = {.n = n, .live = calloc(n->nslots, 1)};
+	if (!o.live)
 		return -ENOMEM;
-	if ((rc = rtnl_link_dump(n->host_rtnl, note_link, &o)) == 0)
-		rc = drop_ports(n, live, none);
-	for (unsigned s = 0; s < n->nslots && !any; s++)
-		any = live[s];
-	if (rc == 0 && !any && (rc = nft_host_delete(n->host_nft, n->table)) == -ENOENT)
-		rc = 0;
-	free(live);
+	int rc = rtnl_link_dump(n->host_rtnl, note_link, &o);
+	if (rc == 0)
+		rc = sweep(n, o.live);
+	free(o.live);
 	return rc;
 }
 
@@ -322,24 +314,23 @@ int netd_destroy(struct netd *n, const char *vm, const char *host_if, char *why,
 		snprintf(why, whylen, "'%s' is not a VM link of fcvm's", host_if);
 		return -EPERM;
 	}
-	struct ours o = {.n = n, .name = host_if};
+	struct ours o = {.n = n, .name = host_if, .live = calloc(n->nslots, 1)};
+	if (!o.live)
+		return -ENOMEM;
+	snprintf(want, sizeof(want), "%s%s", n->alias_prefix, vm);
 	if ((rc = rtnl_link_dump(n->host_rtnl, note_link, &o)) < 0) {
 		snprintf(why, whylen, "cannot list links");
-		return rc;
-	}
-	snprintf(want, sizeof(want), "%s%s", n->alias_prefix, vm);
-	if (o.found && strcmp(o.alias, want) != 0) {
+	} else if (o.found && strcmp(o.alias, want) != 0) {
 		snprintf(why, whylen, "%s was not made for this VM by this fcvm instance", host_if);
-		return -EPERM;
-	}
-	/* gone already (its VMM exited): only the published ports are left to remove */
-	if ((rc = drop_ports(n, NULL, slot_ns(n, slot))) < 0) {
-		snprintf(why, whylen, "cannot remove the published ports");
-		return rc;
-	}
-	if (o.found && (rc = rtnl_link_delete(n->host_rtnl, host_if)) < 0 && rc != -ENODEV) {
+		rc = -EPERM;
+	} else if (o.found && (rc = rtnl_link_delete(n->host_rtnl, host_if)) < 0 && rc != -ENODEV) {
 		snprintf(why, whylen, "cannot delete %s", host_if);
-		return rc;
+	} else {
+		/* gone already (its VMM exited) or just deleted: its ports, and what else is stale */
+		o.live[slot] = 0;
+		if ((rc = sweep(n, o.live)) < 0)
+			snprintf(why, whylen, "cannot remove the published ports");
 	}
-	return netd_reconcile(n);
+	free(o.live);
+	return rc;
 }
