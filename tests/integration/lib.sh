@@ -57,6 +57,14 @@ t_wait_until() {
 	done
 }
 
+# t_supervise DIR: a private supervisor for DIR in the background (its pid in T_SUP, its
+# output in $T_ROOT/supervise.out); true once it answers a ping, within 20 s.
+t_supervise() {
+	"$FCVM" supervise --state-dir "$1" >>"$T_ROOT/supervise.out" 2>&1 &
+	T_SUP=$!
+	t_wait_until 20 test -S "$1/fcvm.sock" && t_wait_until 20 "$FCVM" --state-dir "$1" ping
+}
+
 t_is_root() { [ "$(id -u)" -eq 0 ]; }
 t_mode() { if t_is_root; then echo system; else echo rootless; fi; }
 

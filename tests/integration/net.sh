@@ -26,8 +26,7 @@ fi
 P1=$((20000 + ($$ % 9000) * 4)) P2=$((P1 + 1)) P3=$((P1 + 2))
 
 S=$(t_state_dir)
-"$FCVM" supervise --state-dir "$S" >"$T_ROOT/supervise.out" 2>&1 &
-t_wait_until 20 test -S "$S/fcvm.sock" && t_wait_until 20 "$FCVM" --state-dir "$S" ping
+t_supervise "$S"
 t_result supervisor_up
 f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; }
 web() { # NAME PORT TEXT: a detached VM whose container serves TEXT on port 80

@@ -6,9 +6,8 @@
 t_need_vm || exit 0
 
 S=$(t_state_dir)
-"$FCVM" supervise --state-dir "$S" >"$T_ROOT/supervise.out" 2>&1 &
-SUP=$!
-t_wait_until 20 "$FCVM" --state-dir "$S" ping
+t_supervise "$S"
+SUP=$T_SUP
 t_result supervisor_up
 f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; } # bounded: a hung VM fails, never hangs
 field() { f ls --json | jq -r ".[] | select(.name == \"keep\") | .$1"; }

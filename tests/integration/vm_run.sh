@@ -7,9 +7,8 @@
 t_need_vm || exit 0
 
 S=$(t_state_dir)
-"$FCVM" supervise --state-dir "$S" >"$T_ROOT/supervise.out" 2>&1 &
-SUP=$!
-t_wait_until 20 test -S "$S/fcvm.sock" && t_wait_until 20 "$FCVM" --state-dir "$S" ping
+t_supervise "$S"
+SUP=$T_SUP
 t_result supervisor_up
 f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; } # bounded: a hung VM fails, never hangs
 out=$T_ROOT/out err=$T_ROOT/err
