@@ -25,8 +25,8 @@ static char mnt[96];
 
 static void fs_down(void)
 {
-	check_sh("umount -l %s 2>/dev/null; [ -f %s/loopdev ] && losetup -d $(cat %s/loopdev) 2>/dev/null; rm -rf %s", mnt,
-	   fsdir, fsdir, fsdir);
+	check_sh("umount -l %s 2>/dev/null; [ -f %s/loopdev ] && losetup -d $(cat %s/loopdev) 2>/dev/null; rm -rf %s",
+		 mnt, fsdir, fsdir, fsdir);
 }
 
 /* Makes and mounts a TYPE filesystem (btrfs, xfs, ext4, tmpfs) of MB MiB at mnt with mnt/data
@@ -56,8 +56,8 @@ static void fs_up(const char *type, int mb)
 		else
 			mkfs = "mkfs.ext4 -q";
 		if (check_sh("truncate -s %dM %s/img && losetup --find --show %s/img > %s/loopdev && "
-		       "%s $(cat %s/loopdev) >/dev/null 2>&1 && mount $(cat %s/loopdev) %s",
-		       mb, fsdir, fsdir, fsdir, mkfs, fsdir, fsdir, mnt)) {
+			     "%s $(cat %s/loopdev) >/dev/null 2>&1 && mount $(cat %s/loopdev) %s",
+			     mb, fsdir, fsdir, fsdir, mkfs, fsdir, fsdir, mnt)) {
 			fs_down();
 			SKIP("cannot make a loop filesystem");
 		}
@@ -301,8 +301,8 @@ static int info_has(const char *name, const char *const *want, size_t n)
 static int check_ok(const char *name)
 {
 	return check_sh("qemu-img check 'json:{\"driver\":\"qcow2\",\"backing\":null,\"file\":{\"driver\":\"file\","
-		  "\"filename\":\"%s/data/disks/%s/disk.qcow2\"}}' >/dev/null",
-		  mnt, name) == 0;
+			"\"filename\":\"%s/data/disks/%s/disk.qcow2\"}}' >/dev/null",
+			mnt, name) == 0;
 }
 
 static void overlay(const char *type, int mb)
@@ -358,8 +358,8 @@ static void overlay(const char *type, int mb)
 	CHECK(check_sh("qemu-img check %s/data/disks/ovp/disk.qcow2 >/dev/null", mnt) == 0);
 	CHECK(check_sh("qemu-img compare -q %s/data/disks/ovp/disk.qcow2 %s", mnt, p) == 0);
 	CHECK(check_sh("qemu-io -c 'write -P 0x5a 0 64k' %s/data/disks/ovp/disk.qcow2 >/dev/null 2>&1 || "
-		 "! command -v qemu-io >/dev/null",
-		 mnt) == 0);
+		       "! command -v qemu-io >/dev/null",
+		       mnt) == 0);
 	CHECK(check_sh("qemu-img check %s/data/disks/ovp/disk.qcow2 >/dev/null", mnt) == 0);
 	fd = open(p, O_RDONLY);
 	CHECK(fd >= 0 && same(fd, 0, 1 << 20, 3)); /* the base is untouched */
@@ -555,13 +555,13 @@ static void crash(const char *type, int mb)
 		CHECK(mid > 0); /* a 40 MiB copy is slow enough to be caught mid-way */
 	/* and leftovers of every kind, as a crash at any step would leave them */
 	check_sh("mkdir -p %s/data/.tmp/x.1/sub && echo 1 > %s/data/.tmp/x.1/disk.img && touch %s/data/.tmp/f.2 && "
-	   "ln -s %s/outside %s/data/.tmp/l.3",
-	   mnt, mnt, mnt, mnt, mnt);
+		 "ln -s %s/outside %s/data/.tmp/l.3",
+		 mnt, mnt, mnt, mnt, mnt);
 	if (!strcmp(type, "btrfs"))
 		check_sh("btrfs -q subvolume create %s/data/.tmp/sv.4 >/dev/null && dd if=/dev/zero "
-		   "of=%s/data/.tmp/sv.4/disk.img "
-		   "bs=1M count=2 status=none",
-		   mnt, mnt);
+			 "of=%s/data/.tmp/sv.4/disk.img "
+			 "bs=1M count=2 status=none",
+			 mnt, mnt);
 	fprintf(stderr, "%s: %d of 5 clones killed mid-way\n", type, mid);
 	store_close(&s);
 	open_store(&s);
@@ -724,7 +724,8 @@ TEST(remove_btrfs_without_sys_admin)
 	CHECK(ioctl(s.disks, BTRFS_IOC_SNAP_DESTROY, &va) < 0 && errno == EPERM);
 	CHECK_EQ(store_remove_disk(&s, "a"), 0);
 	CHECK(!exists("data/disks/a"));
-	check_sh("btrfs -q subvolume create %s/data/.tmp/sv.1 >/dev/null && echo x > %s/data/.tmp/sv.1/disk.img", mnt, mnt);
+	check_sh("btrfs -q subvolume create %s/data/.tmp/sv.1 >/dev/null && echo x > %s/data/.tmp/sv.1/disk.img", mnt,
+		 mnt);
 	CHECK_EQ(store_reconcile(&s), 0);
 	CHECK(tmp_empty());
 	CHECK_EQ(store_remove_disk(&s, "b"), 0);

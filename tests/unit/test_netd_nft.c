@@ -290,36 +290,37 @@ static void topo_down(void)
 {
 	/* only the processes we started in our own namespaces (the httpds) */
 	check_sh("for ns in %s %s %s; do pids=$(ip netns pids $ns 2>/dev/null); [ -n \"$pids\" ] && kill $pids; "
-	   "ip netns del $ns 2>/dev/null; done; rm -rf %s",
-	   nsH, nsV, nsG, webdir);
+		 "ip netns del $ns 2>/dev/null; done; rm -rf %s",
+		 nsH, nsV, nsG, webdir);
 }
 
 static void topo_up(void)
 {
 	CHECK(
-	    check_sh("set -e; for n in %1$s %2$s %3$s; do ip netns add $n; done\n"
-	       "ip -n %1$s link set lo up\n"
-	       "ip -n %1$s link add up0 type veth peer name up1\n"
-	       "ip -n %1$s addr add 198.51.100.5/24 dev up0; ip -n %1$s link set up0 up\n"
-	       "ip -n %1$s route add default via 198.51.100.1\n"
-	       "ip -n %1$s link add fcvmh0 type veth peer name fcvm0 netns %2$s\n"
-	       "ip -n %1$s addr add 10.231.0.1/30 dev fcvmh0; ip -n %1$s link set fcvmh0 up\n"
-	       "ip netns exec %1$s sysctl -qw net.ipv4.conf.fcvmh0.route_localnet=1 "
-	       "net.ipv4.conf.fcvmh0.forwarding=1\n"
-	       "ip -n %2$s addr add 10.231.0.2/30 dev fcvm0; ip -n %2$s link set fcvm0 up; ip -n %2$s link set lo up\n"
-	       "ip -n %2$s route add default via 10.231.0.1\n"
-	       "ip -n %2$s link add fcvmtap0 type veth peer name eth0 netns %3$s\n"
-	       "ip -n %2$s addr add 10.254.254.1/30 dev fcvmtap0; ip -n %2$s link set fcvmtap0 up\n"
-	       "ip netns exec %2$s sysctl -qw net.ipv4.conf.fcvm0.forwarding=1 net.ipv4.conf.fcvmtap0.forwarding=1\n"
-	       "ip -n %3$s addr add 10.254.254.2/30 dev eth0; ip -n %3$s link set eth0 up; ip -n %3$s link set lo up\n"
-	       "ip -n %3$s route add default via 10.254.254.1\n"
-	       "mkdir -p %4$s/guest %4$s/host; echo guest-says-hi > %4$s/guest/index.html\n"
-	       "echo host-says-hi > %4$s/host/index.html\n"
-	       "mkdir -p %4$s/guest81; echo guest81-says-hi > %4$s/guest81/index.html\n"
-	       "ip netns exec %3$s busybox httpd -p 80 -h %4$s/guest\n"
-	       "ip netns exec %3$s busybox httpd -p 81 -h %4$s/guest81\n"
-	       "ip netns exec %1$s busybox httpd -p 198.51.100.5:8000 -h %4$s/host\n",
-	       nsH, nsV, nsG, webdir) == 0);
+	    check_sh(
+		"set -e; for n in %1$s %2$s %3$s; do ip netns add $n; done\n"
+		"ip -n %1$s link set lo up\n"
+		"ip -n %1$s link add up0 type veth peer name up1\n"
+		"ip -n %1$s addr add 198.51.100.5/24 dev up0; ip -n %1$s link set up0 up\n"
+		"ip -n %1$s route add default via 198.51.100.1\n"
+		"ip -n %1$s link add fcvmh0 type veth peer name fcvm0 netns %2$s\n"
+		"ip -n %1$s addr add 10.231.0.1/30 dev fcvmh0; ip -n %1$s link set fcvmh0 up\n"
+		"ip netns exec %1$s sysctl -qw net.ipv4.conf.fcvmh0.route_localnet=1 "
+		"net.ipv4.conf.fcvmh0.forwarding=1\n"
+		"ip -n %2$s addr add 10.231.0.2/30 dev fcvm0; ip -n %2$s link set fcvm0 up; ip -n %2$s link set lo up\n"
+		"ip -n %2$s route add default via 10.231.0.1\n"
+		"ip -n %2$s link add fcvmtap0 type veth peer name eth0 netns %3$s\n"
+		"ip -n %2$s addr add 10.254.254.1/30 dev fcvmtap0; ip -n %2$s link set fcvmtap0 up\n"
+		"ip netns exec %2$s sysctl -qw net.ipv4.conf.fcvm0.forwarding=1 net.ipv4.conf.fcvmtap0.forwarding=1\n"
+		"ip -n %3$s addr add 10.254.254.2/30 dev eth0; ip -n %3$s link set eth0 up; ip -n %3$s link set lo up\n"
+		"ip -n %3$s route add default via 10.254.254.1\n"
+		"mkdir -p %4$s/guest %4$s/host; echo guest-says-hi > %4$s/guest/index.html\n"
+		"echo host-says-hi > %4$s/host/index.html\n"
+		"mkdir -p %4$s/guest81; echo guest81-says-hi > %4$s/guest81/index.html\n"
+		"ip netns exec %3$s busybox httpd -p 80 -h %4$s/guest\n"
+		"ip netns exec %3$s busybox httpd -p 81 -h %4$s/guest81\n"
+		"ip netns exec %1$s busybox httpd -p 198.51.100.5:8000 -h %4$s/host\n",
+		nsH, nsV, nsG, webdir) == 0);
 }
 
 /* Runs fn with an nft socket made in the named namespace (a child joins it); its result. */
