@@ -45,8 +45,11 @@ struct initramfs_in {
 	char file[64];
 };
 struct rootfs_in {
-	char mirror[512];
-	char demo[64]; /* the demo image's archive in DIR, loaded into FCVM_IMAGE_STORE */
+	char mirror[512];	    /* --mirror, else filled by rootfs_source */
+	char mirror_from[PATH_MAX]; /* "--mirror", or the apt sources file that lists it */
+	char proxy[1024];	    /* for debootstrap's http_proxy ("": none) */
+	char proxy_shown[1024];	    /* the same without a user:password@, for messages */
+	char demo[64];		    /* the demo image's archive in DIR, loaded into FCVM_IMAGE_STORE */
 	char hash[SETUP_HASH_LEN + 1];
 	char file[64];
 };
@@ -69,7 +72,8 @@ struct run_opts {
 	const char *cwd;
 	char *out; /* if set: stdout collected here (NUL-terminated), stderr kept as the tail */
 	size_t outlen;
-	bool progress; /* show elapsed time and the last output line while it runs */
+	bool progress;		/* show elapsed time and the last output line while it runs */
+	const char *const *env; /* changes to its environment: "NAME=VALUE" sets, "NAME" unsets */
 };
 /* Runs argv; 0 on exit status 0. On failure fills c->err.cmd/tail/what and returns -1. */
 int setup_run(struct setup_ctx *c, const char *const argv[], const struct run_opts *o);
@@ -95,6 +99,10 @@ int initramfs_inputs(struct setup_ctx *c, const struct kernel_in *k, struct init
 int initramfs_build(struct setup_ctx *c, const struct kernel_in *k, const struct initramfs_in *i);
 /* After image_inputs: the rootfs holds the demo image pre-loaded, so its hash is an input. */
 int rootfs_inputs(struct setup_ctx *c, const char *mirror, const struct image_in *im, struct rootfs_in *r);
+/* Before a rootfs build (not an input: any mirror serves the same suite): the mirror, unless
+ * --mirror named one, from the host's apt sources, and the proxy, from apt's configuration or
+ * $http_proxy (common/apt_sources.h). An error names the files read and suggests --mirror. */
+int rootfs_source(struct setup_ctx *c, struct rootfs_in *r);
 int rootfs_build(struct setup_ctx *c, const struct rootfs_in *r);
 int image_inputs(struct setup_ctx *c, struct image_in *im);
 int image_build(struct setup_ctx *c, const struct image_in *im);

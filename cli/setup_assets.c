@@ -215,7 +215,8 @@ static const char *detail(const struct plan *p, int n, char *buf, size_t len)
 		setup_path(buf, len, "agent %s", p->i.agent);
 		break;
 	case P_ROOTFS:
-		setup_path(buf, len, "debootstrap from %s, %s pre-loaded", p->r.mirror, FCVM_DEMO_REF);
+		setup_path(buf, len, "debootstrap from %s (%s)%s%s, %s pre-loaded", p->r.mirror, p->r.mirror_from,
+			   p->r.proxy[0] ? " through " : "", p->r.proxy_shown, FCVM_DEMO_REF);
 		break;
 	default:
 		setup_path(buf, len, "busybox-static %s", p->im.busybox_version);
@@ -227,7 +228,7 @@ int setup_assets_main(const char *dir, bool check, bool json, const char *mirror
 {
 	static struct plan p;
 	static struct setup_ctx c;
-	char label[64], det[PATH_MAX + 32];
+	char label[64], det[PATH_MAX + 2048];
 	int rc;
 
 	c.tty = isatty(2) && !json;
@@ -253,6 +254,10 @@ int setup_assets_main(const char *dir, bool check, bool json, const char *mirror
 		return EXIT_OK;
 	}
 	memset(&c.err, 0, sizeof(c.err));
+	if (!p.built[P_ROOTFS] && rootfs_source(&c, &p.r) < 0) { /* before any build: the mirror */
+		print_err(&c, part_label[P_ROOTFS]);
+		return EXIT_FAIL;
+	}
 	if (lock_dir(&c) < 0) {
 		print_err(&c, "asset directory");
 		return EXIT_FAIL;

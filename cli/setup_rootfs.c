@@ -1,5 +1,6 @@
-/* fcvm setup, rootfs: debootstrap (minbase + podman and friends) into a temp tree, trimmed and
- * configured for podman without systemd, then mkfs.ext4 -d (no loop mount). Root only. */
+/* fcvm setup, rootfs: debootstrap (minbase + podman and friends) into a temp tree, from the
+ * mirror the host's apt sources list (or --mirror) through apt's proxy, trimmed and configured
+ * for podman without systemd, then mkfs.ext4 -d (no loop mount). Root only. */
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/setup.h"
+#include "common/apt_sources.h"
 #include "common/util.h"
 
 #define ROOTFS_FORMAT "fcvm-rootfs-2"
@@ -47,79 +49,15 @@ static const struct conf_file conf_files[] = {
 
 static const char *const made_dirs[] = {"etc/containers/networks", "var/lib/containers"};
 
-static bool trim(char *s)
-{
-	size_t l = strlen(s);
-	while (l && (s[l - 1] == '\n' || s[l - 1] == ' ' || s[l - 1] == '/'))
-		s[--l] = 0;
-	return l > 0;
-}
-
-/* The first configured Debian archive URL serving the suite: one-line "deb URL SUITE ..." or
- * deb822 "URIs:" + "Suites:". */
-static bool mirror_in(const char *path, char *out, size_t n)
-{
-	char line[1024], uri[512] = "", w[512];
-	FILE *f = fopen(path, "re");
-	bool found = false, suite_ok = false;
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char *p = line;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (strncmp(p, "deb ", 4) == 0) {
-			char u[512], s[128];
-			p += 4;
-			while (*p == ' ')
-				p++;
-			if (*p == '[') /* options */
-				p = strchr(p, ']') ? strchr(p, ']') + 1 : p;
-			if (sscanf(p, "%511s %127s", u, s) == 2 && strcmp(s, ROOTFS_SUITE) == 0) {
-				setup_path(out, n, "%s", u);
-				found = trim(out);
-			}
-		} else if (strncmp(p, "URIs:", 5) == 0 && sscanf(p + 5, "%511s", w) == 1) {
-			setup_path(uri, sizeof(uri), "%s", w);
-		} else if (strncmp(p, "Suites:", 7) == 0) {
-			char *save = NULL;
-			suite_ok = false;
-			for (char *t = strtok_r(p + 7, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save))
-				suite_ok |= strcmp(t, ROOTFS_SUITE) == 0;
-		} else if (*p == '\n' || *p == '#') {
-			if (*p == '\n')
-				uri[0] = 0, suite_ok = false;
-		}
-		if (!found && uri[0] && suite_ok) {
-			setup_path(out, n, "%s", uri);
-			found = trim(out);
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-static bool find_mirror(char *out, size_t n)
-{
-	glob_t g;
-	bool found = mirror_in("/etc/apt/sources.list", out, n);
-	if (!found && glob("/etc/apt/sources.list.d/*", 0, NULL, &g) == 0) {
-		for (size_t i = 0; !found && i < g.gl_pathc; i++)
-			found = mirror_in(g.gl_pathv[i], out, n);
-		globfree(&g);
-	}
-	return found;
-}
-
 int rootfs_inputs(struct setup_ctx *c, const char *mirror, const struct image_in *im, struct rootfs_in *r)
 {
 	memset(r, 0, sizeof(*r));
 	setup_path(r->demo, sizeof(r->demo), "%s", im->file);
-	if (mirror && *mirror)
+	if (mirror && *mirror) {
 		setup_path(r->mirror, sizeof(r->mirror), "%s", mirror);
-	else if (!find_mirror(r->mirror, sizeof(r->mirror)))
-		setup_path(r->mirror, sizeof(r->mirror), "http://deb.debian.org/debian");
-	/* the mirror is not an input: any mirror serves the same suite */
+		setup_path(r->mirror_from, sizeof(r->mirror_from), "--mirror");
+	}
+	/* the mirror is not an input: any mirror serves the same suite (rootfs_source) */
 	struct hasher *h = hasher_new(ROOTFS_FORMAT);
 	hasher_add(h, ROOTFS_SUITE);
 	hasher_add(h, ROOTFS_PKGS);
@@ -133,6 +71,34 @@ int rootfs_inputs(struct setup_ctx *c, const char *mirror, const struct image_in
 	hasher_add(h, im->hash); /* the demo image, pre-loaded */
 	hasher_done(h, r->hash);
 	setup_path(r->file, sizeof(r->file), "rootfs-%s.ext4", r->hash);
+	return 0;
+}
+
+int rootfs_source(struct setup_ctx *c, struct rootfs_in *r)
+{
+	struct apt_mirror m;
+	if (!r->mirror[0]) {
+		if (apt_find_mirror("", ROOTFS_SUITE, &m) < 0)
+			return setup_fail(
+			    c,
+			    "pass --mirror URL (a Debian archive serving " ROOTFS_SUITE
+			    "), or list one in /etc/apt/sources.list (`deb URL " ROOTFS_SUITE " main`)",
+			    "no Debian archive for %s main among the apt sources (read: %s)", ROOTFS_SUITE,
+			    m.files[0] ? m.files : "no /etc/apt/sources.list, no sources.list.d/*.list or *.sources");
+		if (setup_path(r->mirror, sizeof(r->mirror), "%s", m.uri) < 0 ||
+		    setup_path(r->mirror_from, sizeof(r->mirror_from), "%s", m.from) < 0)
+			return setup_fail(c, "pass --mirror URL", "%s: the mirror's URL is too long", m.from);
+	}
+	if (apt_find_proxy("", r->proxy, sizeof(r->proxy)) < 0)
+		return setup_fail(c, "check Acquire::http::Proxy in /etc/apt/apt.conf{,.d/*} and $http_proxy",
+				  "the HTTP proxy's URL is too long");
+	const char *host = strstr(r->proxy, "://"), *at;
+	host = host ? host + 3 : r->proxy;
+	at = strchr(host, '@');
+	if (at && at < host + strcspn(host, "/"))
+		setup_path(r->proxy_shown, sizeof(r->proxy_shown), "%.*s%s", (int)(host - r->proxy), r->proxy, at + 1);
+	else
+		setup_path(r->proxy_shown, sizeof(r->proxy_shown), "%s", r->proxy);
 	return 0;
 }
 
@@ -221,6 +187,8 @@ int rootfs_build(struct setup_ctx *c, const struct rootfs_in *r)
 	char tmp[PATH_MAX], root[PATH_MAX], img[PATH_MAX], size[32];
 	int rc = -1;
 
+	if (!r->mirror[0])
+		return setup_fail(c, NULL, "no mirror for debootstrap (rootfs_source not called)");
 	if (geteuid() != 0)
 		return setup_fail(c, "run `sudo fcvm setup` (debootstrap needs root)",
 				  "building the guest root needs root");
@@ -230,14 +198,19 @@ int rootfs_build(struct setup_ctx *c, const struct rootfs_in *r)
 	setup_path(img, sizeof(img), "%s/rootfs.ext4", tmp);
 	static const char include[] = "--include=" ROOTFS_PKGS;
 	const char *deb[] = {"debootstrap", "--variant=minbase", include, ROOTFS_SUITE, root, r->mirror, NULL};
-	struct run_opts ro = {.progress = true};
+	char proxy[sizeof(r->proxy) + 16];
+	const char *env[] = {proxy, NULL};
+	/* apt's proxy, or none (apt's "DIRECT" overrides the environment) */
+	setup_path(proxy, sizeof(proxy), "http_proxy%s%s", r->proxy[0] ? "=" : "", r->proxy);
+	struct run_opts ro = {.progress = true, .env = env};
 	if (setup_run(c, deb, &ro) < 0) {
 		setup_path(c->err.fix, sizeof(c->err.fix),
-			   "check network access to %s (or pass --mirror URL), `apt-get install debootstrap`; "
-			   "details in %s/debootstrap/debootstrap.log while it exists",
-			   r->mirror, root);
+			   "check network access to %s (%s%s%s) or pass another --mirror URL, `apt-get install "
+			   "debootstrap`; details in %s/debootstrap/debootstrap.log while it exists",
+			   r->mirror, r->mirror_from, r->proxy[0] ? ", through the proxy " : "", r->proxy_shown, root);
 		goto out;
 	}
+	ro.env = NULL;
 	if (configure(c, root) < 0 || preload_demo(c, r, root) < 0)
 		goto out;
 	du_bytes = 0;

@@ -204,6 +204,14 @@ int setup_run(struct setup_ctx *c, const char *const argv[], const struct run_op
 			_exit(126);
 		setenv("LC_ALL", "C", 1);
 		setenv("DEBIAN_FRONTEND", "noninteractive", 1);
+		for (size_t i = 0; o->env && o->env[i]; i++) {
+			const char *e = o->env[i], *eq = strchr(e, '=');
+			char name[128];
+			if (!eq)
+				unsetenv(e);
+			else if (snprintf(name, sizeof(name), "%.*s", (int)(eq - e), e) < (int)sizeof(name))
+				setenv(name, eq + 1, 1);
+		}
 		execvp(argv[0], (char *const *)argv);
 		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
 		_exit(127);
