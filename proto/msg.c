@@ -348,14 +348,6 @@ bool prec_uint(const struct precord *r, const char *field, uint64_t *out)
 	return v != NULL;
 }
 
-bool prec_int(const struct precord *r, const char *field, int64_t *out)
-{
-	const struct pval *v = field_get(r, field, FT_INT);
-	if (v && out)
-		*out = v->i;
-	return v != NULL;
-}
-
 bool prec_bool(const struct precord *r, const char *field, bool *out)
 {
 	const struct pval *v = field_get(r, field, FT_BOOL);

@@ -252,7 +252,6 @@ int prec_copy_fields(struct pmsg *m, struct precord *dst, const struct precord *
 const char *prec_str(const struct precord *r, const char *field);
 const void *prec_bin(const struct precord *r, const char *field, size_t *n);
 bool prec_uint(const struct precord *r, const char *field, uint64_t *out);
-bool prec_int(const struct precord *r, const char *field, int64_t *out);
 bool prec_bool(const struct precord *r, const char *field, bool *out);
 const struct pval *prec_get(const struct precord *r, const char *field); /* any type */
 bool prec_has(const struct precord *r, const char *field);

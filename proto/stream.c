@@ -103,12 +103,6 @@ static int read_frame(int fd, void *buf, size_t cap, size_t *len)
 	return 0;
 }
 
-int stream_read_frame(int fd, void *buf, size_t cap, size_t *len)
-{
-	int rc = read_frame(fd, buf, cap, len);
-	return rc == 1 ? -EPIPE : rc;
-}
-
 int stream_encode(const struct pmsg *m, void *buf, size_t cap, size_t *len, struct perr *e)
 {
 	unsigned char *b = buf;

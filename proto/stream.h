@@ -19,18 +19,17 @@
  * announces an invalid length (0 or > PROTO_MAX_FRAME): close the stream. */
 int stream_frame_peek(const void *buf, size_t len, size_t *payload_len);
 
-/* Blocking helpers for simple peers (the CLI, tests). Retry on EINTR.
- * Return 0 / -errno; recv returns -EPROTO for an invalid length, -EPIPE on EOF at a frame
- * boundary or mid-frame. */
+/* Blocking write of one frame of len payload bytes (retries on EINTR): 0, -EMSGSIZE for an
+ * empty or oversized payload, -EPIPE if the peer is gone, or -errno. */
 int stream_write_frame(int fd, const void *buf, size_t len);
-int stream_read_frame(int fd, void *buf, size_t cap, size_t *len);
 
 /* Encode m as one whole frame (header + payload) into buf, for event-loop writers.
  * Returns 0 and *len, or -EMSGSIZE / -EINVAL (schema, or fds that cannot travel on a stream). */
 int stream_encode(const struct pmsg *m, void *buf, size_t cap, size_t *len, struct perr *e);
 
-/* Encode+write / read+decode a message (no fds on streams). recv returns like
- * chan_recv_msg: 1 (check e->code), 0 on EOF, -errno. */
+/* Encode+write / read+decode a message (no fds on streams), blocking, retrying on EINTR. recv
+ * returns like chan_recv_msg: 1 (check e->code), 0 on EOF at a frame boundary, -errno:
+ * -EPROTO for an invalid length, -EPIPE on EOF mid-frame. */
 int stream_send_msg(int fd, const struct pmsg *m, struct perr *e);
 int stream_recv_msg(int fd, struct pmsg *m, struct perr *e);
 

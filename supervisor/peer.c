@@ -63,11 +63,6 @@ void peer_close(struct peer *p)
 	fail_pending(p);
 }
 
-bool peer_is_open(const struct peer *p)
-{
-	return p->fd >= 0;
-}
-
 static void closed(struct peer *p)
 {
 	peer_close(p);

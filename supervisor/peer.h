@@ -50,7 +50,6 @@ int peer_open(struct peer *p, struct event_base *base, const char *name, int fd,
 	      peer_closed_cb on_closed, void *arg);
 /* Close the channel: fails pending calls with PE_UNAVAILABLE; does not call on_closed. */
 void peer_close(struct peer *p);
-bool peer_is_open(const struct peer *p);
 
 /* Send req (its id is assigned here). cb is called exactly once: with the reply, or with a
  * PE_UNAVAILABLE error if the send fails, the channel closes first, or no reply comes within

@@ -88,7 +88,6 @@ static int start(struct helper_ctx *h)
 	int rc = netd_init(&netd, h->mode, h->instance);
 	if (rc < 0)
 		return rc;
-	h->state = &netd;
 	/* what a netd before this one made for VMs that are gone */
 	if ((rc = netd_reconcile(&netd)) < 0)
 		log_err("reconcile: %s", strerror(-rc));

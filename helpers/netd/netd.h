@@ -20,8 +20,7 @@
 #define NETD_GUEST_MAC	 "02:fc:00:00:00:02"
 
 struct netd {
-	bool system; /* bridged networks are possible (CAP_NET_ADMIN on the host) */
-	const char *instance;
+	bool system;	       /* bridged networks are possible (CAP_NET_ADMIN on the host) */
 	char table[24];	       /* fcvm_<instance> */
 	char alias_prefix[24]; /* fcvm:<instance>: */
 	struct in_addr pool;   /* VM /30s (policy) */

@@ -292,13 +292,12 @@ static int link_attr_cb(const struct nlattr *a, void *arg)
 static int link_dump_cb(const struct nlmsghdr *nlh, void *arg)
 {
 	struct dump_ctx *c = arg;
-	const struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
-	struct rtnl_link_info l = {.ifindex = (unsigned)ifm->ifi_index};
+	struct rtnl_link_info l = {.name = ""};
 
 	/* Keep reading after a stop so the rest of the dump does not linger in the socket. */
 	if (nlh->nlmsg_type != RTM_NEWLINK || c->ret)
 		return MNL_CB_OK;
-	mnl_attr_parse(nlh, sizeof(*ifm), link_attr_cb, &l);
+	mnl_attr_parse(nlh, sizeof(struct ifinfomsg), link_attr_cb, &l);
 	c->ret = c->cb(&l, c->arg);
 	return MNL_CB_OK;
 }

@@ -29,7 +29,6 @@ int rtnl_link_delete(struct rtnl *r, const char *name); /* -ENODEV if absent */
 
 struct rtnl_link_info {
 	char name[IF_NAMESIZE];
-	unsigned ifindex;
 	char alias[128]; /* "" when none */
 };
 /* Calls cb for every link of the namespace (one RTM_GETLINK dump); a non-zero return from
