@@ -20,8 +20,10 @@ struct cli_opts {
 	bool json;
 };
 
-/* Default state dir of an instance started by this user: /run/fcvm for root,
- * $XDG_RUNTIME_DIR/fcvm (or /tmp/fcvm-UID) for others. */
+/* Default state dir of an instance started by this user: common/paths.h's
+ * paths_default_state_dir() (/run/fcvm for root, else $XDG_RUNTIME_DIR/fcvm or
+ * ~/.local/state/fcvm/run), saying on stderr what it passed over; NULL (said why) when there is
+ * no safe place. */
 const char *cli_default_state_dir(void);
 
 /* Connect to the supervisor (see cli/connect.c for the lookup order). Returns a connected
