@@ -8,9 +8,17 @@ LIBEXECDIR ?= $(PREFIX)/libexec/fcvm
 CC         ?= cc
 CLANG      ?= clang
 
+# Each program links what it uses, no more (--as-needed keeps the rest out of DT_NEEDED).
 PKGS       := msgpack libevent jansson libseccomp libcap liblzma libarchive libcrypto libmnl libnftnl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+libs_of     = $(shell pkg-config --libs $(1))
+CORE_LIBS     := msgpack libseccomp libcap
+CLI_LIBS      := $(call libs_of,$(CORE_LIBS) jansson liblzma libarchive libcrypto)
+LAUNCHER_LIBS := $(call libs_of,$(CORE_LIBS))
+SUP_LIBS      := $(call libs_of,$(CORE_LIBS) libevent jansson)
+NETD_LIBS     := $(call libs_of,$(CORE_LIBS) libmnl libnftnl)
+HELPER_LIBS   := $(call libs_of,$(CORE_LIBS))
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wno-unused-parameter
 DEFS     := -D_GNU_SOURCE -DFCVM_VERSION='"$(VERSION)"' -DFCVM_LIBEXECDIR='"$(LIBEXECDIR)"'
@@ -18,24 +26,34 @@ CFLAGS   ?= -O2 -g
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) $(DEFS) $(HARDEN) -I. -I$(BUILD) $(PKG_CFLAGS)
 LDFLAGS  ?=
-ALL_LDFLAGS := $(LDFLAGS) -pie -Wl,-z,relro,-z,now
+ALL_LDFLAGS := $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 
 # Test build: AddressSanitizer + UndefinedBehaviorSanitizer.
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SAN_CFLAGS := -std=gnu11 -O1 -g $(WARN) $(DEFS) -I. -I$(BUILD) $(PKG_CFLAGS) $(SAN_FLAGS)
 
-# ---- sources ----
+# ---- sources: one folder per process ----
+# libfcvm.a: what every process shares (proto/, common/, the sandbox runtime, the helper
+# runtime). Each program is its folder's files on top of it. Tests, benches and fuzzers link
+# libfcvm-test.a: everything but the main()s.
 POLICIES    := $(wildcard policy/*.policy)
 POLICY_GEN  := $(patsubst policy/%.policy,$(BUILD)/gen/policy_%.c,$(POLICIES))
-LIB_SRC     := $(wildcard proto/*.c common/*.c helpers/common/*.c) helpers/stored/store.c helpers/stored/qcow2.c supervisor/qemu_argv.c \
-               $(filter-out helpers/netd/main.c,$(wildcard helpers/netd/*.c)) \
-               $(filter-out policy/policyc.c,$(wildcard policy/*.c))
-LIB_OBJ     := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(POLICY_GEN:.c=.o)
-SAN_LIB_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRC)) $(patsubst $(BUILD)/gen/%.c,$(BUILD)/asan/gen/%.o,$(POLICY_GEN))
+CORE_SRC    := $(wildcard proto/*.c common/*.c helpers/common/*.c) $(filter-out policy/policyc.c policy/policy_dump.c,$(wildcard policy/*.c))
+CLI_SRC     := $(wildcard cli/*.c)
+LAUNCHER_SRC := $(wildcard launcher/*.c)
+SUP_SRC     := $(wildcard supervisor/*.c)
+NETD_SRC    := $(wildcard helpers/netd/*.c)
+STORED_SRC  := $(wildcard helpers/stored/*.c)
+UFFDD_SRC   := $(wildcard helpers/uffdd/*.c)
+MAINS       := cli/main.c launcher/setup.c supervisor/main.c helpers/netd/main.c helpers/stored/main.c helpers/uffdd/main.c
+TESTLIB_SRC := $(filter-out $(MAINS),$(CORE_SRC) $(CLI_SRC) $(LAUNCHER_SRC) $(SUP_SRC) $(NETD_SRC) $(STORED_SRC) $(UFFDD_SRC))
+obj_of       = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIB_OBJ     := $(call obj_of,$(CORE_SRC)) $(POLICY_GEN:.c=.o)
+TESTLIB_OBJ := $(call obj_of,$(TESTLIB_SRC)) $(POLICY_GEN:.c=.o)
+SAN_LIB_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(TESTLIB_SRC)) $(patsubst $(BUILD)/gen/%.c,$(BUILD)/asan/gen/%.o,$(POLICY_GEN))
 
-FCVM_SRC    := $(filter-out supervisor/qemu_argv.c,$(wildcard cli/*.c supervisor/*.c))
-HELPERS     := netd stored uffdd
-HELPER_BINS := $(patsubst %,$(BUILD)/fcvm-%,$(HELPERS))
+PROGRAMS    := $(BUILD)/fcvm $(BUILD)/fcvm-launcher $(BUILD)/fcvm-supervisor $(BUILD)/fcvm-netd $(BUILD)/fcvm-stored $(BUILD)/fcvm-uffdd
+LIBEXEC_BINS := $(filter-out $(BUILD)/fcvm,$(PROGRAMS))
 
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)   # built with sanitizers
 SBX_SRC     := $(wildcard tests/unit/sbx_*.c)    # run real seccomp filters: plain build
@@ -48,9 +66,9 @@ FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIB_SRC := $(wildcard proto/*.c)
 
-.PHONY: all test unit bench check fuzz fuzz-build deps install clean format
+.PHONY: all test unit bench check fuzz fuzz-build deps install clean format policy-dump
 .SECONDARY: # keep objects make would treat as intermediate (helpers)
-all: $(BUILD)/fcvm $(HELPER_BINS) $(BUILD)/fcvm-agent
+all: $(PROGRAMS) $(BUILD)/fcvm-agent
 
 # ---- policy compiler: policy/NAME.policy -> C ----
 $(BUILD)/policyc: policy/policyc.c
@@ -80,12 +98,25 @@ $(BUILD)/asan/gen/%.o: $(BUILD)/gen/%.c
 $(BUILD)/libfcvm.a: $(LIB_OBJ) Makefile
 	rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
+$(BUILD)/libfcvm-test.a: $(TESTLIB_OBJ) Makefile
+	rm -f $@ && ar rcs $@ $(filter %.o,$^)
+
 $(BUILD)/libfcvm-asan.a: $(SAN_LIB_OBJ) Makefile
 	rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
 # ---- programs ----
-$(BUILD)/fcvm: $(patsubst %.c,$(BUILD)/obj/%.o,$(FCVM_SRC)) $(BUILD)/libfcvm.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/fcvm: $(call obj_of,$(CLI_SRC)) $(BUILD)/libfcvm.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CLI_LIBS)
+$(BUILD)/fcvm-launcher: $(call obj_of,$(LAUNCHER_SRC)) $(BUILD)/libfcvm.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LAUNCHER_LIBS)
+$(BUILD)/fcvm-supervisor: $(call obj_of,$(SUP_SRC)) $(BUILD)/libfcvm.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SUP_LIBS)
+$(BUILD)/fcvm-netd: $(call obj_of,$(NETD_SRC)) $(BUILD)/libfcvm.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NETD_LIBS)
+$(BUILD)/fcvm-stored: $(call obj_of,$(STORED_SRC)) $(BUILD)/libfcvm.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HELPER_LIBS)
+$(BUILD)/fcvm-uffdd: $(call obj_of,$(UFFDD_SRC)) $(BUILD)/libfcvm.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HELPER_LIBS)
 
 # The guest agent: static (it is PID 1 of a guest with no libraries of ours), proto/ and
 # common/util.c only, linked with msgpack-c's static library.
@@ -99,33 +130,33 @@ $(BUILD)/fcvm-agent: $(AGENT_OBJ)
 # tests/unit/test_agent.c runs the agent binary
 $(BUILD)/tests/test_agent: $(BUILD)/fcvm-agent
 
-# (a called variable: in a pattern rule's prerequisites make would replace a literal % by the stem)
-helper_objs = $(BUILD)/obj/helpers/$(1)/main.o
-.SECONDEXPANSION:
-$(BUILD)/fcvm-%: $$(call helper_objs,$$*) $(BUILD)/libfcvm.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
-
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/check.h $(BUILD)/libfcvm-asan.a
 	@mkdir -p $(@D)
 	$(CC) $(SAN_CFLAGS) -o $@ $< $(BUILD)/libfcvm-asan.a $(PKG_LIBS)
 
-$(BUILD)/tests/sbx_%: tests/unit/sbx_%.c tests/unit/check.h $(BUILD)/libfcvm.a
+$(BUILD)/tests/sbx_%: tests/unit/sbx_%.c tests/unit/check.h $(BUILD)/libfcvm-test.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libfcvm.a $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libfcvm-test.a $(PKG_LIBS)
 
-$(BUILD)/tests/it_%: tests/integration/%.c $(BUILD)/libfcvm.a
+$(BUILD)/tests/it_%: tests/integration/%.c $(BUILD)/libfcvm-test.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libfcvm.a $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libfcvm-test.a $(PKG_LIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libfcvm.a
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libfcvm-test.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libfcvm.a $(PKG_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libfcvm-test.a $(PKG_LIBS) -lm
 
 # libFuzzer targets (clang): the decoders, under ASan + UBSan.
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard proto/*.h)
 	@mkdir -p $(@D)
 	$(CLANG) -std=gnu11 -O1 -g -D_GNU_SOURCE -I. $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -o $@ $< $(FUZZ_LIB_SRC) $(PKG_LIBS)
+
+# Each process's whole effective power (docs/architecture.md), from the compiled-in policies.
+$(BUILD)/policy-dump: policy/policy_dump.c $(BUILD)/libfcvm.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LAUNCHER_LIBS)
+policy-dump: $(BUILD)/policy-dump
+	@$(BUILD)/policy-dump
 
 # ---- test, bench, fuzz, check ----
 unit: $(UNIT_BINS) $(IT_BINS) $(FUZZ_BINS)
@@ -156,7 +187,7 @@ deps:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)/etc/systemd/system
 	install -m 0755 $(BUILD)/fcvm $(DESTDIR)$(PREFIX)/bin/fcvm
-	install -m 0755 $(HELPER_BINS) $(BUILD)/fcvm-agent $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0755 $(LIBEXEC_BINS) $(BUILD)/fcvm-agent $(DESTDIR)$(LIBEXECDIR)/
 	sed 's|@BINDIR@|$(PREFIX)/bin|g' scripts/fcvm.service.in > $(DESTDIR)/etc/systemd/system/fcvm.service
 	scripts/create-users
 

@@ -52,9 +52,9 @@ static void lo_up(void)
 static pid_t start_netd(const char *path, int *chan)
 {
 	int sv[2];
-	struct passwd *pw = getpwnam("fcvm-priv");
+	struct passwd *pw = getpwnam("fcvm-netd");
 	if (!pw)
-		die("no user fcvm-priv");
+		die("no user fcvm-netd");
 	if (chan_pair(sv) < 0)
 		die("socketpair");
 	char uid[16], gid[16], tag[16];
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (geteuid() != 0)
-		die("needs root (a private network namespace, netd dropping to fcvm-priv)");
+		die("needs root (a private network namespace, netd dropping to fcvm-netd)");
 	if (unshare(CLONE_NEWNET) < 0)
 		die("unshare(CLONE_NEWNET)");
 	lo_up();

@@ -20,7 +20,7 @@
 #include "common/assets.h"
 #include "common/util.h"
 #include "proto/stream.h"
-#include "supervisor/qemu_argv.h"
+#include "launcher/qemu_argv.h"
 
 static int listener(const char *path)
 {
@@ -80,7 +80,7 @@ static int one_run(const struct assets *a, const char *dir, unsigned long tsc, u
 			return -1;
 	if (ftruncate(fds[VFD_DISK], 4ll << 30) < 0)
 		return -1;
-	struct qemu_config c = {.cpus = cpus, .mem_mib = 512, .accel = ACCEL_TCG, .tsc_khz = tsc};
+	struct vm_config c = {.cpus = cpus, .mem_mib = 512, .accel = ACCEL_TCG, .tsc_khz = tsc};
 	const char *argv[QEMU_ARGV_MAX + 2];
 	char buf[8192];
 	argv[0] = "qemu-system-x86_64";

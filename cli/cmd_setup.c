@@ -113,8 +113,8 @@ static int setup_btrfs_loop(uint64_t size, const char *dir, const char *fstab)
 				"at any btrfs or XFS directory they own)\n");
 		return EXIT_DENIED;
 	}
-	if (lookup_user(FCVM_HELPER_USER, &uid, &gid) < 0) {
-		fprintf(stderr, "fcvm setup: user %s is missing: run scripts/create-users\n", FCVM_HELPER_USER);
+	if (lookup_user(FCVM_STORED_USER, &uid, &gid) < 0) {
+		fprintf(stderr, "fcvm setup: user %s is missing: run scripts/create-users\n", FCVM_STORED_USER);
 		return EXIT_FAIL;
 	}
 	if ((rc = mkdir_p(dir, 0700)) < 0)
@@ -148,7 +148,7 @@ static int setup_btrfs_loop(uint64_t size, const char *dir, const char *fstab)
 	printf("[4/4] recorded in %s\n", fstab);
 	if ((rc = record_fstab(fstab, img, dir)) < 0)
 		return fail(fstab, -rc);
-	printf("%s: btrfs on %s, owned by %s\n", dir, dev, FCVM_HELPER_USER);
+	printf("%s: btrfs on %s, owned by %s\n", dir, dev, FCVM_STORED_USER);
 	return EXIT_OK;
 }
 

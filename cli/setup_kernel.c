@@ -15,7 +15,7 @@
 
 #include "cli/setup.h"
 #include "common/util.h"
-#include "common/vmlinux.h"
+#include "cli/vmlinux.h"
 
 #define KERNEL_FORMAT "fcvm-kernel-1"
 #define MAX_MODS      64

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/vmlinux.h"
+#include "cli/vmlinux.h"
 
 static const uint8_t xz_magic[6] = {0xFD, '7', 'z', 'X', 'Z', 0x00};
 

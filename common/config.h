@@ -2,12 +2,17 @@
 #ifndef FCVM_CONFIG_H
 #define FCVM_CONFIG_H
 
-/* System mode: the supervisor (and later the VMMs) run as FCVM_SUPERVISOR_USER; netd, stored
- * and uffdd as FCVM_HELPER_USER, so the supervisor can neither signal the helpers nor touch
- * their files. */
+/* System mode: every process runs as a user of its own, so none can signal another or touch
+ * its files (docs/architecture.md). Made by scripts/create-users. */
+#define FCVM_LAUNCHER_USER   "fcvm-launcher" /* the launcher and its spawner */
 #define FCVM_SUPERVISOR_USER "fcvm"
-#define FCVM_HELPER_USER     "fcvm-priv"
-#define FCVM_VMM_USER	     "fcvm-vmm" /* QEMU: can signal neither the supervisor nor the helpers */
+#define FCVM_NETD_USER	     "fcvm-netd"
+#define FCVM_STORED_USER     "fcvm-stored" /* owns the data directory */
+#define FCVM_UFFDD_USER	     "fcvm-uffdd"
+#define FCVM_VMM_USER	     "fcvm-vmm" /* VMMs where no uid range of their own is registered */
+/* VM slot i runs as the i-th uid of fcvm-vmm's subordinate range (/etc/subuid, /etc/subgid) */
+#define FCVM_SUBUID_FILE "/etc/subuid"
+#define FCVM_SUBGID_FILE "/etc/subgid"
 
 #define FCVM_SYSTEM_STATE_DIR "/run/fcvm"
 #define FCVM_SYSTEM_DATA_DIR  "/var/lib/fcvm"
@@ -18,7 +23,10 @@
 #define FCVM_ENV_SOCKET	      "FCVM_SOCKET"
 #define FCVM_ENV_STATE_DIR    "FCVM_STATE_DIR"
 
-#define FCVM_HELPER_CHANNEL_FD 3 /* a helper's channel to the supervisor */
-#define FCVM_HELPER_DATA_FD    4 /* stored: the data directory, opened by the launcher */
+#define FCVM_HELPER_CHANNEL_FD	    3 /* a helper's channel to the supervisor */
+#define FCVM_HELPER_DATA_FD	    4 /* stored: the data directory, opened by the launcher */
+#define FCVM_SUPERVISOR_LISTEN_FD   3 /* the supervisor's control socket */
+#define FCVM_SUPERVISOR_LAUNCHER_FD 4 /* the supervisor's channel to the launcher */
+#define FCVM_SUPERVISOR_VMS_FD	    5 /* STATE_DIR/vms, the supervisor's */
 
 #endif

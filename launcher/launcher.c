@@ -19,25 +19,12 @@
 #include "common/util.h"
 #include "policy/sandbox.h"
 #include "proto/chan.h"
-#include "supervisor/launcher.h"
-#include "supervisor/supervisor.h"
+#include "common/ports.h"
+#include "common/vmconfig.h"
+#include "launcher/launcher.h"
 
 #define READY_TIMEOUT_MS 30000
 #define STOP_TIMEOUT_MS	 10000
-
-struct launcher {
-	struct launcher_setup *ls;
-	pid_t helper_pid[HELPER__COUNT];
-	pid_t vmm_pid[MAX_VMMS];   /* 0: free slot */
-	pid_t pasta_pid[MAX_VMMS]; /* the rootless network of vmm_pid[i], or 0 */
-	int sigfd;
-	bool cmd_done, sup_done, ready, shutdown_sent;
-	unsigned sup_restarts;	    /* within the current window */
-	uint64_t restart_window_ms; /* start of that window */
-	int cmd_status, sup_status;
-	uint64_t started_ms, deadline_ms; /* deadline: 0 = none */
-	uint32_t next_id;
-};
 
 static int status_code(int st)
 {
@@ -65,92 +52,40 @@ static void user_msg(struct launcher *L, const char *fmt, ...)
 	(void)w;
 }
 
-/* ---- spawning a helper (runs in the child between fork and exec) ---- */
-
-static int write_file(const char *path, const char *data)
+void launcher_refuse(struct pmsg *rep, int code, const char *fmt, ...)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = write(fd, data, strlen(data));
-	int rc = n == (ssize_t)strlen(data) ? 0 : -errno;
-	close(fd);
-	return rc;
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_audit("refused %s", msg);
+	pmsg_set_error(rep, code, "%s", msg);
 }
 
-int launcher_enter_userns(int more_ns, uid_t inner_uid, gid_t inner_gid)
+/* Ask the spawner for prog with the one fd it takes (a channel); the pid, or -1 with msg. */
+static pid_t spawn_simple(struct launcher *L, enum prog prog, int fd, char *msg, size_t len)
 {
-	char map[64];
-	uid_t uid = getuid();
-	gid_t gid = getgid();
-	/* The launcher is non-dumpable, and so is this fork of it: its /proc/self files then
-	 * belong to root and it could not write its own maps. It execs right after; the child
-	 * makes itself non-dumpable again in its sandbox. */
-	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
-		return -errno;
-	if (unshare(CLONE_NEWUSER | more_ns) < 0)
-		return -errno;
-	if (write_file("/proc/self/setgroups", "deny") < 0)
-		return -errno;
-	snprintf(map, sizeof(map), "%u %u 1", (unsigned)inner_uid, (unsigned)uid);
-	if (write_file("/proc/self/uid_map", map) < 0)
-		return -errno;
-	snprintf(map, sizeof(map), "%u %u 1", (unsigned)inner_gid, (unsigned)gid);
-	if (write_file("/proc/self/gid_map", map) < 0)
-		return -errno;
+	static struct spawn_order o;
+	memset(&o, 0, sizeof(o));
+	o.prog = prog;
+	o.out_fd = -1;
+	return spawner_ask(L->spawner, &o, &fd, 1, msg, len);
+}
+
+static const enum prog helper_prog[HELPER__COUNT] = {
+    [HELPER_NETD] = PROG_NETD, [HELPER_STORED] = PROG_STORED, [HELPER_UFFDD] = PROG_UFFDD};
+
+int launcher_policy_limits(struct launcher *L)
+{
+	uint64_t cpus = 0, mem = 0;
+	if (!parse_uint(sandbox_setting(&policy_launcher, "vmm_cpus_max") ?: "", 1024, &cpus) ||
+	    !parse_uint(sandbox_setting(&policy_launcher, "vmm_mem_max") ?: "", 1u << 20, &mem) ||
+	    ports_range(sandbox_setting(&policy_netd, "ports"), &L->port_min, &L->port_max) < 0)
+		return -1;
+	L->vmm_cpus_max = (unsigned)cpus;
+	L->vmm_mem_max = (unsigned)mem;
 	return 0;
-}
-
-/* System mode: the helper is exec'd as uid 0 under SECBIT_NOROOT, so it starts with exactly
- * these caps (its own, plus what it needs to switch to its uid and lock itself down). */
-static int pass_caps(const struct sandbox_policy *p)
-{
-	cap_value_t caps[CAP_LAST_CAP + 1];
-	size_t n = 0;
-	for (size_t i = 0; i < p->ncaps && n < ARRAY_LEN(caps); i++)
-		caps[n++] = p->caps[i];
-	caps[n++] = CAP_SETUID;
-	caps[n++] = CAP_SETGID;
-	caps[n++] = CAP_SETPCAP;
-	return sandbox_pass_caps_on_exec(caps, n);
-}
-
-static __attribute__((noreturn)) void exec_helper(struct launcher *L, enum helper_id id, int chan)
-{
-	const struct instance *in = L->ls->inst;
-	const char *name = helper_name(id);
-	char prog[32], uid[16], gid[16];
-	sigset_t all;
-	int rc;
-
-	sigfillset(&all);
-	sigprocmask(SIG_UNBLOCK, &all, NULL);
-	if (dup2(chan, FCVM_HELPER_CHANNEL_FD) < 0 || dup2(L->ls->devnull, 0) < 0 || dup2(2, 1) < 0)
-		_exit(126);
-	if (chan == FCVM_HELPER_CHANNEL_FD)
-		fcntl(chan, F_SETFD, 0);
-	/* only stored sees the data directory */
-	if (id == HELPER_STORED && dup2(L->ls->data_fd, FCVM_HELPER_DATA_FD) < 0)
-		_exit(126);
-	snprintf(prog, sizeof(prog), "fcvm-%s", name);
-	snprintf(uid, sizeof(uid), "%u", (unsigned)in->helper_uid);
-	snprintf(gid, sizeof(gid), "%u", (unsigned)in->helper_gid);
-	if (in->system_mode)
-		rc = pass_caps(sandbox_policy_by_name(name));
-	else
-		rc = launcher_enter_userns(0, 0, 0); /* root in there, our uid outside */
-	if (rc < 0) {
-		log_err("%s: cannot prepare its %s: %s", name, in->system_mode ? "capabilities" : "user namespace",
-			strerror(-rc));
-		_exit(126);
-	}
-	char *const sys_argv[] = {prog,	   "--mode", "system",	   "--uid",	    uid,
-				  "--gid", gid,	     "--instance", (char *)in->tag, NULL};
-	char *const rl_argv[] = {prog, "--mode", "rootless", "--instance", (char *)in->tag, NULL};
-	char *const envp[] = {NULL};
-	syscall(SYS_execveat, L->ls->exe_fd[id], "", in->system_mode ? sys_argv : rl_argv, envp, AT_EMPTY_PATH);
-	log_err("%s: exec: %s", name, strerror(errno));
-	_exit(127);
 }
 
 static void serve_spawn(struct launcher *L, const struct pmsg *req, struct pmsg *rep)
@@ -159,8 +94,7 @@ static void serve_spawn(struct launcher *L, const struct pmsg *req, struct pmsg 
 	int id = helper_by_name(name);
 	int sv[2];
 	if (id < 0) {
-		log_audit("refused spawn of '%s': not a helper", name);
-		pmsg_set_error(rep, PE_DENIED, "'%s' is not a helper", name);
+		launcher_refuse(rep, PE_DENIED, "spawn of '%s': not a helper", name);
 		return;
 	}
 	/* One instance of each helper: a stale one (e.g. hung) is killed first. */
@@ -171,16 +105,13 @@ static void serve_spawn(struct launcher *L, const struct pmsg *req, struct pmsg 
 		pmsg_set_error(rep, PE_INTERNAL, "socketpair: %s", strerror(-rc));
 		return;
 	}
-	pid_t pid = fork();
+	char msg[256];
+	pid_t pid = spawn_simple(L, helper_prog[id], sv[1], msg, sizeof(msg));
 	if (pid < 0) {
-		pmsg_set_error(rep, PE_INTERNAL, "fork: %s", strerror(errno));
+		pmsg_set_error(rep, PE_INTERNAL, "%s did not start: %s", name, msg);
 		close(sv[0]);
 		close(sv[1]);
 		return;
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		exec_helper(L, (enum helper_id)id, sv[1]);
 	}
 	close(sv[1]);
 	L->helper_pid[id] = pid;
@@ -198,7 +129,7 @@ static void serve_vmm_spawn(struct launcher *L, const struct pmsg *req, struct p
 		pmsg_set_error(rep, PE_BUSY, "%d VMMs already running", MAX_VMMS);
 		return;
 	}
-	pid_t pid = vmm_spawn(L->ls, req, rep);
+	pid_t pid = vmm_spawn(L, (unsigned)slot, req, rep);
 	if (pid > 0)
 		L->vmm_pid[slot] = pid;
 }
@@ -211,11 +142,11 @@ static void serve_pasta_spawn(struct launcher *L, const struct pmsg *req, struct
 	while (slot < MAX_VMMS && (L->vmm_pid[slot] <= 0 || L->vmm_pid[slot] != (pid_t)vmm))
 		slot++;
 	if (slot == MAX_VMMS || L->pasta_pid[slot] > 0) {
-		log_audit("refused pasta for pid %llu: not a VMM of ours, or it has one", (unsigned long long)vmm);
-		pmsg_set_error(rep, PE_DENIED, "pid %llu is not a VMM without a network", (unsigned long long)vmm);
+		launcher_refuse(rep, PE_DENIED, "pasta for pid %llu: not a VMM of ours without a network",
+				(unsigned long long)vmm);
 		return;
 	}
-	pid_t pid = pasta_spawn(L->ls, req, rep);
+	pid_t pid = pasta_spawn(L, req, rep);
 	if (pid > 0)
 		L->pasta_pid[slot] = pid;
 }
@@ -237,45 +168,53 @@ static void serve_ready(struct launcher *L)
 	}
 }
 
-static void handle_request(struct launcher *L, const struct pmsg *req)
+static void serve_op(struct launcher *L, const struct pmsg *req, struct pmsg *rep)
 {
-	struct pmsg rep;
-	pmsg_init_reply(&rep, req);
 	switch (req->op->id) {
 	case OP_SPAWN:
-		serve_spawn(L, req, &rep);
+		serve_spawn(L, req, rep);
 		break;
 	case OP_VMM_SPAWN:
 	case OP_VMM_SPAWN_NET:
-		serve_vmm_spawn(L, req, &rep);
+		serve_vmm_spawn(L, req, rep);
 		break;
 	case OP_PASTA_SPAWN:
-		serve_pasta_spawn(L, req, &rep);
+		serve_pasta_spawn(L, req, rep);
 		break;
 	case OP_READY:
 		serve_ready(L);
 		break;
 	case OP_PING:
-		if (procinfo_fill(&rep, &rep.body, "launcher", L->ls->inst->mode_name, L->started_ms) < 0)
-			pmsg_set_error(&rep, PE_INTERNAL, "launcher cannot describe itself");
+		if (procinfo_fill(rep, &rep->body, "launcher", L->ls->inst->mode_name, L->started_ms) < 0)
+			pmsg_set_error(rep, PE_INTERNAL, "launcher cannot describe itself");
 		break;
 	default:
-		log_audit("refused '%s' from the supervisor", req->op->name);
-		pmsg_set_error(&rep, PE_DENIED, "the launcher does not serve '%s'", req->op->name);
+		launcher_refuse(rep, PE_DENIED, "'%s' from the supervisor: the launcher does not serve it",
+				req->op->name);
 	}
-	struct perr e;
-	int rc = chan_send_msg(L->ls->chan, &rep, &e);
+}
+
+static void handle_request(struct launcher *L, const struct pmsg *req, const struct perr *e)
+{
+	struct pmsg rep;
+	struct perr se;
+	pmsg_init_reply(&rep, req);
+	if (e->code != PE_OK) /* op unknown or body invalid: the decoder's reason */
+		launcher_refuse(&rep, e->code, "request from the supervisor: %s", e->msg);
+	else
+		serve_op(L, req, &rep);
+	int rc = chan_send_msg(L->chan, &rep, &se);
 	if (rc < 0)
-		log_err("reply to %s not sent: %s", req->op->name, strerror(-rc));
+		log_err("reply to request %u not sent: %s", req->id, strerror(-rc));
 	pmsg_free(&rep);
 }
 
 /* Returns false when the channel is gone. */
-static bool read_channel(struct launcher *L)
+bool launcher_read_channel(struct launcher *L)
 {
 	struct pmsg m;
 	struct perr e = {0};
-	int r = chan_recv_msg(L->ls->chan, &m, &e);
+	int r = chan_recv_msg(L->chan, &m, &e);
 	if (r <= 0)
 		return false;
 	if (e.code == PE_MALFORMED) {
@@ -283,10 +222,8 @@ static bool read_channel(struct launcher *L)
 		pmsg_free(&m);
 		return false;
 	}
-	if (m.kind == PK_REQUEST && e.code == PE_OK)
-		handle_request(L, &m);
-	else if (m.kind == PK_REQUEST)
-		log_audit("refused request from the supervisor: %s", e.msg);
+	if (m.kind == PK_REQUEST)
+		handle_request(L, &m, &e);
 	/* replies (to our shutdown request) need no action */
 	pmsg_free(&m);
 	return true;
@@ -294,14 +231,14 @@ static bool read_channel(struct launcher *L)
 
 static void ask_shutdown(struct launcher *L, const char *why)
 {
-	if (L->shutdown_sent || L->sup_done || L->ls->chan < 0)
+	if (L->shutdown_sent || L->sup_done || L->chan < 0)
 		return;
 	L->shutdown_sent = true;
 	L->deadline_ms = now_mono_ms() + STOP_TIMEOUT_MS;
 	struct pmsg req;
 	pmsg_init(&req, PK_REQUEST, OP_SHUTDOWN, ++L->next_id);
 	prec_set_str(&req, &req.body, "reason", why);
-	chan_send_msg(L->ls->chan, &req, NULL);
+	chan_send_msg(L->chan, &req, NULL);
 	pmsg_free(&req);
 }
 
@@ -310,6 +247,8 @@ static void ask_shutdown(struct launcher *L, const char *why)
 
 /* A supervisor that died (killed, crashed) is started again; its VMs keep running under this
  * launcher and the new one re-attaches to them (supervisor/vm_record.c). */
+static bool start_supervisor(struct launcher *L);
+
 static bool restart_supervisor(struct launcher *L)
 {
 	uint64_t now = now_mono_ms();
@@ -317,37 +256,37 @@ static bool restart_supervisor(struct launcher *L)
 		L->restart_window_ms = now;
 		L->sup_restarts = 0;
 	}
-	if (++L->sup_restarts > SUP_RESTARTS_MAX || L->ls->listen_fd < 0) {
+	if (++L->sup_restarts > SUP_RESTARTS_MAX) {
 		log_err("the supervisor died %u times within %d s; stopping", L->sup_restarts - 1,
 			SUP_RESTART_WINDOW_MS / 1000);
 		return false;
 	}
+	return start_supervisor(L);
+}
+
+/* The supervisor, first start or restart alike: exec'd by the spawner, so every start enters
+ * the same sandbox. */
+static bool start_supervisor(struct launcher *L)
+{
 	int sv[2];
+	char msg[256];
 	if (chan_pair(sv) < 0)
 		return false;
-	pid_t pid = fork();
+	pid_t pid = spawn_simple(L, PROG_SUPERVISOR, sv[1], msg, sizeof(msg));
 	if (pid < 0) {
+		log_err("the supervisor did not start: %s", msg);
 		close(sv[0]);
 		close(sv[1]);
 		return false;
 	}
-	if (pid == 0) {
-		sigset_t all;
-		sigfillset(&all);
-		sigprocmask(SIG_UNBLOCK, &all, NULL);
-		close(sv[0]);
-		if (dup2(L->ls->devnull, 0) < 0 || dup2(2, 1) < 0) /* 2: the log */
-			_exit(1);
-		_exit(supervisor_main(L->ls->inst, L->ls->listen_fd, sv[1]));
-	}
 	close(sv[1]);
-	if (L->ls->chan >= 0)
-		close(L->ls->chan);
-	L->ls->chan = sv[0];
-	L->ls->sup_pid = pid;
+	if (L->chan >= 0)
+		close(L->chan);
+	L->chan = sv[0];
+	L->sup_pid = pid;
 	L->sup_done = false;
 	L->deadline_ms = 0;
-	log_info("supervisor restarted as pid %d", (int)pid);
+	log_info("supervisor started as pid %d", (int)pid);
 	return true;
 }
 
@@ -366,7 +305,7 @@ static void reap(struct launcher *L)
 	int st;
 	pid_t pid;
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		if (pid == L->ls->sup_pid) {
+		if (pid == L->sup_pid) {
 			L->sup_done = true;
 			L->sup_status = st;
 			if (status_code(st) != 0)
@@ -415,7 +354,7 @@ static void on_signal(struct launcher *L)
 		else if (!L->shutdown_sent)
 			ask_shutdown(L, "signal");
 		else if (!L->sup_done)
-			kill(L->ls->sup_pid, SIGKILL);
+			kill(L->sup_pid, SIGKILL);
 	}
 }
 
@@ -446,7 +385,7 @@ static void on_deadline(struct launcher *L)
 	/* Stopping took too long: end it. */
 	log_err("stop timed out; killing what is left");
 	if (!L->sup_done)
-		kill(L->ls->sup_pid, SIGKILL);
+		kill(L->sup_pid, SIGKILL);
 	for (int i = 0; i < HELPER__COUNT; i++)
 		if (L->helper_pid[i] > 0)
 			kill(L->helper_pid[i], SIGKILL);
@@ -460,12 +399,16 @@ static void on_deadline(struct launcher *L)
 		kill(L->ls->cmd_pid, SIGKILL);
 }
 
-int launcher_main(struct launcher_setup *ls)
+int launcher_main(struct launcher_setup *ls, int spawner)
 {
-	struct launcher L = {.ls = ls, .started_ms = now_realtime_ms()};
+	static struct launcher L;
 	char err[256];
 	sigset_t mask;
 
+	L.ls = ls;
+	L.spawner = spawner;
+	L.chan = -1;
+	L.started_ms = now_realtime_ms();
 	log_init("launcher");
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -479,15 +422,32 @@ int launcher_main(struct launcher_setup *ls)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* every child the spawner starts is made ours (CLONE_PARENT); the grandchildren that
+	 * QEMU's namespace set-up leaves behind come back to us too */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+		log_err("subreaper: %s", strerror(errno));
+		return 1;
+	}
+	L.tsc_khz = host_tsc_khz();
+	L.kvm_usable = accel_kvm_usable("/sys");
+	if (launcher_policy_limits(&L) < 0) {
+		log_err("launcher.policy or netd.policy: vmm_cpus_max, vmm_mem_max or ports is malformed");
+		return 1;
+	}
 
-	int keep[] = {ls->data_fd,   ls->chan,	     ls->devnull,   ls->state_dirfd, ls->user_err,
-		      ls->lock_fd,   L.sigfd,	     ls->cmd_go,    ls->exe_fd[0],   ls->exe_fd[1],
-		      ls->exe_fd[2], ls->vmm_exe_fd, ls->listen_fd, ls->pasta_exe_fd};
+	/* what the launcher proper keeps: the programs, the data directory and the control
+	 * socket stay with the spawner */
+	int keep[] = {spawner, ls->state_dirfd, ls->user_err, ls->lock_fd, L.sigfd, ls->cmd_go};
 	struct sandbox_opts so = {.keep_fds = keep, .nkeep = ARRAY_LEN(keep)};
 	if (sandbox_enter(&policy_launcher, &so, err, sizeof(err)) < 0) {
 		log_err("sandbox: %s", err);
 		user_msg(&L, "fcvm: launcher sandbox: %s", err);
-		kill(ls->sup_pid, SIGKILL);
+		if (ls->cmd_pid > 0)
+			kill(ls->cmd_pid, SIGKILL);
+		return 1;
+	}
+	if (!start_supervisor(&L)) {
+		user_msg(&L, "fcvm: the supervisor did not start; see %s/%s", ls->inst->state_dir, FCVM_LOG_NAME);
 		if (ls->cmd_pid > 0)
 			kill(ls->cmd_pid, SIGKILL);
 		return 1;
@@ -496,13 +456,13 @@ int launcher_main(struct launcher_setup *ls)
 
 	/* Until the supervisor, the command and every helper are gone. */
 	while (!L.sup_done || (ls->cmd_pid > 0 && !L.cmd_done) || helpers_left(&L)) {
-		struct pollfd pf[2] = {{.fd = L.sigfd, .events = POLLIN}, {.fd = ls->chan, .events = POLLIN}};
+		struct pollfd pf[2] = {{.fd = L.sigfd, .events = POLLIN}, {.fd = L.chan, .events = POLLIN}};
 		int timeout = -1;
 		if (L.deadline_ms) {
 			uint64_t now = now_mono_ms();
 			timeout = L.deadline_ms > now ? (int)(L.deadline_ms - now) : 0;
 		}
-		int n = poll(pf, ls->chan >= 0 ? 2 : 1, timeout);
+		int n = poll(pf, L.chan >= 0 ? 2 : 1, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_err("poll: %s", strerror(errno));
 			break;
@@ -513,15 +473,15 @@ int launcher_main(struct launcher_setup *ls)
 		}
 		if (pf[0].revents)
 			on_signal(&L);
-		if (ls->chan >= 0 && pf[1].revents && !read_channel(&L)) {
+		if (L.chan >= 0 && pf[1].revents && !launcher_read_channel(&L)) {
 			/* The supervisor is stopping (its end closed: the SIGCHLD may still be on
 			 * its way), or misbehaved and now sees our end close, which stops it. Its
 			 * helpers follow as their channels close. It gets the stop deadline rather
 			 * than a signal: a SIGTERM racing its last clean-up would turn an orderly
 			 * exit into a kill. Its exit status decides the rest (reap): an orderly
 			 * stop ends the instance, a death restarts it. */
-			close(ls->chan);
-			ls->chan = -1;
+			close(L.chan);
+			L.chan = -1;
 			if (!L.deadline_ms) /* it exits by then, or is killed (and restarted) */
 				L.deadline_ms = now_mono_ms() + STOP_TIMEOUT_MS;
 		}

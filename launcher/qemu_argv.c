@@ -1,56 +1,8 @@
-#include <arpa/inet.h>
-#include <ctype.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <x86intrin.h>
 
-#include "supervisor/qemu_argv.h"
-
-const char *accel_name(enum accel a)
-{
-	return a == ACCEL_KVM ? "kvm" : "tcg";
-}
-
-bool accel_kvm_usable(const char *sysfs_root)
-{
-	char path[256];
-	static const char *const mods[] = {"kvm_intel", "kvm_amd"};
-	if (access("/dev/kvm", R_OK | W_OK) != 0)
-		return false;
-	for (size_t i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%s/module/%s", sysfs_root, mods[i]);
-		if (access(path, F_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
-static unsigned long long mono_raw_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
-}
-
-/* Without tsc_early_khz about one boot in four hung at "Unable to calibrate against PIT"
- * under TCG (guest-boot-notes). Measured, never hard-coded: 20 ms against the raw clock
- * gives better than 0.1 %, rounded to 1 MHz as the kernel's own calibration would. */
-unsigned long host_tsc_khz(void)
-{
-	unsigned long long t0 = mono_raw_ns(), c0 = __rdtsc();
-	struct timespec d = {0, 20 * 1000 * 1000};
-	while (nanosleep(&d, &d) < 0 && errno == EINTR)
-		;
-	unsigned long long t1 = mono_raw_ns(), c1 = __rdtsc();
-	if (t1 <= t0 || c1 <= c0)
-		return 0;
-	unsigned long long khz = (c1 - c0) * 1000000ull / (t1 - t0);
-	return (unsigned long)((khz + 500) / 1000 * 1000);
-}
+#include "launcher/qemu_argv.h"
 
 struct argv_builder {
 	const char **argv;
@@ -79,37 +31,12 @@ static void add(struct argv_builder *b, const char *fmt, ...)
 	b->used += (size_t)len + 1;
 }
 
-/* A dotted quad held in a fixed-size field (terminated within it). inet_pton takes exactly
- * four decimal parts, no leading zeros, nothing else. */
-static bool valid_ipv4(const char *s, size_t size)
-{
-	struct in_addr a;
-	return strnlen(s, size) < size && inet_pton(AF_INET, s, &a) == 1;
-}
-
-static bool valid_mac(const char *s, size_t size)
-{
-	if (strnlen(s, size) != 17)
-		return false;
-	for (size_t i = 0; i < 17; i++)
-		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
-			return false;
-	return true;
-}
-
-static bool valid_net(const struct qemu_net *n)
-{
-	return valid_ipv4(n->addr, sizeof(n->addr)) && n->prefix >= 1 && n->prefix <= 32 &&
-	       valid_ipv4(n->gw, sizeof(n->gw)) && valid_mac(n->mac, sizeof(n->mac)) &&
-	       (n->dns[0] == 0 || valid_ipv4(n->dns, sizeof(n->dns)));
-}
-
-int qemu_build_argv(const struct qemu_config *c, const char **argv, size_t max, char *buf, size_t buflen)
+int qemu_build_argv(const struct vm_config *c, const char **argv, size_t max, char *buf, size_t buflen)
 {
 	struct argv_builder b = {.argv = argv, .max = max, .buf = buf, .cap = buflen};
 	char tsc[48] = "", net[96] = "none";
 	if (c->net.on) {
-		if (!valid_net(&c->net))
+		if (!vmconfig_net_ok(&c->net))
 			return -1;
 		snprintf(net, sizeof(net), "%s/%u,%s,%s%s%s", c->net.addr, c->net.prefix, c->net.gw, c->net.mac,
 			 c->net.dns[0] ? "," : "", c->net.dns);

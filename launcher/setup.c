@@ -1,10 +1,13 @@
-/* `fcvm supervise [--state-dir DIR] [-- CMD...]`: set up an instance and run it.
- * Everything that needs the starting user's rights (state dir, socket, log, helper programs)
- * is acquired here, before any process drops them. */
+/* `fcvm-launcher [--state-dir DIR] [-- CMD...]` (what `fcvm supervise` execs): set up an
+ * instance and run it. Everything that needs the starting user's rights (state dir, socket,
+ * log, the programs) is acquired here; then the command (if any) is forked as the starting
+ * user, the launcher becomes its own user (system mode) keeping only the capabilities it
+ * hands on, forks the spawner, and enters its own sandbox (launcher.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,16 +17,17 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "common/paths.h"
 #include "common/assets.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/chan.h"
-#include "supervisor/launcher.h"
-#include "supervisor/supervisor.h"
+#include "launcher/launcher.h"
+#include "policy/sandbox.h"
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...)
@@ -74,8 +78,8 @@ static int open_data_dir(const struct instance *in)
 		fail("cannot open the data directory %s: %s", in->data_dir, strerror(-rc));
 		return rc;
 	}
-	if (in->system_mode && fchown(fd, in->helper_uid, in->helper_gid) < 0) {
-		fail("cannot give %s to %s: %s", in->data_dir, FCVM_HELPER_USER, strerror(errno));
+	if (in->system_mode && fchown(fd, in->helper_uid[HELPER_STORED], in->helper_gid[HELPER_STORED]) < 0) {
+		fail("cannot give %s to %s: %s", in->data_dir, FCVM_STORED_USER, strerror(errno));
 		close(fd);
 		return -EPERM;
 	}
@@ -88,22 +92,35 @@ static int setup_instance(struct instance *in, const char *state_dir)
 	in->system_mode = geteuid() == 0;
 	in->mode_name = in->system_mode ? "system" : "rootless";
 	if (in->system_mode) {
-		if (lookup_user(FCVM_SUPERVISOR_USER, &in->sup_uid, &in->sup_gid) < 0 ||
-		    lookup_user(FCVM_HELPER_USER, &in->helper_uid, &in->helper_gid) < 0 ||
-		    lookup_user(FCVM_VMM_USER, &in->vmm_uid, &in->vmm_gid) < 0)
-			return fail("system mode needs the users '%s', '%s' and '%s'; create them with "
+		static const char *const helper_users[HELPER__COUNT] = {[HELPER_NETD] = FCVM_NETD_USER,
+									[HELPER_STORED] = FCVM_STORED_USER,
+									[HELPER_UFFDD] = FCVM_UFFDD_USER};
+		int rc = lookup_user(FCVM_SUPERVISOR_USER, &in->sup_uid, &in->sup_gid) |
+			 lookup_user(FCVM_VMM_USER, &in->vmm_uid, &in->vmm_gid);
+		for (int i = 0; i < HELPER__COUNT; i++)
+			rc |= lookup_user(helper_users[i], &in->helper_uid[i], &in->helper_gid[i]);
+		if (rc < 0)
+			return fail("system mode needs the users %s, %s, %s, %s, %s and %s; create them with "
 				    "'sudo scripts/create-users' (or 'sudo make install')",
-				    FCVM_SUPERVISOR_USER, FCVM_HELPER_USER, FCVM_VMM_USER);
+				    FCVM_LAUNCHER_USER, FCVM_SUPERVISOR_USER, FCVM_NETD_USER, FCVM_STORED_USER,
+				    FCVM_UFFDD_USER, FCVM_VMM_USER);
 	} else {
-		in->sup_uid = in->helper_uid = in->vmm_uid = getuid();
-		in->sup_gid = in->helper_gid = in->vmm_gid = getgid();
+		in->sup_uid = in->vmm_uid = getuid();
+		in->sup_gid = in->vmm_gid = getgid();
+		for (int i = 0; i < HELPER__COUNT; i++) {
+			in->helper_uid[i] = getuid();
+			in->helper_gid[i] = getgid();
+		}
 	}
 	if (!state_dir) {
 		in->multi_user = in->system_mode;
-		state_dir = cli_default_state_dir();
+		state_dir = paths_default_state_dir();
 	}
-	if (!state_dir || state_dir[0] != '/')
-		return fail("the state directory must be an absolute path (got '%s')", state_dir ? state_dir : "");
+	if (!state_dir)
+		return fail("no safe place for this user's instance: %s; pass --state-dir DIR",
+			    paths_default_state_dir_why());
+	if (state_dir[0] != '/')
+		return fail("the state directory must be an absolute path (got '%s')", state_dir);
 	if (snprintf(in->state_dir, sizeof(in->state_dir), "%s", state_dir) >= (int)sizeof(in->state_dir) ||
 	    snprintf(in->socket_path, sizeof(in->socket_path), "%s/%s", state_dir, FCVM_SOCKET_NAME) >=
 		(int)sizeof(((struct sockaddr_un *)0)->sun_path))
@@ -133,8 +150,8 @@ static int bind_socket(const struct instance *in)
 	return fd;
 }
 
-/* Helper programs live beside the fcvm binary (build tree) or in FCVM_LIBEXECDIR. */
-static int open_helpers(int exe_fd[HELPER__COUNT])
+/* Our programs live beside this one (build tree) or in FCVM_LIBEXECDIR. */
+static int open_ours(const char *name)
 {
 	char self[PATH_MAX], dir[PATH_MAX], path[PATH_MAX + 32];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -142,20 +159,84 @@ static int open_helpers(int exe_fd[HELPER__COUNT])
 		return -errno;
 	self[n] = '\0';
 	snprintf(dir, sizeof(dir), "%s", dirname(self));
-	for (int i = 0; i < HELPER__COUNT; i++) {
-		snprintf(path, sizeof(path), "%s/fcvm-%s", dir, helper_name((enum helper_id)i));
-		exe_fd[i] = open(path, O_PATH | O_CLOEXEC);
-		if (exe_fd[i] < 0) {
-			snprintf(path, sizeof(path), "%s/fcvm-%s", FCVM_LIBEXECDIR, helper_name((enum helper_id)i));
-			exe_fd[i] = open(path, O_PATH | O_CLOEXEC);
-		}
-		if (exe_fd[i] < 0) {
-			fail("helper program fcvm-%s not found beside %s nor in %s", helper_name((enum helper_id)i),
-			     self, FCVM_LIBEXECDIR);
-			return -ENOENT;
-		}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "%s/%s", FCVM_LIBEXECDIR, name);
+		fd = open(path, O_PATH | O_CLOEXEC);
 	}
+	if (fd < 0)
+		fail("%s not found beside %s nor in %s", name, self, FCVM_LIBEXECDIR);
+	return fd;
+}
+
+static int open_first(const char *const *paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int fd = open(paths[i], O_PATH | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+	}
+	return -ENOENT;
+}
+
+/* Every program the spawner may start, opened once, never by a path from a request. */
+static int open_programs(int exe_fd[PROG__COUNT])
+{
+	static const char *const ours[] = {[PROG_SUPERVISOR] = "fcvm-supervisor",
+					   [PROG_NETD] = "fcvm-netd",
+					   [PROG_STORED] = "fcvm-stored",
+					   [PROG_UFFDD] = "fcvm-uffdd"};
+	static const char *const qemu[] = {"/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64",
+					   "/usr/libexec/qemu-system-x86_64"};
+	/* Debian's pasta is passt, which re-executes itself as passt.avx2 by path where the CPU
+	 * has AVX2: that build is taken directly (it acts as pasta by its argv[0]). */
+	static const char *const pasta[] = {"/usr/bin/pasta", "/usr/local/bin/pasta", "/usr/sbin/pasta"};
+	static const char *const pasta_avx2[] = {"/usr/bin/passt.avx2"};
+	for (int i = 0; i <= PROG_UFFDD; i++)
+		if ((exe_fd[i] = open_ours(ours[i])) < 0)
+			return -ENOENT;
+	const char *env = getenv("FCVM_QEMU");
+	exe_fd[PROG_QEMU] = env && env[0] == '/' ? open(env, O_PATH | O_CLOEXEC) : open_first(qemu, ARRAY_LEN(qemu));
+	exe_fd[PROG_PASTA] = __builtin_cpu_supports("avx2") ? open_first(pasta_avx2, 1) : -1;
+	if (exe_fd[PROG_PASTA] < 0)
+		exe_fd[PROG_PASTA] = open_first(pasta, ARRAY_LEN(pasta));
 	return 0;
+}
+
+/* System mode: VM slot i runs as the i-th uid (and gid) of fcvm-vmm's subordinate range. */
+static unsigned subid_range(const char *file, const char *user, unsigned long *base)
+{
+	char line[256];
+	FILE *f = fopen(file, "re");
+	unsigned long count = 0;
+	size_t ulen = strlen(user);
+	while (f && fgets(line, sizeof(line), f)) {
+		char *end;
+		if (strncmp(line, user, ulen) != 0 || line[ulen] != ':')
+			continue;
+		*base = strtoul(line + ulen + 1, &end, 10);
+		if (*end == ':')
+			count = strtoul(end + 1, NULL, 10);
+		break;
+	}
+	if (f)
+		fclose(f);
+	return *base > 0 && *base + count < UINT32_MAX ? (unsigned)(count < MAX_VMMS ? count : MAX_VMMS) : 0;
+}
+
+static void vmm_ids(struct launcher_setup *ls)
+{
+	unsigned long ubase = 0, gbase = 0;
+	unsigned nu = subid_range(FCVM_SUBUID_FILE, FCVM_VMM_USER, &ubase);
+	unsigned ng = subid_range(FCVM_SUBGID_FILE, FCVM_VMM_USER, &gbase);
+	ls->vmm_uids = nu < ng ? nu : ng;
+	ls->vmm_uid_base = (uid_t)ubase;
+	ls->vmm_gid_base = (gid_t)gbase;
+	if (!ls->vmm_uids)
+		log_warn("no subordinate uid range for %s in %s and %s: every VMM runs as %s (they are "
+			 "still kept apart by their PID namespaces); scripts/create-users registers one",
+			 FCVM_VMM_USER, FCVM_SUBUID_FILE, FCVM_SUBGID_FILE, FCVM_VMM_USER);
 }
 
 /* The command child: waits until the supervisor is ready, then execs. */
@@ -178,7 +259,35 @@ static __attribute__((noreturn)) void run_command(const struct instance *in, int
 	_exit(127);
 }
 
-int cmd_supervise(int argc, char **argv, const char *state_dir)
+/* System mode: the one step that needs uid 0 after the launcher has left it is removing the
+ * control socket from the root-owned state directory when the instance ends. The process
+ * `fcvm supervise` started as stays root for that alone: it serves no one, holds nothing
+ * but the state directory, passes SIGINT/SIGTERM/SIGHUP on to the launcher, waits for it,
+ * removes the socket and exits with its status. */
+static int root_waits(pid_t launcher, int dirfd)
+{
+	sigset_t set;
+	siginfo_t si;
+	int st = 0;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	int keep[] = {dirfd};
+	sandbox_close_fds(keep, 1);
+	for (;;) {
+		if (waitpid(launcher, &st, WNOHANG) == launcher)
+			break;
+		if (sigwaitinfo(&set, &si) > 0 && si.si_signo != SIGCHLD)
+			kill(launcher, si.si_signo);
+	}
+	unlinkat(dirfd, FCVM_SOCKET_NAME, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int launcher_setup_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, 's'},
@@ -188,8 +297,8 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 	    {NULL, 0, NULL, 0},
 	};
 	static struct instance in;
-	const char *data_dir = NULL, *assets = NULL;
-	bool private_instance = state_dir != NULL;
+	const char *data_dir = NULL, *assets = NULL, *state_dir = NULL;
+	bool private_instance = false;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -225,6 +334,12 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 	int rc = mkdir_p(in.state_dir, in.system_mode ? 0755 : 0700);
 	if (rc < 0)
 		return fail("cannot create %s: %s", in.state_dir, strerror(-rc));
+	/* a directory another user can write (or rename away) would let them put their own
+	 * socket where our clients look for ours: refused, before anything is made in it */
+	char why[512];
+	if (paths_check_private_dir(in.state_dir, getuid(), why, sizeof(why)) < 0 ||
+	    paths_check_parents(in.state_dir, getuid(), why, sizeof(why)) < 0)
+		return fail("refusing the state directory: %s; use a directory only you can write", why);
 	int dirfd = open(in.state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int lock = openat(dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (dirfd < 0 || lock < 0)
@@ -241,8 +356,8 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (logfd < 0 || devnull < 0)
 		return fail("cannot open the log %s/%s: %s", in.state_dir, FCVM_LOG_NAME, strerror(errno));
-	int exe_fd[HELPER__COUNT];
-	if (open_helpers(exe_fd) < 0)
+	static struct launcher_setup ls = {.cmd_go = -1};
+	if (open_programs(ls.exe_fd) < 0)
 		return 1;
 	int data_fd = open_data_dir(&in);
 	if (data_fd < 0)
@@ -250,39 +365,24 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 	int listen_fd = bind_socket(&in);
 	if (listen_fd < 0)
 		return fail("cannot listen on %s: %s", in.socket_path, strerror(-listen_fd));
-	int lsv[2];
-	if ((rc = chan_pair(lsv)) < 0)
-		return fail("socketpair: %s", strerror(-rc));
-	int user_err = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	ls.inst = &in;
+	ls.devnull = devnull;
+	ls.data_fd = data_fd;
+	ls.state_dirfd = dirfd;
+	ls.user_err = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	ls.lock_fd = lock;
+	ls.listen_fd = listen_fd;
+	ls.vms_fd = openat(dirfd, FCVM_VMS_DIR_NAME, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (ls.vms_fd < 0)
+		return fail("cannot open %s/%s: %s", in.state_dir, FCVM_VMS_DIR_NAME, strerror(errno));
 	fflush(NULL);
-
-	pid_t sup = fork();
-	if (sup < 0)
-		return fail("fork: %s", strerror(errno));
-	if (sup == 0) {
-		dup2(devnull, 0);
-		dup2(logfd, 1);
-		dup2(logfd, 2);
-		close(lsv[0]);
-		_exit(supervisor_main(&in, listen_fd, lsv[1]));
+	if (in.system_mode) {
+		pid_t launcher = fork();
+		if (launcher < 0)
+			return fail("fork: %s", strerror(errno));
+		if (launcher > 0)
+			return root_waits(launcher, dirfd);
 	}
-	close(lsv[1]);
-
-	struct launcher_setup ls = {
-	    .inst = &in,
-	    .chan = lsv[0],
-	    .devnull = devnull,
-	    .data_fd = data_fd,
-	    .state_dirfd = dirfd,
-	    .user_err = user_err,
-	    .lock_fd = lock,
-	    .sup_pid = sup,
-	    .cmd_go = -1,
-	    .vmm_exe_fd = vmm_open_binary(),
-	    .pasta_exe_fd = pasta_open_binary(),
-	    .listen_fd = listen_fd,
-	};
-	memcpy(ls.exe_fd, exe_fd, sizeof(exe_fd));
 	if (cmd) {
 		int go[2];
 		if (pipe2(go, O_CLOEXEC) < 0)
@@ -299,5 +399,28 @@ int cmd_supervise(int argc, char **argv, const char *state_dir)
 	}
 	dup2(logfd, 2);
 	close(logfd);
-	return launcher_main(&ls); /* holds the instance lock until it returns */
+	log_init("launcher");
+	if (in.system_mode) {
+		vmm_ids(&ls);
+		/* our own user from here on, with only what we hand on (policy/spawner.policy) */
+		uid_t uid;
+		gid_t gid;
+		if ((rc = lookup_user(FCVM_LAUNCHER_USER, &uid, &gid)) < 0 ||
+		    (rc = sandbox_drop_caps(&policy_spawner, true, uid, gid)) < 0) {
+			log_err("becoming %s: %s", FCVM_LAUNCHER_USER, strerror(-rc));
+			dprintf(ls.user_err, "fcvm: cannot become %s: %s\n", FCVM_LAUNCHER_USER, strerror(-rc));
+			return 1;
+		}
+	}
+	int spawner = spawner_start(&ls);
+	if (spawner < 0) {
+		log_err("cannot start the spawner: %s", strerror(-spawner));
+		return 1;
+	}
+	return launcher_main(&ls, spawner); /* holds the instance lock until it returns */
+}
+
+int main(int argc, char **argv)
+{
+	return launcher_setup_main(argc, argv);
 }

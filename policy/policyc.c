@@ -46,6 +46,7 @@ static size_t ncaps;
 static struct named rlimits[MAX_RLIMITS];
 static char rlimit_vals[MAX_RLIMITS][2][64];
 static size_t nrlimits;
+static bool unfiltered; /* `unfiltered`: a policy of caps and rlimits, no seccomp filter */
 static char headers[MAX_HEADERS][128];
 static size_t nheaders;
 static unsigned ns_flags; /* bit i: namespace i of ns_names */
@@ -353,7 +354,7 @@ static void parse_line(const char *file, int lineno, char *text, bool top, bool 
 			die(where, "expected: header <path.h>");
 		add_header(where, tok[1]);
 	} else if (strcmp(d, "caps") == 0 || strcmp(d, "namespaces") == 0 || strcmp(d, "rlimit") == 0 ||
-		   strcmp(d, "allow-ambient") == 0 || strcmp(d, "set") == 0) {
+		   strcmp(d, "allow-ambient") == 0 || strcmp(d, "set") == 0 || strcmp(d, "unfiltered") == 0) {
 		/* These describe a process: fragments may not carry them. From an included
 		 * policy only the caps are merged (the launcher keeps its helpers' caps to
 		 * hand them over); its namespaces and rlimits stay its own. */
@@ -378,6 +379,10 @@ static void parse_line(const char *file, int lineno, char *text, bool top, bool 
 			add_rlimit(where, why, tok, ntok);
 		} else if (strcmp(d, "set") == 0) {
 			add_setting(where, why, tok, ntok);
+		} else if (strcmp(d, "unfiltered") == 0) {
+			if (ntok != 1)
+				die(where, "unfiltered takes no arguments");
+			unfiltered = true;
 		} else {
 			if (ntok != 1)
 				die(where, "allow-ambient takes no arguments");
@@ -482,7 +487,8 @@ static void emit(const char *file, const char *name)
 		printf("};\n\n");
 	}
 	size_t n = 0;
-	printf("static const struct sandbox_rule rules[] = {\n");
+	if (nrules)
+		printf("static const struct sandbox_rule rules[] = {\n");
 	for (size_t i = 0; i < nrules; i++) {
 		const struct rule *r = &rules[i];
 		if (r->dead)
@@ -494,7 +500,8 @@ static void emit(const char *file, const char *name)
 		printf(" } },\n");
 		n++;
 	}
-	printf("};\n\n");
+	if (nrules)
+		printf("};\n\n");
 	/* a name libseccomp knows but this architecture lacks resolves to a negative number */
 	for (size_t i = 0; i < nrules; i++) {
 		bool first = true;
@@ -517,7 +524,8 @@ static void emit(const char *file, const char *name)
 	printf(",\n");
 	printf("\t.rlimits = %s,\n\t.nrlimits = %zu,\n", nrlimits ? "rlimits" : "NULL", nrlimits);
 	printf("\t.settings = %s,\n\t.nsettings = %zu,\n", nsettings ? "settings" : "NULL", nsettings);
-	printf("\t.rules = rules,\n\t.nrules = %zu,\n", n);
+	printf("\t.rules = %s,\n\t.nrules = %zu,\n", n ? "rules" : "NULL", n);
+	printf("\t.unfiltered = %s,\n", unfiltered ? "true" : "false");
 	printf("\t.allow_ambient = %s,\n};\n", allow_ambient ? "true" : "false");
 }
 
@@ -552,8 +560,10 @@ int main(int argc, char **argv)
 		incdir = dir;
 	top_path = file;
 	parse_file(name, true);
-	if (nrules == 0)
+	if (nrules == 0 && !unfiltered)
 		die(file, "no syscall rules: the process could not even exit");
+	if (nrules && unfiltered)
+		die(file, "an unfiltered policy has no syscall rules");
 	resolve();
 	emit(file, name);
 	return ferror(stdout) || fflush(stdout) ? 1 : 0;

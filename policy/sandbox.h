@@ -58,7 +58,9 @@ struct sandbox_policy {
 	const struct sandbox_rule *rules;
 	size_t nrules;
 	bool allow_ambient; /* leave SECBIT_NO_CAP_AMBIENT_RAISE unset: this process
-			       hands capabilities to children it execs (the launcher) */
+			       hands capabilities to children it execs (the spawner) */
+	bool unfiltered;    /* no seccomp filter (the spawner: see policy/spawner.policy):
+			       sandbox_enter skips stage 7, sandbox_seccomp refuses it */
 };
 
 struct sandbox_opts {
@@ -107,6 +109,7 @@ void sandbox_cap_names(uint64_t mask, void (*fn)(const char *name, void *arg), v
 /* The compiled-in policies. */
 extern const struct sandbox_policy policy_supervisor;
 extern const struct sandbox_policy policy_launcher;
+extern const struct sandbox_policy policy_spawner;
 extern const struct sandbox_policy policy_netd;
 extern const struct sandbox_policy policy_stored;
 extern const struct sandbox_policy policy_uffdd;

@@ -46,6 +46,8 @@ fail:
 
 int sandbox_seccomp(const struct sandbox_policy *p)
 {
+	if (p->unfiltered)
+		return -EINVAL; /* a policy without rules would allow nothing (or, wrongly built, everything) */
 	scmp_filter_ctx ctx = sandbox_build_filter(p);
 	if (!ctx)
 		return -errno;

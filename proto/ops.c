@@ -137,14 +137,21 @@ static const struct field_def image_list_rep[] = {
     F_RECORDS("images", false, PROTO_MAX_ARRAY, &image_info),
 };
 
-/* vmm_spawn: the supervisor asks the launcher to start a VMM. The launcher checks the
- * fds' kinds, puts them on fds 3.. in this order, confines the child (policy/vmm-qemu) and
- * executes the VMM binary it opened at start; argv[0] is ignored. The reply has the pid. */
-#define VM_NAME_MAX  64
-#define VMM_ARGV_MAX 128
+/* vmm_spawn: the supervisor asks the launcher to start a VMM from a typed configuration
+ * (common/vmconfig.h): the launcher checks it against its policy and builds QEMU's command
+ * line itself; the fds' kinds are checked here, their roles are fixed by position. */
+#define VM_NAME_MAX 64
 static const struct field_def vmm_spawn_req[] = {
     F_STR("vm", true, 1, VM_NAME_MAX, SC_IDENT),
-    F_STRLIST("argv", true, VMM_ARGV_MAX, 1024, SC_ANY),
+    F_UINT("cpus", true, 1, 64),
+    F_UINT("mem", true, 64, 1u << 20),		/* MiB; the launcher's policy bounds it further */
+    F_STR("accel", true, 3, 3, SC_IDENT),	/* kvm | tcg */
+    F_BOOL("debug", false),			/* kernel messages on the console */
+    F_STR("guest_addr", false, 7, 15, SC_TEXT), /* vmm_spawn_net only: parsed again as IPv4 */
+    F_UINT("guest_prefix", false, 1, 32),
+    F_STR("guest_gw", false, 7, 15, SC_TEXT),
+    F_STR("guest_mac", false, 17, 17, SC_TEXT),
+    F_STR("dns", false, 7, 15, SC_TEXT),
 };
 static const struct field_def vmm_spawn_rep[] = {
     F_UINT("pid", true, 1, INT32_MAX),

@@ -18,7 +18,7 @@
 #include "supervisor/client.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/vm.h"
-#include "supervisor/qemu_argv.h"
+#include "common/vmconfig.h"
 
 #define DRAIN_POLL_MS 10
 #define DRAIN_MAX_MS  1000
@@ -127,22 +127,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	supervisor_shutdown(arg, sig == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd)
+int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd, int vms_fd)
 {
 	struct supervisor s = {.inst = inst, .started_ms = now_realtime_ms()};
-	char err[256], vms[PATH_MAX + 8];
+	char err[256];
 
 	log_init("supervisor");
 	signal(SIGPIPE, SIG_IGN);
 	TAILQ_INIT(&s.vms);
-	/* opened before the sandbox: STATE_DIR may be root's; vms/ is ours */
-	snprintf(vms, sizeof(vms), "%s/%s", inst->state_dir, FCVM_VMS_DIR_NAME);
-	s.vms_dirfd = open(vms, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (s.vms_dirfd < 0) {
-		log_err("cannot open %s: %s", vms, strerror(errno));
-		return 1;
-	}
-	s.tsc_khz = host_tsc_khz();
+	/* STATE_DIR/vms, opened by the launcher: the state directory itself may be closed to us */
+	s.vms_dirfd = vms_fd;
 	s.kvm_usable = accel_kvm_usable("/sys");
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	s.host_cpus = ncpu > 0 ? (unsigned)ncpu : 1;
@@ -151,9 +145,6 @@ int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd)
 	struct sandbox_opts so = {
 	    .keep_fds = keep,
 	    .nkeep = nkeep,
-	    .change_ids = inst->system_mode,
-	    .uid = inst->sup_uid,
-	    .gid = inst->sup_gid,
 	};
 	if (sandbox_enter(&policy_supervisor, &so, err, sizeof(err)) < 0) {
 		log_err("sandbox: %s", err);

@@ -97,8 +97,8 @@ static void on_status_part(struct pmsg *prep, void *arg)
 		if (!s->inst->system_mode && p->slot < HELPER__COUNT) {
 			/* a rootless helper is uid 0 in its own user namespace: show who it is on
 			 * the host */
-			prec_set_uint(&j->rep, r, "uid", s->inst->helper_uid);
-			prec_set_uint(&j->rep, r, "gid", s->inst->helper_gid);
+			prec_set_uint(&j->rep, r, "uid", s->inst->helper_uid[p->slot]);
+			prec_set_uint(&j->rep, r, "gid", s->inst->helper_gid[p->slot]);
 		}
 	} else {
 		fill_down(&j->rep, r, name, s->inst->mode_name);

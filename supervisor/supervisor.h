@@ -7,7 +7,7 @@
 #include <event2/listener.h>
 #include <sys/queue.h>
 
-#include "supervisor/instance.h"
+#include "common/instance.h"
 #include "supervisor/peer.h"
 
 enum helper_state { HS_DOWN, HS_STARTING, HS_UP };
@@ -41,17 +41,14 @@ struct supervisor {
 	bool ready_sent;
 	bool stopping;
 	struct vm_list_head vms;
-	int vms_dirfd;	       /* STATE_DIR/vms */
-	unsigned long tsc_khz; /* measured once at start, for the guests' tsc_early_khz */
-	bool kvm_usable;
-	unsigned host_cpus;
-	/* online CPUs: a VM's default vCPU count is at most this */ /* a hardware KVM module is loaded (looked at
-									once, at start) */
+	int vms_dirfd;	    /* STATE_DIR/vms */
+	bool kvm_usable;    /* a hardware KVM module is loaded (looked at once, at start) */
+	unsigned host_cpus; /* online CPUs: a VM's default vCPU count is at most this */
 	struct event *stop_timer;
 	struct event *sig_term, *sig_int;
 };
 
-int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd);
+int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd, int vms_fd);
 
 /* helpers */
 void helpers_start(struct supervisor *s);

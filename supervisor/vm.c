@@ -282,24 +282,20 @@ static void spawn_vmm(struct vm_start *st)
 			return;
 		}
 
-	const char *argv[QEMU_ARGV_MAX];
-	char buf[8192];
-	int n = qemu_build_argv(&vm->qc, argv, ARRAY_LEN(argv), buf, sizeof(buf));
 	struct pmsg req;
 	bool tap = st->net_fds[0] >= 0;
 	pmsg_init(&req, PK_REQUEST, tap ? OP_VMM_SPAWN_NET : OP_VMM_SPAWN, 0);
 	prec_set_str(&req, &req.body, "vm", vm->name);
-	for (int i = 0; i < n; i++)
-		prec_add_str(&req, &req.body, "argv", argv[i]);
+	int rc = vmconfig_put(&req, &vm->qc);
 	for (int i = 0; i < VFD__COUNT; i++)
 		pmsg_add_fd(&req, fds[i]); /* the message owns them now */
 	if (tap) {			   /* the 9th: once QEMU has it, only QEMU holds the VM's namespace */
 		pmsg_add_fd(&req, st->net_fds[0]);
 		st->net_fds[0] = -1;
 	}
-	if (n < 0) {
+	if (rc < 0) {
 		pmsg_free(&req);
-		start_fail(st, PE_INTERNAL, "the QEMU command line does not fit");
+		start_fail(st, PE_INTERNAL, "the VM's configuration does not fit its request");
 		return;
 	}
 	peer_call(&vm->sup->launcher, &req, on_vmm_spawned, st);
@@ -470,7 +466,6 @@ void vm_run(struct client *c, const struct pmsg *req)
 	vm->remove_on_stop = prec_bool(&req->body, "remove", &b) && b;
 	vm->qc.cpus = prec_uint(&req->body, "cpu", &u) ? (unsigned)u : VM_DEFAULT_CPUS;
 	vm->qc.mem_mib = prec_uint(&req->body, "mem", &u) ? (unsigned)u : VM_DEFAULT_MEM;
-	vm->qc.tsc_khz = s->tsc_khz;
 	vm->qc.debug_console = getenv("FCVM_DEBUG_CONSOLE") != NULL;
 	vm->timer = vm_timer_new(vm);
 	TAILQ_INIT(&vm->sessions);

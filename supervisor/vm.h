@@ -13,7 +13,7 @@
 
 #include "proto/proto.h"
 #include "supervisor/peer.h"
-#include "supervisor/qemu_argv.h"
+#include "common/vmconfig.h"
 
 struct supervisor;
 struct client;
@@ -94,7 +94,7 @@ struct vm {
 	enum vm_status status;
 	char health[16];
 	uint64_t created_ms, spawned_mono_ms, boot_ms;
-	struct qemu_config qc;
+	struct vm_config qc;
 	char network[16]; /* bridged | rootless | none */
 	struct vm_net net;
 	pid_t pid;     /* the VMM's */

@@ -63,7 +63,7 @@ static int copy_str(char *dst, size_t n, const char *src)
 
 int vm_net_made(struct vm *vm, struct pmsg *rep, int fds[3])
 {
-	struct qemu_net *q = &vm->qc.net;
+	struct guest_net *q = &vm->qc.net;
 	uint64_t prefix = 0;
 	memset(q, 0, sizeof(*q));
 	if (copy_str(q->addr, sizeof(q->addr), prec_str(&rep->body, "guest_addr")) < 0 ||

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ports.h"
+
 struct nft;
 
 struct nft *nft_open(void);	/* NETLINK_NETFILTER in the caller's network namespace */
@@ -17,11 +19,7 @@ struct nft *nft_fdopen(int fd); /* an already made socket (vmns); takes ownershi
 void nft_close(struct nft *n);
 
 /* A published port: host_ip 0.0.0.0 means every local address of the host (127.0.0.1 too). */
-struct nft_port {
-	struct in_addr host_ip;
-	uint16_t host_port, guest_port;
-	uint8_t proto; /* IPPROTO_TCP | IPPROTO_UDP */
-};
+#define nft_port pub_port /* common/ports.h: one parse for netd and the launcher */
 
 /* ---- the host's table `ip <table>` (bridged mode) ---- */
 /* Creates the table with its maps, chains and rules in one batch when it does not exist;

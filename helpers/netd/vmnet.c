@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/ports.h"
 #include "helpers/netd/netd.h"
 #include "helpers/netd/rtnl.h"
 #include "helpers/netd/vmns.h"
@@ -46,33 +47,16 @@ static int parse_cidr(const char *s, struct in_addr *a, unsigned *prefix)
 }
 
 /* "MIN-MAX" of ports */
-static int parse_range(const char *s, unsigned *lo, unsigned *hi)
-{
-	char *end;
-	if (!s)
-		return -EINVAL;
-	unsigned long a = strtoul(s, &end, 10);
-	if (*end != '-')
-		return -EINVAL;
-	unsigned long b = strtoul(end + 1, &end, 10);
-	if (*end || a < 1 || b > 65535 || a > b)
-		return -EINVAL;
-	*lo = (unsigned)a;
-	*hi = (unsigned)b;
-	return 0;
-}
-
 int netd_init(struct netd *n, const char *mode, const char *instance)
 {
 	const char *ports = sandbox_setting(&policy_netd, "ports");
 	memset(n, 0, sizeof(*n));
 	n->system = strcmp(mode, "system") == 0;
-	n->instance = instance;
 	snprintf(n->table, sizeof(n->table), "fcvm_%s", instance);
 	snprintf(n->alias_prefix, sizeof(n->alias_prefix), "fcvm:%s:", instance);
 	if (parse_cidr(sandbox_setting(&policy_netd, "pool"), &n->pool, &n->pool_prefix) < 0 ||
 	    parse_cidr(sandbox_setting(&policy_netd, "guest"), &n->guest, &n->guest_prefix) < 0 ||
-	    parse_range(ports, &n->port_min, &n->port_max) < 0)
+	    ports_range(ports, &n->port_min, &n->port_max) < 0)
 		return -EINVAL;
 	n->guest_gw = addr_plus(n->guest, (uint32_t)-1); /* the tap: the address below the guest's */
 	n->nslots = 1u << (32 - n->pool_prefix - 2);

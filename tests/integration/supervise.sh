@@ -43,7 +43,11 @@ t_check proc_netd_capbnd_net_admin [ "$(proc "$(pid_of netd)" CapBnd)" = 0000000
 t_check proc_uffdd_capeff_0 [ "$(proc "$(pid_of uffdd)" CapEff)" = 0000000000000000 ]
 if t_is_root; then
 	t_check supervisor_runs_as_fcvm [ "$(proc "$(pid_of supervisor)" Uid)" = "$(id -u fcvm)" ]
-	t_check helpers_run_as_fcvm_priv [ "$(proc "$(pid_of netd)" Uid)" = "$(id -u fcvm-priv)" ]
+	t_check netd_runs_as_fcvm_netd [ "$(proc "$(pid_of netd)" Uid)" = "$(id -u fcvm-netd)" ]
+	t_check stored_runs_as_fcvm_stored [ "$(proc "$(pid_of stored)" Uid)" = "$(id -u fcvm-stored)" ]
+	t_check uffdd_runs_as_fcvm_uffdd [ "$(proc "$(pid_of uffdd)" Uid)" = "$(id -u fcvm-uffdd)" ]
+	t_check launcher_runs_as_fcvm_launcher [ "$(proc "$(jq -r '.launcher[0].pid' "$s")" Uid)" = "$(id -u fcvm-launcher)" ]
+	t_check status_shows_a_uid_per_process [ "$(jq -r '[.processes[].uid, .launcher[0].uid] | unique | length' "$s")" = 5 ]
 else
 	t_check rootless_same_uid [ "$(proc "$(pid_of netd)" Uid)" = "$(id -u)" ]
 	t_check rootless_status_shows_host_uid [ "$(jq -r '[.processes[].uid] | unique | join(",")' "$s")" = "$(id -u)" ]

@@ -44,9 +44,15 @@ vmm=$(f ls --json | jq -r '.[] | select(.name == "det") | .pid')
 	[ "$(t_proc_field "$vmm" NoNewPrivs)" = 1 ]
 t_result qemu_no_caps_seccomp_nnp
 if t_is_root; then
-	[ "$(awk '/^Uid:/ {print $2}' "/proc/$vmm/status")" = "$(id -u fcvm-vmm)" ]
-	t_result qemu_runs_as_fcvm_vmm
+	# a uid of its own from fcvm-vmm's subordinate range (scripts/create-users registers it)
+	IFS=: read -r _ first count < <(grep '^fcvm-vmm:' /etc/subuid)
+	uid=$(awk '/^Uid:/ {print $2}' "/proc/$vmm/status")
+	[ -n "$first" ] && [ "$uid" -ge "$first" ] && [ "$uid" -lt $((first + count)) ]
+	t_result qemu_runs_as_a_uid_of_its_own
 fi
+# PID 1 of a PID namespace of its own: it sees no other process
+[ "$(awk '/^NSpid:/ {print NF}' "/proc/$vmm/status")" = 3 ] && [ "$(awk '/^NSpid:/ {print $3}' "/proc/$vmm/status")" = 1 ]
+t_result qemu_is_pid_1_of_its_own_pid_namespace
 view=$(ls "/proc/$vmm/root/" 2>/dev/null | tr '\n' ' ')
 [ "$view" = "bin dev lib lib64 proc usr " ] && [ ! -e "/proc/$vmm/root/etc" ] && [ ! -e "/proc/$vmm/root$S" ]
 t_result "qemu_sees_only_usr_proc_dev ($view)"

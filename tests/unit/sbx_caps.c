@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
+#include "launcher/launcher.h"
 #include "policy/sandbox.h"
 #include "tests/unit/check.h"
 
@@ -119,20 +120,20 @@ __attribute__((constructor)) static void exec_mode(int argc, char **argv)
 
 static int self_exe = -1;
 
-/* The launcher's sandbox, all stages (the stray-fd stage keeps our own program's fd). */
-static void enter_launcher(void)
+/* The spawner's sandbox, all its stages (the stray-fd stage keeps our own program's fd). */
+static void enter_spawner(void)
 {
 	char err[256];
 	self_exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	CHECK(self_exe >= 0);
 	struct sandbox_opts so = {.keep_fds = &self_exe, .nkeep = 1};
-	if (sandbox_enter(&policy_launcher, &so, err, sizeof(err)) < 0)
+	if (sandbox_enter(&policy_spawner, &so, err, sizeof(err)) < 0)
 		fprintf(stderr, "%s\n", err);
 	CHECK(true);
 }
 
-/* As the launcher does for a helper: fork, optionally prepare the child (caps to pass, a
- * user namespace), execveat the program fd. Returns the child's wait status. */
+/* As the spawner does for a helper: fork, optionally prepare the child (its uid, caps to
+ * pass, a user namespace), execveat the program fd. Returns the child's wait status. */
 static int spawn_exec(const cap_value_t *pass, size_t npass, int (*prepare)(void), const char *policy, const char *uid,
 		      unsigned long long start, unsigned long long amb, unsigned long long in)
 {
@@ -303,12 +304,12 @@ TEST(uffdd_stored_and_supervisor_keep_nothing)
 	}
 }
 
-TEST(launcher_keeps_its_caps_and_may_raise_ambient)
+TEST(spawner_keeps_its_caps_and_may_raise_ambient)
 {
 	need_root();
-	unsigned long long want = mask_of(&policy_launcher);
+	unsigned long long want = mask_of(&policy_spawner);
 	CHECK_EQ(want, 1ull << CAP_SETUID | 1ull << CAP_SETGID | 1ull << CAP_SETPCAP | 1ull << CAP_KILL | net_admin);
-	CHECK_EQ(sandbox_drop_caps(&policy_launcher, false, 0, 0), 0);
+	CHECK_EQ(sandbox_drop_caps(&policy_spawner, false, 0, 0), 0);
 	check_sets(want, want);
 	CHECK_EQ(prctl(PR_GET_SECUREBITS, 0, 0, 0, 0), locked_bits);
 	check_report_matches_proc();
@@ -318,19 +319,41 @@ TEST(launcher_keeps_its_caps_and_may_raise_ambient)
 	CHECK_EQ(sandbox_pass_caps_on_exec(&admin, 1), -EPERM);
 }
 
-TEST(launcher_hands_exact_caps_to_a_helper_it_execs)
+/* the launcher proper keeps only CAP_KILL, and may hand nothing on */
+TEST(launcher_keeps_only_kill)
 {
 	need_root();
-	unsigned long long bnd = mask_of(&policy_launcher);
-	enter_launcher();
+	CHECK_EQ(mask_of(&policy_launcher), 1ull << CAP_KILL);
+	CHECK(!policy_launcher.allow_ambient);
+	CHECK_EQ(sandbox_drop_caps(&policy_spawner, false, 0, 0), 0);
+	CHECK_EQ(sandbox_drop_caps(&policy_launcher, false, 0, 0), 0);
+	check_sets(1ull << CAP_KILL, 1ull << CAP_KILL);
+	const cap_value_t kill_cap = CAP_KILL;
+	CHECK(sandbox_pass_caps_on_exec(&kill_cap, 1) < 0);
+}
+
+static int become_netd_as_nobody(void)
+{
+	return spawn_become(NOBODY, NOBODY, &policy_netd);
+}
+
+static int become_uffdd_as_nobody(void)
+{
+	return spawn_become(NOBODY, NOBODY, &policy_uffdd);
+}
+
+TEST(spawner_hands_exact_caps_to_a_helper_it_execs)
+{
+	need_root();
+	unsigned long long bnd = mask_of(&policy_spawner);
+	enter_spawner();
 	check_sets(bnd, bnd);
-	/* as launcher.c's pass_caps: the helper's caps, and what it needs to drop to its uid */
-	const cap_value_t pass[] = {CAP_NET_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP};
-	unsigned long long start = net_admin | 1ull << CAP_SETUID | 1ull << CAP_SETGID | 1ull << CAP_SETPCAP;
-	int st = spawn_exec(pass, 4, NULL, "netd", "65534", start, start, net_admin);
+	/* as spawner.c: the helper starts as its own uid with its caps and CAP_SETPCAP */
+	unsigned long long start = net_admin | 1ull << CAP_SETPCAP;
+	int st = spawn_exec(NULL, 0, become_netd_as_nobody, "netd", "-", start, start, net_admin);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	/* a helper without caps of its own gets only the ones to switch uid, then none */
-	st = spawn_exec(pass + 1, 3, NULL, "uffdd", "65534", start & ~net_admin, start & ~net_admin, 0);
+	/* a helper without caps of its own starts with none, its bounding set already empty */
+	st = spawn_exec(NULL, 0, become_uffdd_as_nobody, "uffdd", "-", 0, 0, 0);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	/* passing nothing: uid 0 under SECBIT_NOROOT starts with no caps at all */
 	st = spawn_exec(NULL, 0, NULL, "stored", "-", 0, 0, 0);
@@ -352,7 +375,7 @@ static int write_file(const char *path, const char *text)
 	return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* as launcher.c's enter_user_ns, under the launcher's filter */
+/* as the spawner's launcher_enter_userns(0, 0, 0) */
 static int user_ns(void)
 {
 	char map[64];
@@ -366,7 +389,7 @@ static int user_ns(void)
 	return write_file("/proc/self/gid_map", map);
 }
 
-TEST(rootless_launcher_execs_a_helper_in_its_own_user_namespace)
+TEST(rootless_spawner_execs_a_helper_in_its_own_user_namespace)
 {
 	if (geteuid() == 0) /* become an ordinary user first: no caps at all */
 		CHECK(setgroups(0, NULL) == 0 && setresgid(NOBODY, NOBODY, NOBODY) == 0 &&
@@ -384,7 +407,7 @@ TEST(rootless_launcher_execs_a_helper_in_its_own_user_namespace)
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		SKIP("no user namespaces for unprivileged users here");
 
-	enter_launcher();
+	enter_spawner();
 	check_sets(0, status_field("CapBnd")); /* nothing to keep, nothing it could lock */
 	/* root in its namespace: every cap there on arrival; netd's alone once sandboxed */
 	unsigned long long full = (1ull << cap_max_bits()) - 1;
@@ -402,7 +425,7 @@ TEST(unprivileged_process_gets_no_caps_and_no_error)
 	unsigned long long bnd = status_field("CapBnd");
 	int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
 	CHECK_EQ(sandbox_drop_caps(&policy_netd, false, 0, 0), 0);
-	CHECK_EQ(sandbox_drop_caps(&policy_launcher, false, 0, 0), 0);
+	CHECK_EQ(sandbox_drop_caps(&policy_spawner, false, 0, 0), 0);
 	check_sets(0, bnd);
 	CHECK_EQ(prctl(PR_GET_SECUREBITS, 0, 0, 0, 0), bits); /* untouched: no CAP_SETPCAP */
 	/* but switching uid needs what it lacks */

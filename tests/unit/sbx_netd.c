@@ -52,8 +52,8 @@ static void enter_private_net(void)
 		SKIP("needs root");
 	if (access(path, X_OK) != 0)
 		SKIP("build/fcvm-netd not built");
-	if (!getpwnam("fcvm-priv"))
-		SKIP("no user fcvm-priv");
+	if (!getpwnam("fcvm-netd"))
+		SKIP("no user fcvm-netd");
 	CHECK(unshare(CLONE_NEWNET) == 0);
 	lo_up();
 }
@@ -68,7 +68,7 @@ static void netd_start(struct netd *d, const char *tag)
 {
 	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
 	char path[256], uid[16], gid[16];
-	struct passwd *pw = getpwnam("fcvm-priv");
+	struct passwd *pw = getpwnam("fcvm-netd");
 	int sv[2];
 	CHECK(pw != NULL);
 	snprintf(path, sizeof(path), "%s/fcvm-netd", build);

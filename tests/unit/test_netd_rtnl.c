@@ -364,15 +364,15 @@ TEST(link_dump_delete_errors)
 	vmns_close(&ns);
 }
 
-/* Becomes `fcvm-priv` with CAP_NET_ADMIN alone, as netd runs. */
+/* Becomes `fcvm-netd` with CAP_NET_ADMIN alone, as netd runs. */
 static void become_netd(void)
 {
-	struct passwd *pw = getpwnam("fcvm-priv");
+	struct passwd *pw = getpwnam("fcvm-netd");
 	struct rlimit rl;
 	cap_t caps;
 
 	if (!pw)
-		SKIP("no user fcvm-priv");
+		SKIP("no user fcvm-netd");
 	CHECK(getrlimit(RLIMIT_NPROC, &rl) == 0);
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 256) {
 		rl.rlim_cur = rl.rlim_max = 256;

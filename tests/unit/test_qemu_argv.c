@@ -2,10 +2,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "supervisor/qemu_argv.h"
+#include "launcher/qemu_argv.h"
 #include "tests/unit/check.h"
 
-static int build(const struct qemu_config *c, const char **argv, char *buf, size_t buflen)
+static int build(const struct vm_config *c, const char **argv, char *buf, size_t buflen)
 {
 	return qemu_build_argv(c, argv, QEMU_ARGV_MAX, buf, buflen);
 }
@@ -21,7 +21,7 @@ static const char *opt_value(const char **argv, int n, const char *opt, int whic
 
 TEST(tcg_command_line)
 {
-	struct qemu_config c = {.cpus = 2, .mem_mib = 768, .accel = ACCEL_TCG, .tsc_khz = 2600000};
+	struct vm_config c = {.cpus = 2, .mem_mib = 768, .accel = ACCEL_TCG, .tsc_khz = 2600000};
 	const char *argv[QEMU_ARGV_MAX];
 	char buf[8192];
 	int n = build(&c, argv, buf, sizeof(buf));
@@ -46,7 +46,7 @@ TEST(tcg_command_line)
 
 TEST(disks_and_sockets_are_fds)
 {
-	struct qemu_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM};
+	struct vm_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM};
 	const char *argv[QEMU_ARGV_MAX];
 	char buf[8192];
 	int n = build(&c, argv, buf, sizeof(buf));
@@ -71,7 +71,7 @@ TEST(disks_and_sockets_are_fds)
 
 TEST(too_small_is_an_error)
 {
-	struct qemu_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_TCG};
+	struct vm_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_TCG};
 	const char *argv[QEMU_ARGV_MAX];
 	char buf[256];
 	CHECK_EQ(qemu_build_argv(&c, argv, QEMU_ARGV_MAX, buf, sizeof(buf)), -1);
@@ -173,23 +173,23 @@ static void check_exact(const char **argv, int n, const char *append, const char
 
 TEST(exact_command_line_without_network)
 {
-	struct qemu_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM};
+	struct vm_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM};
 	const char *argv[QEMU_ARGV_MAX];
 	char buf[8192];
 	int n = build(&c, argv, buf, sizeof(buf));
 	check_exact(argv, n, APPEND_HEAD "fcvm.net=none", NULL, 0);
 }
 
-static const struct qemu_net guest_net = {.on = true,
-					  .addr = "10.254.254.2",
-					  .prefix = 30,
-					  .gw = "10.254.254.1",
-					  .mac = "02:fc:00:00:00:02",
-					  .dns = "10.0.2.3"};
+static const struct guest_net guest_net = {.on = true,
+					   .addr = "10.254.254.2",
+					   .prefix = 30,
+					   .gw = "10.254.254.1",
+					   .mac = "02:fc:00:00:00:02",
+					   .dns = "10.0.2.3"};
 
 TEST(exact_command_line_with_network)
 {
-	struct qemu_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM, .net = guest_net};
+	struct vm_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM, .net = guest_net};
 	const char *argv[QEMU_ARGV_MAX];
 	char buf[8192];
 	/* the tap is the 9th fd: 3 + 8 */
@@ -221,7 +221,7 @@ TEST(malformed_network_is_refused)
 					      "02:fc:00:00:00:2 "};
 	const char *argv[QEMU_ARGV_MAX];
 	char buf[8192];
-	struct qemu_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM, .net = guest_net};
+	struct vm_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM, .net = guest_net};
 	CHECK(build(&c, argv, buf, sizeof(buf)) > 0);
 	for (size_t i = 0; i < sizeof(bad_ip) / sizeof(bad_ip[0]); i++) {
 		for (int field = 0; field < 3; field++) {

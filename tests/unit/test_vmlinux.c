@@ -3,7 +3,7 @@
 #include <lzma.h>
 #include <stdint.h>
 
-#include "common/vmlinux.h"
+#include "cli/vmlinux.h"
 #include "tests/unit/check.h"
 
 #define PAYLOAD 300000
