@@ -142,6 +142,11 @@ $(BUILD)/tests/it_%: tests/integration/%.c $(BUILD)/libfcvm-test.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libfcvm-test.a $(PKG_LIBS)
 
+# run inside QEMU's filter: libc alone, as QEMU's own start-up
+$(BUILD)/tests/it_vmm_probe_inside: tests/integration/vmm_probe_inside.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libfcvm-test.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libfcvm-test.a $(PKG_LIBS) -lm
