@@ -6,21 +6,15 @@
 #include "agent/agent.h"
 #include "proto/stream.h"
 
-static void reply_error(const struct pmsg *req, int code, const char *msg)
+/* An empty reply to req, or (code != PE_OK) an error reply saying why. */
+static void reply(const struct pmsg *req, int code, const char *why)
 {
 	struct pmsg r;
 
-	pmsg_init_reply(&r, req);
-	pmsg_set_error(&r, code, "%s", msg);
-	host_send(&r);
-	pmsg_free(&r);
-}
-
-static void reply_empty(const struct pmsg *req)
-{
-	struct pmsg r;
-
-	pmsg_init_reply(&r, req);
+	if (code == PE_OK)
+		pmsg_init_reply(&r, req);
+	else
+		pmsg_refuse(&r, req, code, "%s", why);
 	host_send(&r);
 	pmsg_free(&r);
 }
@@ -58,7 +52,7 @@ static void do_health(const struct pmsg *req)
 
 static void do_shutdown(const struct pmsg *req)
 {
-	reply_empty(req);
+	reply(req, PE_OK, NULL);
 	host_drain(1000);
 	ag.shutting_down = true;
 	if (!ag.boot)
@@ -71,10 +65,7 @@ static void do_start(const struct pmsg *req)
 	char why[256] = "";
 	int rc = session_start(&req->body, why, sizeof(why));
 
-	if (rc != PE_OK)
-		reply_error(req, rc, why);
-	else
-		reply_empty(req);
+	reply(req, rc, why);
 }
 
 static void do_event(const struct pmsg *m)
@@ -132,7 +123,7 @@ void dispatch_frame(const unsigned char *buf, size_t len)
 	if (rc != PE_OK) {
 		alog("refused frame: %s", e.msg);
 		if (m.kind == PK_REQUEST)
-			reply_error(&m, rc, e.msg);
+			reply(&m, rc, e.msg);
 		pmsg_free(&m);
 		return;
 	}
@@ -155,7 +146,7 @@ void dispatch_frame(const unsigned char *buf, size_t len)
 			do_start(&m);
 			break;
 		default:
-			reply_error(&m, PE_NOT_IMPLEMENTED, "not served by the agent");
+			reply(&m, PE_NOT_IMPLEMENTED, "not served by the agent");
 		}
 	}
 	pmsg_free(&m);

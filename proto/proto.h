@@ -16,6 +16,7 @@
 #ifndef FCVM_PROTO_H
 #define FCVM_PROTO_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -224,6 +225,16 @@ void pmsg_init_reply(struct pmsg *reply, const struct pmsg *req);
 /* Make m an error reply (clears body). printf-style message, truncated to PROTO_MAX_STR. */
 void pmsg_set_error(struct pmsg *m, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void pmsg_free(struct pmsg *m); /* closes owned fds, frees arena; m may be re-initialised */
+/* pmsg_init_reply then pmsg_set_error: rep becomes the error reply to req (proto/reply.c).
+ * Whoever refuses still logs or audits it; this only builds the message. */
+void pmsg_refuse(struct pmsg *rep, const struct pmsg *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void pmsg_vrefuse(struct pmsg *rep, const struct pmsg *req, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+/* The protocol code for a negative errno: EEXIST/EADDRINUSE -> exists, ENOENT -> not-found,
+ * ENOSPC/EDQUOT -> no-space, EINVAL/ENAMETOOLONG/EADDRNOTAVAIL -> invalid, EBUSY -> busy,
+ * ELOOP/EXDEV/EPERM/EACCES -> denied, anything else -> internal. */
+int proto_code_from_errno(int neg_errno);
 
 /* Attach an fd (ownership passes to the message). Returns 0 or -1 if full. */
 int pmsg_add_fd(struct pmsg *m, int fd);

@@ -19,18 +19,18 @@
 
 #define AGENT_MAX_CALLS 64
 
-static void fail_calls(struct vm *vm)
+/* A call's own callback, which takes the VM too. */
+struct agent_call {
+	struct vm *vm;
+	agent_reply_cb cb;
+	void *arg;
+};
+
+static void on_call_done(struct pmsg *reply, void *arg)
 {
-	struct agent_call *c;
-	while ((c = TAILQ_FIRST(&vm->agent.calls))) {
-		TAILQ_REMOVE(&vm->agent.calls, c, link);
-		struct pmsg rep;
-		pmsg_init(&rep, PK_REPLY, OP_PING, c->id);
-		pmsg_set_error(&rep, PE_UNAVAILABLE, "the VM's agent is not connected");
-		c->cb(vm, &rep, c->arg);
-		pmsg_free(&rep);
-		free(c);
-	}
+	struct agent_call c = *(struct agent_call *)arg;
+	free(arg);
+	c.cb(c.vm, reply, c.arg);
 }
 
 void agent_link_close(struct vm *vm)
@@ -40,7 +40,7 @@ void agent_link_close(struct vm *vm)
 		vm->agent.bev = NULL;
 	}
 	vm->agent_up = false;
-	fail_calls(vm);
+	pending_fail_all(&vm->agent.calls, PE_UNAVAILABLE, "the VM's agent is not connected");
 }
 
 static void send_frame(struct vm *vm, const struct pmsg *m)
@@ -65,11 +65,7 @@ void agent_send_event(struct vm *vm, const struct pmsg *ev)
 void agent_call(struct vm *vm, struct pmsg *req, agent_reply_cb cb, void *arg)
 {
 	struct agent_call *c = calloc(1, sizeof(*c));
-	unsigned n = 0;
-	struct agent_call *it;
-	TAILQ_FOREACH (it, &vm->agent.calls, link)
-		n++;
-	if (!c || !vm->agent.bev || n >= AGENT_MAX_CALLS) {
+	if (!c || !vm->agent.bev || pending_count(&vm->agent.calls) >= AGENT_MAX_CALLS) {
 		free(c);
 		struct pmsg rep;
 		pmsg_init(&rep, PK_REPLY, req->op->id, 0);
@@ -79,25 +75,17 @@ void agent_call(struct vm *vm, struct pmsg *req, agent_reply_cb cb, void *arg)
 		pmsg_free(&rep);
 		return;
 	}
-	c->id = req->id = ++vm->agent.next_id;
-	c->cb = cb;
-	c->arg = arg;
-	TAILQ_INSERT_TAIL(&vm->agent.calls, c, link);
+	*c = (struct agent_call){.vm = vm, .cb = cb, .arg = arg};
+	/* No deadline (as before): a silent agent shows as the boot timeout, or as "unhealthy"
+	 * once its health checks pile up to AGENT_MAX_CALLS. */
+	req->id = pending_add(&vm->agent.calls, 0, on_call_done, c);
 	send_frame(vm, req);
 }
 
 static void on_reply(struct vm *vm, struct pmsg *m)
 {
-	struct agent_call *c = TAILQ_FIRST(&vm->agent.calls);
-	while (c && c->id != m->id)
-		c = TAILQ_NEXT(c, link);
-	if (!c) {
+	if (!pending_complete(&vm->agent.calls, m))
 		log_err("%s: agent reply to unknown request %u", vm->name, m->id);
-		return;
-	}
-	TAILQ_REMOVE(&vm->agent.calls, c, link);
-	c->cb(vm, m, c->arg);
-	free(c);
 }
 
 static void on_event(struct vm *vm, const struct pmsg *m)
@@ -192,7 +180,7 @@ int agent_link_open(struct vm *vm)
 	int fd = vm_connect(vm, "agent.sock");
 	if (fd < 0)
 		return fd;
-	TAILQ_INIT(&vm->agent.calls);
+	pending_init(&vm->agent.calls, vm->sup->base, "the VM's agent");
 	vm->agent.synced = false;
 	vm->agent.bev = bufferevent_socket_new(vm->sup->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!vm->agent.bev) {

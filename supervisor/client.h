@@ -31,6 +31,9 @@ void client_hold(struct client *c);
 void client_release(struct client *c);
 /* Encode and queue rep (dropped quietly if the client has gone). */
 void client_send(struct client *c, const struct pmsg *rep);
+/* Answer req with an error (code, printf-style message). Auditing it is the caller's part. */
+void client_refuse(struct client *c, const struct pmsg *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Send req's fields to a helper as op hop; answer the client with the helper's reply (its
  * fields, under req's op and id) or its error. fds in the helper's reply are closed. */

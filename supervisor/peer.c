@@ -1,5 +1,5 @@
 #include <errno.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,40 +16,6 @@ void peer_fail_reply(peer_reply_cb cb, void *arg, enum proto_op op, int code, co
 	pmsg_free(&r);
 }
 
-/* Unlist pp and answer its caller with an error. */
-static void fail_one(struct peer_pending *pp, const char *msg)
-{
-	struct peer *p = pp->peer;
-	TAILQ_REMOVE(&p->pending, pp, link);
-	event_free(pp->timer);
-	struct pmsg r;
-	pmsg_init(&r, PK_REPLY, OP_PING, pp->id);
-	pmsg_set_error(&r, PE_UNAVAILABLE, "%s", msg);
-	pp->cb(&r, pp->arg);
-	pmsg_free(&r);
-	free(pp);
-}
-
-static void fail_pending(struct peer *p)
-{
-	char msg[96];
-	snprintf(msg, sizeof(msg), "%s went away before answering", p->name);
-	/* fail_one unlists each; the analyzer does not follow TAILQ_REMOVE through tqe_prev */
-	while (!TAILQ_EMPTY(&p->pending))
-		fail_one(TAILQ_FIRST(&p->pending), msg); /* NOLINT(clang-analyzer-unix.Malloc) */
-}
-
-static void on_call_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct peer_pending *pp = arg;
-	char msg[128];
-	(void)fd;
-	(void)what;
-	snprintf(msg, sizeof(msg), "%s did not answer within %d ms", pp->peer->name, PEER_CALL_TIMEOUT_MS);
-	log_warn("%s", msg);
-	fail_one(pp, msg);
-}
-
 void peer_close(struct peer *p)
 {
 	if (p->ev) {
@@ -60,7 +26,9 @@ void peer_close(struct peer *p)
 		close(p->fd);
 		p->fd = -1;
 	}
-	fail_pending(p);
+	char msg[96];
+	snprintf(msg, sizeof(msg), "%s went away before answering", p->name);
+	pending_fail_all(&p->calls, PE_UNAVAILABLE, msg);
 }
 
 static void closed(struct peer *p)
@@ -70,40 +38,17 @@ static void closed(struct peer *p)
 		p->on_closed(p, p->arg);
 }
 
-static struct peer_pending *find_pending(struct peer *p, uint32_t id)
-{
-	struct peer_pending *pp;
-	/* the analyzer does not follow TAILQ_REMOVE's unlink through tqe_prev */
-	TAILQ_FOREACH (pp, &p->pending, link)
-		if (pp->id == id) /* NOLINT(clang-analyzer-unix.Malloc) */
-			return pp;
-	return NULL;
-}
-
-static void handle_reply(struct peer *p, struct pmsg *m)
-{
-	struct peer_pending *pp = find_pending(p, m->id);
-	if (!pp) {
-		log_warn("%s: reply to unknown request id %u dropped", p->name, m->id);
-		return;
-	}
-	TAILQ_REMOVE(&p->pending, pp, link);
-	event_free(pp->timer);
-	pp->cb(m, pp->arg);
-	free(pp);
-}
-
 static void handle_request(struct peer *p, struct pmsg *m, const struct perr *e)
 {
 	struct pmsg rep;
-	pmsg_init_reply(&rep, m);
 	if (e->code != PE_OK || !p->on_request) {
 		if (e->code != PE_OK)
-			pmsg_set_error(&rep, e->code, "%s", e->msg);
+			pmsg_refuse(&rep, m, e->code, "%s", e->msg);
 		else
-			pmsg_set_error(&rep, PE_NOT_IMPLEMENTED, "requests are not served here");
+			pmsg_refuse(&rep, m, PE_NOT_IMPLEMENTED, "requests are not served here");
 		log_audit("%s: refused request id=%u: %s", p->name, m->id, rep.err_msg);
 	} else {
+		pmsg_init_reply(&rep, m);
 		p->on_request(p, m, &rep, p->arg);
 	}
 	struct perr se;
@@ -142,7 +87,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 				/* A reply that breaks the schema: answer the caller with the reason. */
 				pmsg_set_error(&m, PE_INVALID, "%s sent an invalid reply: %s", p->name, e.msg);
 			}
-			handle_reply(p, &m);
+			if (!pending_complete(&p->calls, &m))
+				log_warn("%s: reply to unknown request id %u dropped", p->name, m.id);
 		} else {
 			handle_request(p, &m, &e);
 		}
@@ -159,7 +105,7 @@ int peer_open(struct peer *p, struct event_base *base, const char *name, int fd,
 	p->on_request = on_request;
 	p->on_closed = on_closed;
 	p->arg = arg;
-	TAILQ_INIT(&p->pending);
+	pending_init(&p->calls, base, name);
 	evutil_make_socket_nonblocking(fd);
 	p->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, p);
 	if (!p->ev || event_add(p->ev, NULL) < 0) {
@@ -177,26 +123,12 @@ void peer_call(struct peer *p, struct pmsg *req, peer_reply_cb cb, void *arg)
 		peer_fail_reply(cb, arg, req->op->id, PE_UNAVAILABLE, msg);
 		return;
 	}
-	req->id = ++p->next_id;
+	req->id = pending_add(&p->calls, PEER_CALL_TIMEOUT_MS, cb, arg);
 	struct perr e;
 	int rc = chan_send_msg(p->fd, req, &e);
 	if (rc < 0) {
 		char msg[300];
 		snprintf(msg, sizeof(msg), "cannot send to %s: %s", p->name, rc == -EINVAL ? e.msg : strerror(-rc));
-		peer_fail_reply(cb, arg, req->op->id, rc == -EINVAL ? PE_INVALID : PE_UNAVAILABLE, msg);
-		return;
+		pending_fail(&p->calls, req->id, rc == -EINVAL ? PE_INVALID : PE_UNAVAILABLE, msg);
 	}
-	struct peer_pending *pp = calloc(1, sizeof(*pp));
-	if (!pp)
-		abort();
-	pp->peer = p;
-	pp->id = req->id;
-	pp->cb = cb;
-	pp->arg = arg;
-	pp->timer = evtimer_new(p->base, on_call_timeout, pp);
-	if (!pp->timer)
-		abort();
-	struct timeval tv = {PEER_CALL_TIMEOUT_MS / 1000, (PEER_CALL_TIMEOUT_MS % 1000) * 1000};
-	evtimer_add(pp->timer, &tv);
-	TAILQ_INSERT_TAIL(&p->pending, pp, link);
 }

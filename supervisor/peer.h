@@ -4,9 +4,9 @@
 #define FCVM_PEER_H
 
 #include <event2/event.h>
-#include <sys/queue.h>
 
 #include "proto/proto.h"
+#include "supervisor/pending.h"
 
 /* A peer that does not answer in time (hung, stopped) fails the call rather than stalling it. */
 #define PEER_CALL_TIMEOUT_MS 5000
@@ -15,31 +15,18 @@ struct peer;
 
 /* Called with the reply (err_code set on failure; PE_UNAVAILABLE if the peer went away).
  * The reply and its fds belong to the callback for its duration; take fds to keep them. */
-typedef void (*peer_reply_cb)(struct pmsg *reply, void *arg);
+typedef pending_cb peer_reply_cb;
 /* A request from the peer: fill rep (initialised as its reply). */
 typedef void (*peer_request_cb)(struct peer *p, const struct pmsg *req, struct pmsg *rep, void *arg);
 /* The channel is gone (EOF, error, or malformed input). Pending calls already failed. */
 typedef void (*peer_closed_cb)(struct peer *p, void *arg);
-
-struct peer;
-
-struct peer_pending {
-	struct peer *peer;
-	struct event *timer; /* fails the call if no reply comes in PEER_CALL_TIMEOUT_MS */
-	uint32_t id;
-	peer_reply_cb cb;
-	void *arg;
-	TAILQ_ENTRY(peer_pending) link;
-};
-TAILQ_HEAD(peer_pending_list, peer_pending);
 
 struct peer {
 	struct event_base *base;
 	const char *name;
 	int fd;
 	struct event *ev;
-	uint32_t next_id;
-	struct peer_pending_list pending;
+	struct pending_table calls;
 	peer_request_cb on_request;
 	peer_closed_cb on_closed;
 	void *arg;

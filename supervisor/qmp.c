@@ -1,6 +1,6 @@
 /* A QMP client for one VM (QEMU's JSON monitor, docs/interop/qmp-spec): greeting, then
- * qmp_capabilities, then commands answered in order. Events are skipped except that the
- * socket's EOF tells the VMM is gone. JSON through jansson. */
+ * qmp_capabilities, then commands, each with an id its answer echoes. Events are skipped
+ * except that the socket's EOF tells the VMM is gone. JSON through jansson. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,37 +18,47 @@
 
 #define QMP_MAX_PENDING 16
 
-struct qmp_pending {
-	const char *cmd; /* a constant */
+struct qmp {
+	struct bufferevent *bev;
+	bool greeted;
+	struct pending_table calls;
+};
+
+/* A command's own callback, which takes the VM too (none for qmp_capabilities and quit). */
+struct qmp_call {
+	struct vm *vm;
 	qmp_reply_cb cb;
 	void *arg;
 };
 
-struct qmp {
-	struct bufferevent *bev;
-	bool greeted;
-	struct qmp_pending pending[QMP_MAX_PENDING]; /* in order: [0] is answered next */
-	unsigned npending;
-};
-
-static void qmp_send_raw(struct qmp *q, const char *cmd)
+/* reply: PE_OK, PE_INTERNAL with QEMU's error, or PE_UNAVAILABLE when the VMM has gone. */
+static void on_call_done(struct pmsg *reply, void *arg)
 {
-	char line[128];
-	int n = snprintf(line, sizeof(line), "{\"execute\":\"%s\"}\r\n", cmd);
-	bufferevent_write(q->bev, line, (size_t)n);
+	struct qmp_call c = *(struct qmp_call *)arg;
+	bool ok = reply->err_code == PE_OK;
+	free(arg);
+	if (c.cb)
+		c.cb(c.vm, ok, reply->err_msg, c.arg);
+	else if (!ok && reply->err_code != PE_UNAVAILABLE)
+		log_err("%s: QMP: %s", c.vm->name, reply->err_msg);
 }
 
 void qmp_command(struct vm *vm, const char *cmd, qmp_reply_cb cb, void *arg)
 {
 	struct qmp *q = vm->qmp;
-	if (!q || q->npending >= QMP_MAX_PENDING) {
+	if (!q || pending_count(&q->calls) >= QMP_MAX_PENDING) {
 		if (cb)
 			cb(vm, false, q ? "too many QMP commands in flight" : "no QMP connection", arg);
 		return;
 	}
-	q->pending[q->npending++] = (struct qmp_pending){.cmd = cmd, .cb = cb, .arg = arg};
-	if (q->greeted) /* else sent after the greeting and qmp_capabilities */
-		qmp_send_raw(q, cmd);
+	struct qmp_call *c = calloc(1, sizeof(*c));
+	if (!c)
+		abort();
+	*c = (struct qmp_call){.vm = vm, .cb = cb, .arg = arg};
+	uint32_t id = pending_add(&q->calls, 0, on_call_done, c);
+	char line[160];
+	int n = snprintf(line, sizeof(line), "{\"execute\":\"%s\",\"id\":%u}\r\n", cmd, id);
+	bufferevent_write(q->bev, line, (size_t)n); /* goes out once greeted: see qmp_open */
 }
 
 static void on_line(struct vm *vm, const char *line, size_t len)
@@ -61,27 +71,21 @@ static void on_line(struct vm *vm, const char *line, size_t len)
 		json_decref(j);
 		return;
 	}
-	if (json_object_get(j, "QMP") && !q->greeted && q->npending < QMP_MAX_PENDING) {
-		/* qmp_capabilities first (its reply goes to no callback), then what was asked
-		 * before the greeting came */
+	if (json_object_get(j, "QMP") && !q->greeted) {
 		q->greeted = true;
-		memmove(&q->pending[1], &q->pending[0], q->npending++ * sizeof(q->pending[0]));
-		q->pending[0] = (struct qmp_pending){.cmd = "qmp_capabilities"};
-		for (unsigned i = 0; i < q->npending; i++)
-			qmp_send_raw(q, q->pending[i].cmd);
+		bufferevent_enable(q->bev, EV_WRITE);
 	} else if (json_object_get(j, "return") || json_object_get(j, "error")) {
-		if (q->npending == 0) {
+		json_int_t id = json_integer_value(json_object_get(j, "id")); /* 0 if none */
+		json_t *err = json_object_get(j, "error");
+		const char *desc = err ? json_string_value(json_object_get(err, "desc")) : NULL;
+		struct pmsg r;
+		pmsg_init(&r, PK_REPLY, OP_PING, (uint32_t)id);
+		if (err)
+			pmsg_set_error(&r, PE_INTERNAL, "%s", desc ? desc : "error");
+		/* the callback may close QMP: q is not used after it */
+		if (id <= 0 || id > UINT32_MAX || !pending_complete(&q->calls, &r))
 			log_err("%s: QMP reply without a command", vm->name);
-		} else {
-			struct qmp_pending p = q->pending[0];
-			memmove(&q->pending[0], &q->pending[1], --q->npending * sizeof(q->pending[0]));
-			json_t *err = json_object_get(j, "error");
-			const char *desc = err ? json_string_value(json_object_get(err, "desc")) : NULL;
-			if (err && !p.cb)
-				log_err("%s: QMP: %s", vm->name, desc ? desc : "error");
-			if (p.cb)
-				p.cb(vm, err == NULL, desc ? desc : (err ? "error" : NULL), p.arg);
-		}
+		pmsg_free(&r);
 	}
 	/* events ({"event": ...}) need nothing: the VMM's end shows as EOF */
 	json_decref(j);
@@ -120,9 +124,7 @@ void qmp_close(struct vm *vm)
 		return;
 	vm->qmp = NULL;
 	bufferevent_free(q->bev);
-	for (unsigned i = 0; i < q->npending; i++)
-		if (q->pending[i].cb)
-			q->pending[i].cb(vm, false, "the VMM is gone", q->pending[i].arg);
+	pending_fail_all(&q->calls, PE_UNAVAILABLE, "the VMM is gone");
 	free(q);
 }
 
@@ -138,7 +140,12 @@ int qmp_open(struct vm *vm)
 		return -ENOMEM;
 	}
 	vm->qmp = q;
+	pending_init(&q->calls, vm->sup->base, "QMP");
 	bufferevent_setcb(q->bev, on_read, NULL, on_event, vm);
-	bufferevent_enable(q->bev, EV_READ | EV_WRITE);
+	/* Nothing is written before QEMU's greeting; then qmp_capabilities, queued first, and
+	 * whatever was asked meanwhile, in order. */
+	bufferevent_disable(q->bev, EV_WRITE);
+	bufferevent_enable(q->bev, EV_READ);
+	qmp_command(vm, "qmp_capabilities", NULL, NULL);
 	return 0;
 }

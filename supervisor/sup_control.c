@@ -1,6 +1,7 @@
 /* The control socket: accept, identify each client by SO_PEERCRED, read length-prefixed
  * frames, authorise each request against the dispatch table, answer. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,14 +66,24 @@ void client_send(struct client *c, const struct pmsg *rep)
 	if (stream_encode(rep, buf, sizeof(buf), &len, &e) < 0) {
 		log_err("reply to '%s' does not fit the schema: %s", rep->op->name, e.msg);
 		struct pmsg err;
-		pmsg_init_reply(&err, rep);
-		pmsg_set_error(&err, PE_INTERNAL, "the supervisor built an invalid reply (a bug): %s", e.msg);
+		pmsg_refuse(&err, rep, PE_INTERNAL, "the supervisor built an invalid reply (a bug): %s", e.msg);
 		int rc = stream_encode(&err, buf, sizeof(buf), &len, &e);
 		pmsg_free(&err);
 		if (rc < 0)
 			return;
 	}
 	bufferevent_write(c->bev, buf, len);
+}
+
+void client_refuse(struct client *c, const struct pmsg *req, int code, const char *fmt, ...)
+{
+	struct pmsg rep;
+	va_list ap;
+	va_start(ap, fmt);
+	pmsg_vrefuse(&rep, req, code, fmt, ap);
+	va_end(ap);
+	client_send(c, &rep);
+	pmsg_free(&rep);
 }
 
 static bool authorised(const struct client *c, enum control_who who)
@@ -90,50 +101,38 @@ static bool authorised(const struct client *c, enum control_who who)
 	return false;
 }
 
-static void reply_error(struct client *c, const struct pmsg *req, int code, const char *msg)
-{
-	struct pmsg rep;
-	pmsg_init_reply(&rep, req);
-	pmsg_set_error(&rep, code, "%s", msg);
-	client_send(c, &rep);
-	pmsg_free(&rep);
-}
-
 static void dispatch(struct client *c, struct pmsg *req, const struct perr *e)
 {
-	char msg[512];
 	if (e->code != PE_OK) {
 		log_audit("uid %u pid %d: refused request id=%u: %s: %s", (unsigned)c->uid, (int)c->pid, req->id,
 			  proto_err_name(e->code), e->msg);
-		reply_error(c, req, e->code, e->msg);
+		client_refuse(c, req, e->code, "%s", e->msg);
 		return;
 	}
 	if (req->kind == PK_EVENT && vm_client_event(c, req))
 		return;
 	if (req->kind != PK_REQUEST) {
-		reply_error(c, req, PE_INVALID, "clients send requests, and stdin/resize/signal events only");
+		client_refuse(c, req, PE_INVALID, "clients send requests, and stdin/resize/signal events only");
 		return;
 	}
 	const struct control_op *op = control_op_find(req->op->id);
 	if (!op) {
 		log_audit("uid %u pid %d: refused '%s': not a client operation", (unsigned)c->uid, (int)c->pid,
 			  req->op->name);
-		snprintf(msg, sizeof(msg), "'%s' is not a client operation", req->op->name);
-		reply_error(c, req, PE_DENIED, msg);
+		client_refuse(c, req, PE_DENIED, "'%s' is not a client operation", req->op->name);
 		return;
 	}
 	if (!authorised(c, op->who)) {
 		log_audit("uid %u pid %d: refused '%s': permission denied", (unsigned)c->uid, (int)c->pid,
 			  req->op->name);
-		snprintf(msg, sizeof(msg),
-			 "permission denied: this fcvm instance belongs to uid %u; start your own with "
-			 "'fcvm supervise --state-dir DIR' or use the system instance",
-			 (unsigned)c->sup->inst->owner_uid);
-		reply_error(c, req, PE_DENIED, msg);
+		client_refuse(c, req, PE_DENIED,
+			      "permission denied: this fcvm instance belongs to uid %u; start your own with "
+			      "'fcvm supervise --state-dir DIR' or use the system instance",
+			      (unsigned)c->sup->inst->owner_uid);
 		return;
 	}
 	if (c->inflight >= MAX_INFLIGHT) {
-		reply_error(c, req, PE_BUSY, "too many requests in flight on this connection");
+		client_refuse(c, req, PE_BUSY, "too many requests in flight on this connection");
 		return;
 	}
 	op->fn(c, req);

@@ -10,15 +10,6 @@
 #include "supervisor/client.h"
 #include "supervisor/vm.h"
 
-static void reply_error(struct client *c, const struct pmsg *req, int code, const char *msg)
-{
-	struct pmsg rep;
-	pmsg_init_reply(&rep, req);
-	pmsg_set_error(&rep, code, "%s", msg);
-	client_send(c, &rep);
-	pmsg_free(&rep);
-}
-
 static void reply_ok(struct client *c, const struct pmsg *req)
 {
 	struct pmsg rep;
@@ -38,9 +29,7 @@ static struct vm *named_vm(struct client *c, const struct pmsg *req)
 	const char *name = prec_str(&req->body, "name");
 	struct vm *vm = name ? vm_find(c->sup, name) : NULL;
 	if (!vm || !may_see(c, vm)) {
-		char msg[320];
-		snprintf(msg, sizeof(msg), "no VM named '%s' (see `fcvm ls`)", name ? name : "");
-		reply_error(c, req, PE_NOT_FOUND, msg);
+		client_refuse(c, req, PE_NOT_FOUND, "no VM named '%s' (see `fcvm ls`)", name ? name : "");
 		return NULL;
 	}
 	return vm;
@@ -49,7 +38,7 @@ static struct vm *named_vm(struct client *c, const struct pmsg *req)
 void op_vm_run(struct client *c, const struct pmsg *req)
 {
 	if (c->sup->stopping) {
-		reply_error(c, req, PE_UNAVAILABLE, "the supervisor is stopping");
+		client_refuse(c, req, PE_UNAVAILABLE, "the supervisor is stopping");
 		return;
 	}
 	vm_run(c, req);
@@ -70,10 +59,8 @@ void op_vm_remove(struct client *c, const struct pmsg *req)
 	if (!vm)
 		return;
 	if (vm->status != VM_STOPPED && vm->status != VM_LOST) {
-		char msg[320];
-		snprintf(msg, sizeof(msg), "VM '%s' is %s: stop it first (`fcvm stop %s`)", vm->name,
-			 vm_status_name(vm->status), vm->name);
-		reply_error(c, req, PE_BUSY, msg);
+		client_refuse(c, req, PE_BUSY, "VM '%s' is %s: stop it first (`fcvm stop %s`)", vm->name,
+			      vm_status_name(vm->status), vm->name);
 		return;
 	}
 	vm_remove_for(vm, c, req);
@@ -145,16 +132,14 @@ void op_vm_exec(struct client *c, const struct pmsg *req)
 	if (!vm)
 		return;
 	if (vm->status != VM_RUNNING) {
-		char msg[320];
-		snprintf(msg, sizeof(msg), "VM '%s' is %s, not running", vm->name, vm_status_name(vm->status));
-		reply_error(c, req, PE_BUSY, msg);
+		client_refuse(c, req, PE_BUSY, "VM '%s' is %s, not running", vm->name, vm_status_name(vm->status));
 		return;
 	}
 	struct exec_job *j = calloc(1, sizeof(*j));
 	struct vm_session *se = j ? vm_session_new(vm, c, false) : NULL;
 	if (!se) {
 		free(j);
-		reply_error(c, req, PE_INTERNAL, "out of memory");
+		client_refuse(c, req, PE_INTERNAL, "out of memory");
 		return;
 	}
 	bool b;

@@ -81,37 +81,12 @@ static int parse_args(int argc, char **argv, struct helper_args *a)
 
 void helper_fail(struct helper_ctx *h, struct pmsg *rep, int neg_errno, const char *what)
 {
-	int code;
-	switch (-neg_errno) {
-	case EEXIST:
-		code = PE_EXISTS;
-		break;
-	case ENOENT:
-		code = PE_NOT_FOUND;
-		break;
-	case ENOSPC:
-	case EDQUOT:
-		code = PE_NO_SPACE;
-		break;
-	case EINVAL:
-	case ENAMETOOLONG:
-		code = PE_INVALID;
-		break;
-	case EBUSY:
-		code = PE_BUSY;
-		break;
-	case ELOOP:
-	case EXDEV:
-	case EPERM:
-	case EACCES:
-		code = PE_DENIED;
-		log_audit("refused '%s': %s: %s", rep->op->name, what, strerror(-neg_errno));
-		break;
-	default:
-		code = PE_INTERNAL;
-		log_err("'%s' failed: %s: %s", rep->op->name, what, strerror(-neg_errno));
-	}
+	int code = proto_code_from_errno(neg_errno);
 	(void)h;
+	if (code == PE_DENIED)
+		log_audit("refused '%s': %s: %s", rep->op->name, what, strerror(-neg_errno));
+	else if (code == PE_INTERNAL)
+		log_err("'%s' failed: %s: %s", rep->op->name, what, strerror(-neg_errno));
 	pmsg_set_error(rep, code, "%s: %s", what, strerror(-neg_errno));
 }
 
@@ -139,8 +114,7 @@ static int send_reply(struct pmsg *rep)
 		/* Our own reply broke the schema: a bug here, not the peer's fault. */
 		log_err("reply to '%s' does not fit the schema: %s", rep->op->name, e.msg);
 		struct pmsg err;
-		pmsg_init_reply(&err, rep);
-		pmsg_set_error(&err, PE_INTERNAL, "reply does not fit the schema");
+		pmsg_refuse(&err, rep, PE_INTERNAL, "reply does not fit the schema");
 		rc = chan_send_msg(FCVM_HELPER_CHANNEL_FD, &err, NULL);
 		pmsg_free(&err);
 	}
@@ -161,19 +135,17 @@ static int handle_frame(struct helper_ctx *h, const struct helper_op *ops, size_
 	}
 	struct pmsg rep;
 	int rc;
-	pmsg_init_reply(&rep, req);
+	helper_handler fn = e->code == PE_OK ? find_handler(ops, nops, req->op->id) : NULL;
 	if (e->code != PE_OK) {
 		/* op unknown or body invalid: refuse, with the decoder's reason */
 		log_audit("refused request id=%u: %s: %s", req->id, proto_err_name(e->code), e->msg);
-		pmsg_set_error(&rep, e->code, "%s", e->msg);
+		pmsg_refuse(&rep, req, e->code, "%s", e->msg);
+	} else if (!fn) {
+		log_audit("refused '%s' id=%u: not served by %s", req->op->name, req->id, h->name);
+		pmsg_refuse(&rep, req, PE_NOT_IMPLEMENTED, "%s does not serve '%s'", h->name, req->op->name);
 	} else {
-		helper_handler fn = find_handler(ops, nops, req->op->id);
-		if (!fn) {
-			log_audit("refused '%s' id=%u: not served by %s", req->op->name, req->id, h->name);
-			pmsg_set_error(&rep, PE_NOT_IMPLEMENTED, "%s does not serve '%s'", h->name, req->op->name);
-		} else {
-			fn(h, req, &rep);
-		}
+		pmsg_init_reply(&rep, req);
+		fn(h, req, &rep);
 	}
 	rc = send_reply(&rep);
 	pmsg_free(&rep);

@@ -24,9 +24,8 @@ struct helper_op {
 	helper_handler fn;
 };
 
-/* Make rep an error from a negative errno: the protocol code that fits it (EEXIST ->
- * exists, ENOENT -> not-found, ENOSPC -> no-space, ELOOP/EXDEV/EPERM/EACCES -> denied and
- * audited, EINVAL -> invalid, ...), with "what: strerror" as the message. */
+/* Make rep an error from a negative errno: proto_code_from_errno's code (denied is audited,
+ * internal logged as an error), with "what: strerror" as the message. */
 void helper_fail(struct helper_ctx *h, struct pmsg *rep, int neg_errno, const char *what);
 
 /* Runs once, inside the sandbox, before the first request. Returns 0 or -errno. */
