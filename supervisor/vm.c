@@ -45,22 +45,6 @@ struct vm *vm_find(struct supervisor *s, const char *name)
 	return NULL;
 }
 
-static void reply_err(struct client *c, const struct pmsg *req, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void reply_err(struct client *c, const struct pmsg *req, int code, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	struct pmsg rep;
-	pmsg_init_reply(&rep, req);
-	pmsg_set_error(&rep, code, "%s", msg);
-	client_send(c, &rep);
-	pmsg_free(&rep);
-}
-
 /* One start in progress: what the client asked, until the VMM runs. */
 struct vm_start {
 	struct vm *vm;
@@ -197,7 +181,10 @@ static void on_vmm_spawned(struct pmsg *rep, void *arg)
 			   rep->err_msg ? rep->err_msg : "no pid");
 		return;
 	}
+	uint64_t uid = 0;
+	prec_uint(&rep->body, "uid", &uid);
 	vm->pid = (pid_t)pid;
+	vm->vmm_uid = (uid_t)uid;
 	vm->status = VM_BOOTING;
 	vm->spawned_mono_ms = now_mono_ms();
 	int rc;
@@ -429,7 +416,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 	TAILQ_FOREACH (it, &s->vms, link)
 		mine += it->owner == c->uid;
 	if (mine >= MAX_VMS_PER_OWNER) {
-		reply_err(c, req, PE_BUSY, "you have %u VMs already (the limit); remove some with `fcvm rm`", mine);
+		client_refuse(c, req, PE_BUSY, "you have %u VMs already (the limit); remove some with `fcvm rm`", mine);
 		return;
 	}
 	if (!name) {
@@ -440,8 +427,8 @@ void vm_run(struct client *c, const struct pmsg *req)
 		name = gen;
 	}
 	if (vm_find(s, name)) {
-		reply_err(c, req, PE_EXISTS, "a VM named '%s' exists already (remove it with `fcvm rm %s`)", name,
-			  name);
+		client_refuse(c, req, PE_EXISTS, "a VM named '%s' exists already (remove it with `fcvm rm %s`)", name,
+			      name);
 		return;
 	}
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -449,7 +436,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 	if (!vm || !st) {
 		free(vm);
 		free(st);
-		reply_err(c, req, PE_INTERNAL, "out of memory");
+		client_refuse(c, req, PE_INTERNAL, "out of memory");
 		return;
 	}
 	vm->sup = s;

@@ -22,11 +22,8 @@ static void set_addr(struct pmsg *rep, const char *field, struct in_addr a)
 
 static void refuse(struct pmsg *rep, int rc, const char *vm, const char *why)
 {
-	int code = rc == -EPERM || rc == -EACCES			   ? PE_DENIED
-		   : rc == -EADDRINUSE || rc == -EEXIST			   ? PE_EXISTS
-		   : rc == -EINVAL || rc == -E2BIG || rc == -EADDRNOTAVAIL ? PE_INVALID
-		   : rc == -ENOSPC					   ? PE_NO_SPACE
-									   : PE_INTERNAL;
+	/* E2BIG: too many ports, the caller's mistake here (elsewhere a list too long to send) */
+	int code = rc == -E2BIG ? PE_INVALID : proto_code_from_errno(rc);
 	if (code == PE_INTERNAL)
 		log_err("vm %s: %s: %s", vm, why, strerror(-rc));
 	else
