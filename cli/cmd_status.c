@@ -104,6 +104,15 @@ int cmd_status(int argc, char **argv, struct cli_opts *o)
 			const struct pval *procs = prec_get(&rep.body, "processes");
 			for (uint32_t k = 0; procs && k < procs->recs.n; k++)
 				print_proc(&procs->recs.v[k]);
+			const struct pval *vmms = prec_get(&rep.body, "vmms");
+			for (uint32_t k = 0; vmms && k < vmms->recs.n; k++) {
+				uint64_t pid = 0, uid = 0;
+				prec_uint(&vmms->recs.v[k], "pid", &pid);
+				prec_uint(&vmms->recs.v[k], "uid", &uid);
+				printf("%-11s %-8s %7llu %6llu  (the VMM of %s)\n", "qemu", "up",
+				       (unsigned long long)pid, (unsigned long long)uid,
+				       prec_str(&vmms->recs.v[k], "vm"));
+			}
 		}
 	}
 	pmsg_free(&rep);

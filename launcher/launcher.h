@@ -80,6 +80,9 @@ struct spawn_result {
 /* Fork the spawner (before the launcher's own sandbox). Returns the launcher's end of its
  * channel, or -errno. */
 int spawner_start(const struct launcher_setup *ls);
+/* The uid (and gid) VM slot's QEMU runs as: the slot's own from fcvm-vmm's range (system
+ * mode), fcvm-vmm without a range, the user (rootless). */
+uid_t vmm_ids(const struct launcher_setup *ls, unsigned slot, gid_t *gid);
 /* Ask it; blocks for the answer (the spawner answers at once: it never waits on a child
  * but for the exec itself). Returns the pid or -errno with the reason in msg. */
 pid_t spawner_ask(int chan, const struct spawn_order *o, const int *fds, unsigned nfds, char *msg, size_t len);
@@ -88,8 +91,9 @@ pid_t spawner_ask(int chan, const struct spawn_order *o, const int *fds, unsigne
 
 struct sandbox_policy;
 /* System mode: become uid/gid, holding nothing but what p lists, raised into the ambient set
- * (plus CAP_SETPCAP for the program's own lock-down stage) so that the program starts with
- * exactly that. p NULL or without caps: nothing at all. 0 or -errno. */
+ * (plus CAP_SETPCAP for the program's own lock-down stage, and CAP_SYS_ADMIN for its empty
+ * root when p has one: both gone after its stage 4) so that the program starts with exactly
+ * that. p NULL, or without caps or empty root: nothing at all. 0 or -errno. */
 int spawn_become(uid_t uid, gid_t gid, const struct sandbox_policy *p);
 
 /* A user namespace of its own (plus the CLONE_NEW* in more_ns) where it is

@@ -225,7 +225,7 @@ static unsigned subid_range(const char *file, const char *user, unsigned long *b
 	return *base > 0 && *base + count < UINT32_MAX ? (unsigned)(count < MAX_VMMS ? count : MAX_VMMS) : 0;
 }
 
-static void vmm_ids(struct launcher_setup *ls)
+static void vmm_range(struct launcher_setup *ls)
 {
 	unsigned long ubase = 0, gbase = 0;
 	unsigned nu = subid_range(FCVM_SUBUID_FILE, FCVM_VMM_USER, &ubase);
@@ -330,6 +330,9 @@ int launcher_setup_main(int argc, char **argv)
 	snprintf(manifest, sizeof(manifest), "%s/%s", in.assets_dir, FCVM_ASSETS_MANIFEST);
 	if (!assets && !getenv(FCVM_ENV_ASSETS) && access(manifest, R_OK) != 0)
 		snprintf(in.assets_dir, sizeof(in.assets_dir), "%s", FCVM_SYSTEM_ASSETS_DIR);
+	/* the supervisor's empty root shows this directory as it exists at its start: made now
+	 * (best effort), so that a `fcvm setup` run later fills what the supervisor sees */
+	mkdir_p(in.assets_dir, 0755);
 
 	int rc = mkdir_p(in.state_dir, in.system_mode ? 0755 : 0700);
 	if (rc < 0)
@@ -401,7 +404,7 @@ int launcher_setup_main(int argc, char **argv)
 	close(logfd);
 	log_init("launcher");
 	if (in.system_mode) {
-		vmm_ids(&ls);
+		vmm_range(&ls);
 		/* our own user from here on, with only what we hand on (policy/spawner.policy) */
 		uid_t uid;
 		gid_t gid;

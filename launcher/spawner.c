@@ -50,6 +50,17 @@ static bool is_helper(enum prog p)
 	return p == PROG_NETD || p == PROG_STORED || p == PROG_UFFDD;
 }
 
+uid_t vmm_ids(const struct launcher_setup *ls, unsigned slot, gid_t *gid)
+{
+	const struct instance *in = ls->inst;
+	if (!in->system_mode) {
+		*gid = getgid();
+		return getuid();
+	}
+	*gid = ls->vmm_uids ? ls->vmm_gid_base + slot : in->vmm_gid;
+	return ls->vmm_uids ? ls->vmm_uid_base + slot : in->vmm_uid;
+}
+
 /* ---- in the child ---- */
 
 static __attribute__((noreturn)) void die(const char *what, int neg)
@@ -93,11 +104,13 @@ int spawn_become(uid_t uid, gid_t gid, const struct sandbox_policy *p)
 	static const struct sandbox_policy none = {.name = "child"};
 	/* keep what we hold (securebits NO_SETUID_FIXUP) through the uid switch */
 	int rc = sandbox_drop_caps(&policy_spawner, true, uid, gid);
-	if (rc < 0 || !p || !p->ncaps)
+	if (rc < 0 || !p || (!p->ncaps && !p->empty_root))
 		return rc < 0 ? rc : sandbox_drop_caps(&none, false, 0, 0);
-	for (size_t i = 0; i < p->ncaps && n < ARRAY_LEN(caps) - 1; i++)
+	for (size_t i = 0; i < p->ncaps && n < ARRAY_LEN(caps) - 2; i++)
 		caps[n++] = p->caps[i];
 	caps[n++] = CAP_SETPCAP;
+	if (p->empty_root) /* its empty root (stage 3), dropped at stage 4 */
+		caps[n++] = CAP_SYS_ADMIN;
 	return sandbox_pass_caps_on_exec(caps, n);
 }
 
@@ -164,12 +177,8 @@ static __attribute__((noreturn)) void child(const struct launcher_setup *ls, con
 		setsid(); /* the user's Ctrl-C goes to the client, which asks for an orderly stop */
 
 	if (p == PROG_QEMU) {
-		uid_t uid = in->vmm_uid;
-		gid_t gid = in->vmm_gid;
-		if (ls->vmm_uids) {
-			uid = ls->vmm_uid_base + o->slot;
-			gid = ls->vmm_gid_base + o->slot;
-		}
+		gid_t gid;
+		uid_t uid = vmm_ids(ls, o->slot, &gid);
 		if ((rc = in->system_mode ? spawn_become(uid, gid, NULL) : 0) < 0)
 			die("the VMM's uid", rc);
 		vmm_jail_exec(exe, exe + 1, argv);

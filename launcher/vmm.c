@@ -70,5 +70,7 @@ pid_t vmm_spawn(struct launcher *L, unsigned slot, const struct pmsg *req, struc
 	}
 	log_info("started the VMM of %s as pid %d (slot %u)", prec_str(&req->body, "vm"), (int)pid, slot);
 	prec_set_uint(rep, &rep->body, "pid", (uint64_t)pid);
+	gid_t gid;
+	prec_set_uint(rep, &rep->body, "uid", vmm_ids(L->ls, slot, &gid));
 	return pid;
 }

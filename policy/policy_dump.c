@@ -19,16 +19,18 @@ static const struct proc_desc procs[] = {
      "the user", "the host's; makes each child's (below)",
      "the programs' fds, the data directory's fd (for stored), the control socket, STATE_DIR/vms"},
     {"supervisor", "fcvm-supervisor (supervisor/)", FCVM_SUPERVISOR_USER, "the user", "the host's",
-     "STATE_DIR/vms (an fd from the launcher), the guest assets (read-only)"},
+     "an empty read-only tmpfs root showing /proc and the guest assets (read-only); STATE_DIR/vms "
+     "as an fd from the launcher"},
     {"netd", "fcvm-netd (helpers/netd/)", FCVM_NETD_USER, "root in a user namespace of its own",
      "the host's network; each VM's user+network namespace, made by a child",
      "/dev/net/tun, /proc/self/ns, "
      "its VM namespaces' /proc/sys/net/ipv4"},
     {"stored", "fcvm-stored (helpers/stored/)", FCVM_STORED_USER " (owns the data directory)",
      "root in a user namespace of its own", "the host's",
-     "beneath the data directory's fd (fd 4), openat2 RESOLVE_BENEATH"},
+     "an empty read-only tmpfs root; beneath the data directory's fd (fd 4) alone: openat2 "
+     "RESOLVE_BENEATH, and Landlock where the kernel has it"},
     {"uffdd", "fcvm-uffdd (helpers/uffdd/)", FCVM_UFFDD_USER, "root in a user namespace of its own", "the host's",
-     "none: fds from its channel"},
+     "an empty read-only tmpfs root: fds from its channel alone"},
     {"vmm_qemu", "qemu-system-x86_64 (launcher/vmm_jail.c)",
      "one uid per VM slot from " FCVM_VMM_USER "'s range in " FCVM_SUBUID_FILE " (else " FCVM_VMM_USER ")",
      "the user, in a user namespace of its own", "user, mount, network, IPC, UTS and PID of its own (PID 1, alone)",

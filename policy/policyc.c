@@ -47,6 +47,12 @@ static struct named rlimits[MAX_RLIMITS];
 static char rlimit_vals[MAX_RLIMITS][2][64];
 static size_t nrlimits;
 static bool unfiltered; /* `unfiltered`: a policy of caps and rlimits, no seccomp filter */
+static bool empty_root; /* `root empty`: stage 3 makes an empty tmpfs the root */
+#define MAX_BINDS 8
+static char binds[MAX_BINDS][128]; /* `bind PATH ro|rw`: what the empty root shows */
+static bool bind_rw[MAX_BINDS];
+static size_t nbinds;
+static char landlock_fd[64]; /* `landlock FD`: every path access confined beneath fd FD */
 static char headers[MAX_HEADERS][128];
 static size_t nheaders;
 static unsigned ns_flags; /* bit i: namespace i of ns_names */
@@ -165,6 +171,19 @@ static void add_setting(const char *where, const char *why, char **tok, int ntok
 	copy(settings[nsettings].origin, sizeof(settings[0].origin), where);
 	copy(settings[nsettings].why, sizeof(settings[0].why), why);
 	nsettings++;
+}
+
+static void add_bind(const char *where, char **tok, int ntok)
+{
+	if (ntok != 3 || tok[1][0] != '/' || (strcmp(tok[2], "ro") != 0 && strcmp(tok[2], "rw") != 0))
+		die(where, "expected: bind /PATH ro|rw");
+	for (const char *c = tok[1]; *c; c++)
+		if (*c == '"' || *c == '\\')
+			die(where, "a bind path may not contain quotes or backslashes");
+	if (nbinds == MAX_BINDS)
+		die(where, "too many binds");
+	copy(binds[nbinds], sizeof(binds[0]), tok[1]);
+	bind_rw[nbinds++] = strcmp(tok[2], "rw") == 0;
 }
 
 static void add_rlimit(const char *where, const char *why, char **tok, int ntok)
@@ -354,7 +373,8 @@ static void parse_line(const char *file, int lineno, char *text, bool top, bool 
 			die(where, "expected: header <path.h>");
 		add_header(where, tok[1]);
 	} else if (strcmp(d, "caps") == 0 || strcmp(d, "namespaces") == 0 || strcmp(d, "rlimit") == 0 ||
-		   strcmp(d, "allow-ambient") == 0 || strcmp(d, "set") == 0 || strcmp(d, "unfiltered") == 0) {
+		   strcmp(d, "allow-ambient") == 0 || strcmp(d, "set") == 0 || strcmp(d, "unfiltered") == 0 ||
+		   strcmp(d, "root") == 0 || strcmp(d, "bind") == 0 || strcmp(d, "landlock") == 0) {
 		/* These describe a process: fragments may not carry them. From an included
 		 * policy only the caps are merged (the launcher keeps its helpers' caps to
 		 * hand them over); its namespaces and rlimits stay its own. */
@@ -379,6 +399,16 @@ static void parse_line(const char *file, int lineno, char *text, bool top, bool 
 			add_rlimit(where, why, tok, ntok);
 		} else if (strcmp(d, "set") == 0) {
 			add_setting(where, why, tok, ntok);
+		} else if (strcmp(d, "root") == 0) {
+			if (ntok != 2 || strcmp(tok[1], "empty") != 0)
+				die(where, "expected: root empty");
+			empty_root = true;
+		} else if (strcmp(d, "bind") == 0) {
+			add_bind(where, tok, ntok);
+		} else if (strcmp(d, "landlock") == 0) {
+			if (ntok != 2 || !is_ident(tok[1]))
+				die(where, "expected: landlock FD (a constant naming the directory's fd)");
+			copy(landlock_fd, sizeof(landlock_fd), tok[1]);
 		} else if (strcmp(d, "unfiltered") == 0) {
 			if (ntok != 1)
 				die(where, "unfiltered takes no arguments");
@@ -486,6 +516,14 @@ static void emit(const char *file, const char *name)
 			       settings[i].origin, comment(settings[i].why));
 		printf("};\n\n");
 	}
+	if (nbinds && !empty_root)
+		die(top_path, "bind without root empty: there is no empty root to bind into");
+	if (nbinds) {
+		printf("static const struct sandbox_bind binds[] = {\n");
+		for (size_t i = 0; i < nbinds; i++)
+			printf("\t{ \"%s\", %s },\n", binds[i], bind_rw[i] ? "true" : "false");
+		printf("};\n\n");
+	}
 	size_t n = 0;
 	if (nrules)
 		printf("static const struct sandbox_rule rules[] = {\n");
@@ -526,6 +564,10 @@ static void emit(const char *file, const char *name)
 	printf("\t.settings = %s,\n\t.nsettings = %zu,\n", nsettings ? "settings" : "NULL", nsettings);
 	printf("\t.rules = %s,\n\t.nrules = %zu,\n", n ? "rules" : "NULL", n);
 	printf("\t.unfiltered = %s,\n", unfiltered ? "true" : "false");
+	printf("\t.empty_root = %s,\n", empty_root ? "true" : "false");
+	printf("\t.binds = %s,\n\t.nbinds = %zu,\n", nbinds ? "binds" : "NULL", nbinds);
+	printf("\t.landlock = %s,\n\t.landlock_fd = %s,\n", landlock_fd[0] ? "true" : "false",
+	       landlock_fd[0] ? landlock_fd : "-1");
 	printf("\t.allow_ambient = %s,\n};\n", allow_ambient ? "true" : "false");
 }
 

@@ -82,10 +82,14 @@ int sandbox_enter(const struct sandbox_policy *p, const struct sandbox_opts *o, 
 		stage = "2 (rlimits)";
 	else if (!o->skip_namespaces && (rc = sandbox_unshare(p)) < 0)
 		stage = "3 (namespaces)";
+	else if (p->empty_root && (rc = sandbox_empty_root(p, o)) < 0)
+		stage = "3 (empty root)";
 	else if ((rc = sandbox_drop_caps(p, o->change_ids, o->uid, o->gid)) < 0)
 		stage = "4 (capabilities)";
 	else if ((rc = sandbox_no_new_privs()) < 0)
 		stage = "5 (no_new_privs)";
+	else if (p->landlock && (rc = sandbox_landlock_beneath(p->landlock_fd)) < 0 && rc != -EOPNOTSUPP)
+		stage = "5 (landlock)";
 	else if ((rc = sandbox_nondumpable()) < 0)
 		stage = "6 (non-dumpable)";
 	else if (!p->unfiltered && (rc = sandbox_seccomp(p)) < 0)

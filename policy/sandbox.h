@@ -1,10 +1,11 @@
 /* Staged self-sandboxing. Each fcvm process enters its sandbox in one fixed order:
  *   1. close stray fds       (everything but stdio and the fds it was handed)
  *   2. rlimits               (from its policy)
- *   3. namespaces            (unshare the ones its policy lists)
+ *   3. namespaces            (unshare the ones its policy lists; `root empty`: a mount
+ *                             namespace whose root is an empty read-only tmpfs)
  *   4. drop capabilities     (bounding, inheritable, ambient cleared; securebits locked;
  *                             uid/gid changed if asked; permitted = effective = policy caps)
- *   5. PR_SET_NO_NEW_PRIVS
+ *   5. PR_SET_NO_NEW_PRIVS   (then `landlock FD`: paths confined beneath that directory)
  *   6. non-dumpable          (no ptrace, no /proc/PID access by the same uid)
  *   7. seccomp               (the policy's allowlist; default kills the process)
  * The policy of each process is a readable file in policy/NAME.policy, compiled into C at
@@ -41,6 +42,12 @@ struct sandbox_rlimit {
 	rlim_t soft, hard;
 };
 
+/* A path the empty root shows (stage 3), at the same place. */
+struct sandbox_bind {
+	const char *path;
+	bool writable;
+};
+
 /* A `set NAME VALUE` line of a policy file. */
 struct sandbox_setting {
 	const char *name, *value;
@@ -61,6 +68,11 @@ struct sandbox_policy {
 			       hands capabilities to children it execs (the spawner) */
 	bool unfiltered;    /* no seccomp filter (the spawner: see policy/spawner.policy):
 			       sandbox_enter skips stage 7, sandbox_seccomp refuses it */
+	bool empty_root;    /* stage 3: the root becomes an empty read-only tmpfs showing binds */
+	const struct sandbox_bind *binds;
+	size_t nbinds;
+	bool landlock;	 /* after stage 5: every path access confined beneath landlock_fd */
+	int landlock_fd; /* (Landlock, where the kernel has it) */
 };
 
 struct sandbox_opts {
@@ -69,7 +81,10 @@ struct sandbox_opts {
 	bool change_ids; /* switch to uid/gid at stage 4 (system mode) */
 	uid_t uid;
 	gid_t gid;
-	bool skip_namespaces; /* caller already placed the process in its namespaces */
+	bool skip_namespaces;	     /* caller already placed the process in its namespaces */
+	const char *const *binds_ro; /* more paths its empty root shows, read-only (known at run time;
+					one that does not exist is left out) */
+	size_t nbinds_ro;
 };
 
 /* The value of a policy's `set NAME VALUE`, or NULL. */
@@ -82,6 +97,14 @@ int sandbox_enter(const struct sandbox_policy *p, const struct sandbox_opts *o, 
 int sandbox_close_fds(const int *keep, size_t nkeep);
 int sandbox_set_rlimits(const struct sandbox_policy *p);
 int sandbox_unshare(const struct sandbox_policy *p);
+/* Stage 3b (passt's isolate_prefork): a mount namespace whose root is an empty tmpfs showing
+ * only the policy's binds and opts' read-only ones, then made read-only. Needs CAP_SYS_ADMIN
+ * in the current user namespace; a process without it (a rootless supervisor) first enters a
+ * user namespace of its own where its uid maps to itself. */
+int sandbox_empty_root(const struct sandbox_policy *p, const struct sandbox_opts *o);
+/* After stage 5: Landlock confines every path access beneath dirfd. -EOPNOTSUPP where the
+ * kernel has no Landlock (the caller may go on: the empty root still holds). */
+int sandbox_landlock_beneath(int dirfd);
 int sandbox_drop_caps(const struct sandbox_policy *p, bool change_ids, uid_t uid, gid_t gid);
 int sandbox_no_new_privs(void);
 int sandbox_nondumpable(void);

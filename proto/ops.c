@@ -67,11 +67,23 @@ static const struct field_def ping_req[] = {
     F_STR("helper", false, 1, HELPER_NAME_MAX, SC_IDENT),
 };
 
+/* A VM's VMM in a status reply: who it runs as. */
+static const struct field_def vmm_proc_fields[] = {
+    F_STR("vm", true, 1, 64, SC_IDENT),
+    F_UINT("pid", true, 1, INT32_MAX),
+    F_UINT("uid", true, 0, UINT32_MAX),
+};
+static const struct record_def vmm_proc = REC(vmm_proc_fields);
+
 static const struct field_def status_rep[] = {
-    F_STR("version", true, 1, 64, SC_TEXT),	 F_STR("mode", true, 1, 16, SC_IDENT),
-    F_STR("state_dir", true, 1, 4096, SC_ANY),	 F_STR("socket", true, 1, 4096, SC_ANY),
-    F_UINT("owner_uid", true, 0, UINT32_MAX),	 F_RECORDS("processes", true, 8, &proc_info),
+    F_STR("version", true, 1, 64, SC_TEXT),
+    F_STR("mode", true, 1, 16, SC_IDENT),
+    F_STR("state_dir", true, 1, 4096, SC_ANY),
+    F_STR("socket", true, 1, 4096, SC_ANY),
+    F_UINT("owner_uid", true, 0, UINT32_MAX),
+    F_RECORDS("processes", true, 8, &proc_info),
     F_RECORDS("launcher", false, 1, &proc_info),
+    F_RECORDS("vmms", false, PROTO_MAX_ARRAY, &vmm_proc), /* the caller's VMs' (every VM's, for root) */
 };
 
 static const struct field_def version_rep[] = {
@@ -155,6 +167,7 @@ static const struct field_def vmm_spawn_req[] = {
 };
 static const struct field_def vmm_spawn_rep[] = {
     F_UINT("pid", true, 1, INT32_MAX),
+    F_UINT("uid", false, 0, UINT32_MAX), /* vmm_spawn: the VM's own uid, as the spawner ran it */
 };
 
 /* ---- netd (docs/networking.md) ---- */

@@ -66,6 +66,16 @@ static void on_drain_timer(evutil_socket_t fd, short what, void *arg)
 #define VM_STOP_POLL_MS 50
 #define VM_STOP_MAX_MS	25000 /* every VM's own stop deadlines fit in this */
 
+/* What the VMs' last acts asked of the helpers (a disk's removal, netd's net_destroy) is
+ * still in flight: stopping a helper now would lose its answer, or its work. */
+static bool helper_calls_pending(const struct supervisor *s)
+{
+	for (int i = 0; i < HELPER__COUNT; i++)
+		if (pending_count(&s->helpers[i].peer.calls))
+			return true;
+	return false;
+}
+
 /* VMs first (stored must still be up to remove their disks), then the helpers. */
 static void on_vms_stopped_check(evutil_socket_t fd, short what, void *arg)
 {
@@ -74,7 +84,7 @@ static void on_vms_stopped_check(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	waited += VM_STOP_POLL_MS;
-	if (!vm_all_gone(s) && waited < VM_STOP_MAX_MS) {
+	if ((!vm_all_gone(s) || helper_calls_pending(s)) && waited < VM_STOP_MAX_MS) {
 		struct timeval tv = {0, VM_STOP_POLL_MS * 1000};
 		event_base_once(s->base, -1, EV_TIMEOUT, on_vms_stopped_check, s, &tv);
 		return;
@@ -142,9 +152,13 @@ int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd,
 	s.host_cpus = ncpu > 0 ? (unsigned)ncpu : 1;
 	int keep[] = {listen_fd, launcher_fd, s.vms_dirfd};
 	size_t nkeep = ARRAY_LEN(keep);
+	/* its empty root shows /proc and, read-only, the guest assets */
+	const char *const ro[] = {inst->assets_dir};
 	struct sandbox_opts so = {
 	    .keep_fds = keep,
 	    .nkeep = nkeep,
+	    .binds_ro = ro,
+	    .nbinds_ro = inst->assets_dir[0] ? 1 : 0,
 	};
 	if (sandbox_enter(&policy_supervisor, &so, err, sizeof(err)) < 0) {
 		log_err("sandbox: %s", err);

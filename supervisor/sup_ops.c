@@ -6,6 +6,7 @@
 #include "common/procinfo.h"
 #include "common/util.h"
 #include "supervisor/client.h"
+#include "supervisor/vm.h"
 
 /* ---- version ---- */
 
@@ -138,6 +139,15 @@ static void op_status(struct client *c, const struct pmsg *req)
 	prec_set_uint(m, self, "uptime_ms", now_realtime_ms() - s->started_ms);
 	prec_set_uint(m, self, "restarts", 0);
 	prec_set_str(m, self, "state", "up");
+	struct vm *vm;
+	TAILQ_FOREACH (vm, &s->vms, link) {
+		if (vm->pid <= 0 || (c->uid != 0 && c->uid != vm->owner))
+			continue; /* one user sees only their own VMs */
+		struct precord *r = prec_add_record(m, &m->body, "vmms");
+		prec_set_str(m, r, "vm", vm->name);
+		prec_set_uint(m, r, "pid", (uint64_t)vm->pid);
+		prec_set_uint(m, r, "uid", vm->vmm_uid);
+	}
 	for (int i = 0; i < HELPER__COUNT; i++)
 		j->slot[i] = prec_add_record(m, &m->body, "processes");
 	j->slot[HELPER__COUNT] = prec_add_record(m, &m->body, "launcher");

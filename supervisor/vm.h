@@ -13,6 +13,7 @@
 
 #include "proto/proto.h"
 #include "supervisor/peer.h"
+#include "supervisor/pending.h"
 #include "common/vmconfig.h"
 
 struct supervisor;
@@ -24,19 +25,11 @@ const char *vm_status_name(enum vm_status s);
 
 /* ---- the agent's port (supervisor/agent_link.c) ---- */
 typedef void (*agent_reply_cb)(struct vm *vm, struct pmsg *reply, void *arg);
-struct agent_call {
-	uint32_t id;
-	agent_reply_cb cb;
-	void *arg;
-	TAILQ_ENTRY(agent_call) link;
-};
-TAILQ_HEAD(agent_call_list, agent_call);
 
 struct agent_link {
 	struct bufferevent *bev;
 	bool synced; /* the sync marker has been seen: frames follow */
-	uint32_t next_id;
-	struct agent_call_list calls;
+	struct pending_table calls;
 };
 
 int agent_link_open(struct vm *vm);   /* connect to the VM's agent socket and say hello */
@@ -98,6 +91,7 @@ struct vm {
 	char network[16]; /* bridged | rootless | none */
 	struct vm_net net;
 	pid_t pid;     /* the VMM's */
+	uid_t vmm_uid; /* the uid the launcher ran it as (its own, system mode) */
 	int exit_code; /* the container's, -1 until it exits */
 	bool remove_on_stop;
 	bool reattached;	  /* found running by a restarted supervisor */

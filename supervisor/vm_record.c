@@ -25,12 +25,13 @@ void vm_record_save(struct vm *vm)
 {
 	if (vm->dirfd < 0)
 		return;
-	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:s, s:s, s:i, s:b, s:b, s:i, s:I, s:s}", "name",
-			      vm->name, "id", vm->id, "image", vm->image, "owner", (json_int_t)vm->owner, "created_ms",
-			      (json_int_t)vm->created_ms, "cpu", (int)vm->qc.cpus, "mem", (int)vm->qc.mem_mib, "accel",
-			      accel_name(vm->qc.accel), "network", vm->network, "pid", (int)vm->pid, "remove",
-			      vm->remove_on_stop, "disk", vm->disk_made, "exit_code", vm->exit_code, "boot_ms",
-			      (json_int_t)vm->boot_ms, "status", vm_status_name(vm->status));
+	json_t *j =
+	    json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:s, s:s, s:i, s:I, s:b, s:b, s:i, s:I, s:s}", "name",
+		      vm->name, "id", vm->id, "image", vm->image, "owner", (json_int_t)vm->owner, "created_ms",
+		      (json_int_t)vm->created_ms, "cpu", (int)vm->qc.cpus, "mem", (int)vm->qc.mem_mib, "accel",
+		      accel_name(vm->qc.accel), "network", vm->network, "pid", (int)vm->pid, "vmm_uid",
+		      (json_int_t)vm->vmm_uid, "remove", vm->remove_on_stop, "disk", vm->disk_made, "exit_code",
+		      vm->exit_code, "boot_ms", (json_int_t)vm->boot_ms, "status", vm_status_name(vm->status));
 	if (!j)
 		return;
 	/* the network: what netd must be asked to remove once the VMM is gone, and the listing */
@@ -95,6 +96,7 @@ static struct vm *load_one(struct supervisor *s, const char *name)
 	vm->qc.mem_mib = (unsigned)jint(j, "mem");
 	vm->qc.accel = strcmp(jstr(j, "accel"), "kvm") == 0 ? ACCEL_KVM : ACCEL_TCG;
 	vm->pid = (pid_t)jint(j, "pid");
+	vm->vmm_uid = (uid_t)jint(j, "vmm_uid");
 	vm->remove_on_stop = json_is_true(json_object_get(j, "remove"));
 	vm->disk_made = json_is_true(json_object_get(j, "disk"));
 	vm->exit_code = (int)jint(j, "exit_code");

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
+#include <linux/nsfs.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -44,23 +46,6 @@ void vmns_close(struct vmns *ns)
 	}
 }
 
-/* In the child: writes "1" to a sysctl of the child's (new) network namespace. */
-static int write_one(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return errno;
-	n = write(fd, "1", 1);
-	if (n != 1) {
-		int e = n < 0 ? errno : EIO;
-		close(fd);
-		return e;
-	}
-	return close(fd) < 0 ? errno : 0;
-}
-
 static int open_tap(const char *name)
 {
 	struct ifreq ifr;
@@ -83,14 +68,10 @@ static int open_tap(const char *name)
 /* In the child, inside the new namespaces: 0 or an errno; what was opened is in ns. */
 static int child_open(struct vmns *ns, const char *tap_name)
 {
-	int e;
-
-	if ((e = write_one("/proc/sys/net/ipv4/ip_forward")) ||
-	    (e = write_one("/proc/sys/net/ipv4/conf/all/route_localnet")))
-		return e;
-	if ((ns->userns_fd = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC)) < 0 ||
-	    (ns->netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0 ||
-	    (ns->rtnl_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) < 0 ||
+	/* the namespaces themselves from a socket made in them: no /proc in netd's root */
+	if ((ns->rtnl_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) < 0 ||
+	    (ns->netns_fd = ioctl(ns->rtnl_fd, SIOCGSKNS)) < 0 ||
+	    (ns->userns_fd = ioctl(ns->netns_fd, NS_GET_USERNS)) < 0 ||
 	    (ns->nfnl_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER)) < 0 ||
 	    (ns->tap_fd = open_tap(tap_name)) < 0)
 		return errno;
@@ -104,7 +85,7 @@ static __attribute__((noreturn)) void child_main(int report_fd, const char *tap_
 
 	vmns_init(&rep.ns);
 	rep.err = child_open(&rep.ns, tap_name);
-	if (write(report_fd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
+	if (send(report_fd, &rep, sizeof(rep), 0) != (ssize_t)sizeof(rep))
 		rep.err = rep.err ? rep.err : EIO;
 	_exit(rep.err ? (rep.err & 0xff ? rep.err & 0xff : 1) : 0);
 }
@@ -132,7 +113,7 @@ int vmns_make(struct vmns *ns, const char *tap_name)
 	vmns_init(ns);
 	if (!tap_name || !tap_name[0] || strlen(tap_name) >= IF_NAMESIZE)
 		return -EINVAL;
-	if (pipe2(pfd, O_CLOEXEC) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pfd) < 0)
 		return -errno;
 	pid = syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNET | CLONE_FILES | SIGCHLD, NULL, NULL, NULL, 0);
 	if (pid == 0)
@@ -144,9 +125,9 @@ int vmns_make(struct vmns *ns, const char *tap_name)
 		return ret;
 	}
 	ret = reap((pid_t)pid);
-	/* The child has exited: its report, if any, is whole in the pipe (far below PIPE_BUF). */
+	/* The child has exited: its report, if any, is one whole packet on the socket. */
 	close(pfd[1]);
-	n = read(pfd[0], &rep, sizeof(rep));
+	n = recv(pfd[0], &rep, sizeof(rep), MSG_DONTWAIT);
 	close(pfd[0]);
 	if (n != (ssize_t)sizeof(rep))
 		return ret ? ret : -EIO; /* killed before reporting: nothing to close that we know of */

@@ -11,6 +11,9 @@ out=$("$FCVM" supervise --state-dir "$d" -- bash -c '
 	for pid in $(jq -r ".processes[].pid, .launcher[0].pid" "$FCVM_STATE_DIR/status.json"); do
 		awk -v p="$pid" "/^(CapEff|CapPrm|CapBnd|Seccomp|NoNewPrivs|Uid):/ { print p, \$1, \$2 }" /proc/$pid/status
 	done > "$FCVM_STATE_DIR/proc.txt"
+	for pid in $(jq -r ".processes[].pid" "$FCVM_STATE_DIR/status.json"); do
+		cat /proc/$pid/mountinfo > "$FCVM_STATE_DIR/mountinfo.$pid"
+	done
 	echo "$FCVM_SOCKET"' "$FCVM")
 rc=$?
 t_check status_exit [ "$rc" -eq 0 ]
@@ -41,6 +44,20 @@ t_check proc_supervisor_capeff_0 [ "$(proc "$(pid_of supervisor)" CapEff)" = 000
 t_check proc_netd_capeff_net_admin [ "$(proc "$(pid_of netd)" CapEff)" = 0000000000001000 ]
 t_check proc_netd_capbnd_net_admin [ "$(proc "$(pid_of netd)" CapBnd)" = 0000000000001000 ]
 t_check proc_uffdd_capeff_0 [ "$(proc "$(pid_of uffdd)" CapEff)" = 0000000000000000 ]
+# each is rooted in an empty read-only tmpfs showing only what its policy names
+# mountinfo: ID PARENT DEV ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPEROPTIONS
+mounts_of() { awk '{ print $5 }' "$d/mountinfo.$1" | sort | tr '\n' ' '; }
+root_of() {
+	awk '$5 == "/" { for (i = 7; $i != "-"; i++); print $(i + 1), $(i + 2), substr($6, 1, 2) }' "$d/mountinfo.$1"
+}
+for name in supervisor netd stored uffdd; do
+	t_check "${name}_root_is_an_empty_tmpfs ($(root_of "$(pid_of $name)"))" [ "$(root_of "$(pid_of $name)")" = "tmpfs fcvm-root ro" ]
+done
+t_check "netd_sees_only_tun ($(mounts_of "$(pid_of netd)"))" [ "$(mounts_of "$(pid_of netd)")" = "/ /dev/net/tun " ]
+t_check "stored_sees_nothing ($(mounts_of "$(pid_of stored)"))" [ "$(mounts_of "$(pid_of stored)")" = "/ " ]
+t_check "uffdd_sees_nothing ($(mounts_of "$(pid_of uffdd)"))" [ "$(mounts_of "$(pid_of uffdd)")" = "/ " ]
+sup_mounts=$(mounts_of "$(pid_of supervisor)")
+t_check "supervisor_sees_proc_and_its_assets ($sup_mounts)" [ "$(echo "$sup_mounts" | wc -w)" -le 3 ] && [[ "$sup_mounts" == "/ "*"/proc "* ]]
 if t_is_root; then
 	t_check supervisor_runs_as_fcvm [ "$(proc "$(pid_of supervisor)" Uid)" = "$(id -u fcvm)" ]
 	t_check netd_runs_as_fcvm_netd [ "$(proc "$(pid_of netd)" Uid)" = "$(id -u fcvm-netd)" ]

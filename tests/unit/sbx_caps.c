@@ -103,7 +103,8 @@ __attribute__((constructor)) static void exec_mode(int argc, char **argv)
 	for (size_t i = 0; i < 4; i++)
 		if (status_field(sets[i]) != (i < 2 ? start : amb))
 			exec_fail(sets[i], status_field(sets[i]), i < 2 ? start : amb);
-	struct sandbox_opts so = {.change_ids = change, .uid = uid, .gid = uid};
+	static const int data_fd = 4; /* stored's data directory, where the test gave it one */
+	struct sandbox_opts so = {.keep_fds = &data_fd, .nkeep = 1, .change_ids = change, .uid = uid, .gid = uid};
 	if (sandbox_enter(p, &so, err, sizeof(err)) < 0) {
 		fprintf(stderr, "sbx-exec: %s\n", err);
 		_exit(1);
@@ -308,15 +309,16 @@ TEST(spawner_keeps_its_caps_and_may_raise_ambient)
 {
 	need_root();
 	unsigned long long want = mask_of(&policy_spawner);
-	CHECK_EQ(want, 1ull << CAP_SETUID | 1ull << CAP_SETGID | 1ull << CAP_SETPCAP | 1ull << CAP_KILL | net_admin);
+	CHECK_EQ(want, 1ull << CAP_SETUID | 1ull << CAP_SETGID | 1ull << CAP_SETPCAP | 1ull << CAP_KILL | net_admin |
+			   1ull << CAP_SYS_ADMIN);
 	CHECK_EQ(sandbox_drop_caps(&policy_spawner, false, 0, 0), 0);
 	check_sets(want, want);
 	CHECK_EQ(prctl(PR_GET_SECUREBITS, 0, 0, 0, 0), locked_bits);
 	check_report_matches_proc();
 	/* ambient raising stays possible, for caps it holds and nothing else */
 	CHECK_EQ(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_ADMIN, 0, 0), 0);
-	const cap_value_t admin = CAP_SYS_ADMIN;
-	CHECK_EQ(sandbox_pass_caps_on_exec(&admin, 1), -EPERM);
+	const cap_value_t module = CAP_SYS_MODULE;
+	CHECK_EQ(sandbox_pass_caps_on_exec(&module, 1), -EPERM);
 }
 
 /* the launcher proper keeps only CAP_KILL, and may hand nothing on */
@@ -342,22 +344,32 @@ static int become_uffdd_as_nobody(void)
 	return spawn_become(NOBODY, NOBODY, &policy_uffdd);
 }
 
+static int become_stored_as_nobody(void)
+{
+	int dir = open("/tmp", O_PATH | O_DIRECTORY); /* its data directory: fd 4, kept across exec */
+	return dir < 0 || (dir != 4 && dup2(dir, 4) < 0) ? -1 : spawn_become(NOBODY, NOBODY, &policy_stored);
+}
+
 TEST(spawner_hands_exact_caps_to_a_helper_it_execs)
 {
 	need_root();
 	unsigned long long bnd = mask_of(&policy_spawner);
 	enter_spawner();
 	check_sets(bnd, bnd);
-	/* as spawner.c: the helper starts as its own uid with its caps and CAP_SETPCAP */
-	unsigned long long start = net_admin | 1ull << CAP_SETPCAP;
-	int st = spawn_exec(NULL, 0, become_netd_as_nobody, "netd", "-", start, start, net_admin);
+	/* as spawner.c: the helper starts as its own uid with its caps, CAP_SETPCAP and (for its
+	 * empty root) CAP_SYS_ADMIN; once sandboxed, only its own are left */
+	unsigned long long extra = 1ull << CAP_SETPCAP | 1ull << CAP_SYS_ADMIN;
+	int st =
+	    spawn_exec(NULL, 0, become_netd_as_nobody, "netd", "-", net_admin | extra, net_admin | extra, net_admin);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	/* a helper without caps of its own starts with none, its bounding set already empty */
-	st = spawn_exec(NULL, 0, become_uffdd_as_nobody, "uffdd", "-", 0, 0, 0);
+	st = spawn_exec(NULL, 0, become_uffdd_as_nobody, "uffdd", "-", extra, extra, 0);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	/* passing nothing: uid 0 under SECBIT_NOROOT starts with no caps at all */
-	st = spawn_exec(NULL, 0, NULL, "stored", "-", 0, 0, 0);
+	st = spawn_exec(NULL, 0, become_stored_as_nobody, "stored", "-", extra, extra, 0);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* a program without caps and without an empty root starts with none at all */
+	static const struct sandbox_policy bare = {.name = "bare"};
+	CHECK_EQ(spawn_become(NOBODY, NOBODY, &bare), 0);
+	check_sets(0, 0);
 }
 
 /* ---- rootless: an unprivileged launcher, a user namespace per helper ---- */

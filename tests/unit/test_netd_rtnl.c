@@ -181,10 +181,10 @@ static void bridged_setup(struct rtnl *host, struct vmns *ns, struct rtnl **inne
 	CHECK_EQ(rtnl_link_setup(*inner, lo, false, false), 0);
 	CHECK_EQ(rtnl_link_index(*inner, NS_IF, &nidx), 0);
 	CHECK_EQ(rtnl_addr_add(*inner, nidx, ip4(NS_IP), 30), 0);
-	CHECK_EQ(rtnl_link_setup(*inner, nidx, false, false), 0);
+	CHECK_EQ(rtnl_link_setup(*inner, nidx, true, false), 0);
 	CHECK_EQ(rtnl_link_index(*inner, TAP_IF, &tidx), 0);
 	CHECK_EQ(rtnl_addr_add(*inner, tidx, ip4(TAP_IP), 30), 0);
-	CHECK_EQ(rtnl_link_setup(*inner, tidx, false, false), 0);
+	CHECK_EQ(rtnl_link_setup(*inner, tidx, true, true), 0);
 	CHECK_EQ(rtnl_route_add(*inner, ip4("0.0.0.0"), 0, ip4(HOST_IP)), 0);
 }
 
@@ -216,7 +216,7 @@ static bool has(const char *hay, const char *needle)
 /* The same seen by iproute2, in the test's namespace and (nsenter) in the VM's. */
 static void bridged_check_ip(const struct vmns *ns)
 {
-	char out[16384], cmd[256], nsenter[96];
+	char out[16384], cmd[512], nsenter[96];
 
 	snprintf(nsenter, sizeof(nsenter), "nsenter --net=/proc/%d/fd/%d", getpid(), ns->netns_fd);
 	check_sh_out(out, sizeof(out), "ip -j addr show dev " HOST_IF);
@@ -235,9 +235,12 @@ static void bridged_check_ip(const struct vmns *ns)
 	check_sh_out(out, sizeof(out), cmd);
 	CHECK(has(out, "\"dst\":\"default\",\"gateway\":\"" HOST_IP "\",\"dev\":\"" NS_IF "\""));
 	CHECK(has(out, "\"protocol\":\"boot\""));
+	/* forwarding and route_localnet are the devices' own (netd has no /proc to set the
+	 * namespace-wide sysctls): the tap forwards and takes loopback sources, the veth forwards */
 	snprintf(cmd, sizeof(cmd),
-		 "%s sh -c 'grep -qx 1 /proc/sys/net/ipv4/ip_forward && "
-		 "grep -qx 1 /proc/sys/net/ipv4/conf/all/route_localnet'",
+		 "%s sh -c 'grep -qx 1 /proc/sys/net/ipv4/conf/" TAP_IF "/forwarding && "
+		 "grep -qx 1 /proc/sys/net/ipv4/conf/" TAP_IF "/route_localnet && "
+		 "grep -qx 1 /proc/sys/net/ipv4/conf/" NS_IF "/forwarding'",
 		 nsenter);
 	CHECK_EQ(check_sh("%s", cmd), 0);
 }
