@@ -1,9 +1,9 @@
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/argv.h"
 #include "common/instance.h"
 #include "common/util.h"
 
@@ -26,44 +26,18 @@ int helper_by_name(const char *name)
 	return -1;
 }
 
-struct args {
-	char **argv;
-	size_t n, max;
-	char *buf;
-	size_t used, len;
-	bool overflow;
-};
-
-static void arg(struct args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void arg(struct args *a, const char *fmt, ...)
-{
-	va_list ap;
-	if (a->overflow || a->n + 1 >= a->max) {
-		a->overflow = true;
-		return;
-	}
-	va_start(ap, fmt);
-	int n = vsnprintf(a->buf + a->used, a->len - a->used, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= a->len - a->used) {
-		a->overflow = true;
-		return;
-	}
-	a->argv[a->n++] = a->buf + a->used;
-	a->used += (size_t)n + 1;
-}
-
 int instance_args(const struct instance *in, char **argv, size_t max, char *buf, size_t len)
 {
-	struct args a = {.argv = argv, .max = max, .buf = buf, .len = len};
-	arg(&a, "--mode=%s", in->system_mode ? "system" : "rootless");
-	arg(&a, "--state-dir=%s", in->state_dir);
-	arg(&a, "--socket=%s", in->socket_path);
-	arg(&a, "--assets=%s", in->assets_dir);
-	arg(&a, "--owner=%u", (unsigned)in->owner_uid);
-	arg(&a, "--instance=%s", in->tag);
+	/* room for the NULL after the last */
+	struct argv_builder a = {.argv = (const char **)argv, .max = max ? max - 1 : 0, .buf = buf, .cap = len};
+	argv_add(&a, "--mode=%s", in->system_mode ? "system" : "rootless");
+	argv_add(&a, "--state-dir=%s", in->state_dir);
+	argv_add(&a, "--socket=%s", in->socket_path);
+	argv_add(&a, "--assets=%s", in->assets_dir);
+	argv_add(&a, "--owner=%u", (unsigned)in->owner_uid);
+	argv_add(&a, "--instance=%s", in->tag);
 	if (in->multi_user)
-		arg(&a, "--multi-user");
+		argv_add(&a, "--multi-user");
 	if (a.overflow)
 		return -1;
 	argv[a.n] = NULL;

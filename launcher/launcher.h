@@ -96,9 +96,6 @@ struct sandbox_policy;
  * that. p NULL, or without caps or empty root: nothing at all. 0 or -errno. */
 int spawn_become(uid_t uid, gid_t gid, const struct sandbox_policy *p);
 
-/* A user namespace of its own (plus the CLONE_NEW* in more_ns) where it is
- * inner_uid/inner_gid, our uid/gid outside. 0 or -errno. */
-int launcher_enter_userns(int more_ns, uid_t inner_uid, gid_t inner_gid);
 /* QEMU's confinement (vmm_jail.c): namespaces (user, mount, network, IPC, UTS, PID), an
  * empty root with only /usr, a fresh /proc and a few devices, its filter, then exec. */
 __attribute__((noreturn)) void vmm_jail_exec(int exe_fd, int report_fd, char **argv);

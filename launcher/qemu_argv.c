@@ -1,35 +1,8 @@
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/argv.h"
 #include "launcher/qemu_argv.h"
-
-struct argv_builder {
-	const char **argv;
-	size_t n, max;
-	char *buf;
-	size_t used, cap;
-	bool overflow;
-};
-
-static void add(struct argv_builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(struct argv_builder *b, const char *fmt, ...)
-{
-	va_list ap;
-	if (b->overflow || b->n >= b->max) {
-		b->overflow = true;
-		return;
-	}
-	va_start(ap, fmt);
-	int len = vsnprintf(b->buf + b->used, b->cap - b->used, fmt, ap);
-	va_end(ap);
-	if (len < 0 || (size_t)len >= b->cap - b->used) {
-		b->overflow = true;
-		return;
-	}
-	b->argv[b->n++] = b->buf + b->used;
-	b->used += (size_t)len + 1;
-}
 
 int qemu_build_argv(const struct vm_config *c, const char **argv, size_t max, char *buf, size_t buflen)
 {
@@ -46,39 +19,39 @@ int qemu_build_argv(const struct vm_config *c, const char **argv, size_t max, ch
 
 	/* The RTC stays on (rtc=off costs two 1 s timeouts at boot); no option ROMs, no
 	 * default devices; -no-reboot: the guest's reboot (reboot=t) ends the VMM. */
-	add(&b, "-M");
-	add(&b, "microvm,x-option-roms=off,rtc=on,isa-serial=on");
-	add(&b, "-accel");
-	add(&b, "%s", c->accel == ACCEL_KVM ? "kvm" : "tcg");
-	add(&b, "-cpu");
-	add(&b, "%s", c->accel == ACCEL_KVM ? "host" : "max");
-	add(&b, "-smp");
-	add(&b, "%u", c->cpus);
-	add(&b, "-m");
-	add(&b, "%u", c->mem_mib);
-	add(&b, "-nodefaults");
-	add(&b, "-no-user-config");
-	add(&b, "-display");
-	add(&b, "none");
-	add(&b, "-no-reboot");
+	argv_add(&b, "-M");
+	argv_add(&b, "microvm,x-option-roms=off,rtc=on,isa-serial=on");
+	argv_add(&b, "-accel");
+	argv_add(&b, "%s", c->accel == ACCEL_KVM ? "kvm" : "tcg");
+	argv_add(&b, "-cpu");
+	argv_add(&b, "%s", c->accel == ACCEL_KVM ? "host" : "max");
+	argv_add(&b, "-smp");
+	argv_add(&b, "%u", c->cpus);
+	argv_add(&b, "-m");
+	argv_add(&b, "%u", c->mem_mib);
+	argv_add(&b, "-nodefaults");
+	argv_add(&b, "-no-user-config");
+	argv_add(&b, "-display");
+	argv_add(&b, "none");
+	argv_add(&b, "-no-reboot");
 	/* QEMU's own filter on top of ours */
-	add(&b, "-sandbox");
-	add(&b, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+	argv_add(&b, "-sandbox");
+	argv_add(&b, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 	/* the uncompressed vmlinux through its PVH entry: the bzImage costs ~3 s under TCG */
-	add(&b, "-kernel");
-	add(&b, "/proc/self/fd/%d", VMM_FD(VFD_KERNEL));
-	add(&b, "-initrd");
-	add(&b, "/proc/self/fd/%d", VMM_FD(VFD_INITRD));
-	add(&b, "-append");
-	add(&b,
-	    "console=ttyS0 reboot=t panic=-1 %s cryptomgr.notests no_timer_check tsc=reliable%s "
-	    "i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=1 pci=off mitigations=off init_on_alloc=0 "
-	    "apparmor=0 audit=0 rodata=off fcvm.net=%s",
-	    c->debug_console ? "fcvm.debug=1" : "quiet", tsc, net);
-	add(&b, "-serial");
-	add(&b, "file:/dev/fdset/%d", VFD_CONSOLE + 1);
-	add(&b, "-add-fd");
-	add(&b, "fd=%d,set=%d", VMM_FD(VFD_CONSOLE), VFD_CONSOLE + 1);
+	argv_add(&b, "-kernel");
+	argv_add(&b, "/proc/self/fd/%d", VMM_FD(VFD_KERNEL));
+	argv_add(&b, "-initrd");
+	argv_add(&b, "/proc/self/fd/%d", VMM_FD(VFD_INITRD));
+	argv_add(&b, "-append");
+	argv_add(&b,
+		 "console=ttyS0 reboot=t panic=-1 %s cryptomgr.notests no_timer_check tsc=reliable%s "
+		 "i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=1 pci=off mitigations=off init_on_alloc=0 "
+		 "apparmor=0 audit=0 rodata=off fcvm.net=%s",
+		 c->debug_console ? "fcvm.debug=1" : "quiet", tsc, net);
+	argv_add(&b, "-serial");
+	argv_add(&b, "file:/dev/fdset/%d", VFD_CONSOLE + 1);
+	argv_add(&b, "-add-fd");
+	argv_add(&b, "fd=%d,set=%d", VMM_FD(VFD_CONSOLE), VFD_CONSOLE + 1);
 	/* disks: each an fd in an fdset, found in the guest by serial. -blockdev rather than
 	 * -drive: -drive first reopens a writable image read-only, which an fdset holding
 	 * only the read-write fd refuses. */
@@ -89,33 +62,33 @@ int qemu_build_argv(const struct vm_config *c, const char **argv, size_t max, ch
 	} disks[] = {{VFD_ROOTFS, "rootfs", true}, {VFD_DISK, "state", false}, {VFD_IMAGE, "image", true}};
 	for (size_t i = 0; i < sizeof(disks) / sizeof(disks[0]); i++) {
 		const char *ro = disks[i].ro ? "on" : "off";
-		add(&b, "-add-fd");
-		add(&b, "fd=%d,set=%d", VMM_FD(disks[i].fd), disks[i].fd + 1);
-		add(&b, "-blockdev");
-		add(&b, "driver=file,filename=/dev/fdset/%d,node-name=%s-file,read-only=%s%s", disks[i].fd + 1,
-		    disks[i].id, ro, disks[i].ro ? "" : ",discard=unmap");
-		add(&b, "-blockdev");
-		add(&b, "driver=raw,file=%s-file,node-name=%s,read-only=%s", disks[i].id, disks[i].id, ro);
-		add(&b, "-device");
-		add(&b, "virtio-blk-device,drive=%s,serial=%s", disks[i].id, disks[i].id);
+		argv_add(&b, "-add-fd");
+		argv_add(&b, "fd=%d,set=%d", VMM_FD(disks[i].fd), disks[i].fd + 1);
+		argv_add(&b, "-blockdev");
+		argv_add(&b, "driver=file,filename=/dev/fdset/%d,node-name=%s-file,read-only=%s%s", disks[i].fd + 1,
+			 disks[i].id, ro, disks[i].ro ? "" : ",discard=unmap");
+		argv_add(&b, "-blockdev");
+		argv_add(&b, "driver=raw,file=%s-file,node-name=%s,read-only=%s", disks[i].id, disks[i].id, ro);
+		argv_add(&b, "-device");
+		argv_add(&b, "virtio-blk-device,drive=%s,serial=%s", disks[i].id, disks[i].id);
 	}
 	/* the NIC: the tap netd made, an inherited fd (QEMU opens nothing and runs no script) */
 	if (c->net.on) {
-		add(&b, "-netdev");
-		add(&b, "tap,id=net0,fd=%d", VMM_FD_TAP);
-		add(&b, "-device");
-		add(&b, "virtio-net-device,netdev=net0,mac=%s", c->net.mac);
+		argv_add(&b, "-netdev");
+		argv_add(&b, "tap,id=net0,fd=%d", VMM_FD_TAP);
+		argv_add(&b, "-device");
+		argv_add(&b, "virtio-net-device,netdev=net0,mac=%s", c->net.mac);
 	}
 	/* the agent's channel: a virtio-serial port on the listener the supervisor made */
-	add(&b, "-device");
-	add(&b, "virtio-serial-device");
-	add(&b, "-chardev");
-	add(&b, "socket,id=agent,fd=%d,server=on,wait=off", VMM_FD(VFD_AGENT));
-	add(&b, "-device");
-	add(&b, "virtserialport,chardev=agent,name=org.fcvm.agent");
-	add(&b, "-chardev");
-	add(&b, "socket,id=qmp,fd=%d,server=on,wait=off", VMM_FD(VFD_QMP));
-	add(&b, "-mon");
-	add(&b, "chardev=qmp,mode=control");
+	argv_add(&b, "-device");
+	argv_add(&b, "virtio-serial-device");
+	argv_add(&b, "-chardev");
+	argv_add(&b, "socket,id=agent,fd=%d,server=on,wait=off", VMM_FD(VFD_AGENT));
+	argv_add(&b, "-device");
+	argv_add(&b, "virtserialport,chardev=agent,name=org.fcvm.agent");
+	argv_add(&b, "-chardev");
+	argv_add(&b, "socket,id=qmp,fd=%d,server=on,wait=off", VMM_FD(VFD_QMP));
+	argv_add(&b, "-mon");
+	argv_add(&b, "chardev=qmp,mode=control");
 	return b.overflow ? -1 : (int)b.n;
 }

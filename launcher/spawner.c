@@ -195,7 +195,7 @@ static __attribute__((noreturn)) void child(const struct launcher_setup *ls, con
 		gid_t gid = p == PROG_SUPERVISOR ? in->sup_gid : in->helper_gid[prog_helper[p]];
 		rc = spawn_become(uid, gid, specs[p].policy);
 	} else {
-		rc = is_helper(p) ? launcher_enter_userns(0, 0, 0) : 0; /* root in there, the user outside */
+		rc = is_helper(p) ? sandbox_userns(0, 0, 0) : 0; /* root in there, the user outside */
 	}
 	if (rc < 0)
 		die(specs[p].argv0, rc);

@@ -85,7 +85,7 @@ static __attribute__((noreturn)) void fail(const char *what, int neg)
 __attribute__((noreturn)) void vmm_jail_exec(int exe_fd, int report_fd, char **argv)
 {
 	int rc;
-	if ((rc = launcher_enter_userns(JAIL_NS, getuid(), getgid())) < 0)
+	if ((rc = sandbox_userns(JAIL_NS, getuid(), getgid())) < 0)
 		fail("namespaces", rc);
 	/* into the PID namespace: the next child is its PID 1, and the launcher's */
 	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);

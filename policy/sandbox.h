@@ -102,6 +102,10 @@ int sandbox_unshare(const struct sandbox_policy *p);
  * in the current user namespace; a process without it (a rootless supervisor) first enters a
  * user namespace of its own where its uid maps to itself. */
 int sandbox_empty_root(const struct sandbox_policy *p, const struct sandbox_opts *o);
+/* A user namespace of its own (plus the CLONE_NEW* in more_ns) where the caller is
+ * inner_uid/inner_gid, its own uid/gid outside. 0 or -errno. (Mapping uid 0 of the host
+ * needs CAP_SETFCAP: the spawner never runs as root.) */
+int sandbox_userns(int more_ns, uid_t inner_uid, gid_t inner_gid);
 /* After stage 5: Landlock confines every path access beneath dirfd. -EOPNOTSUPP where the
  * kernel has no Landlock (the caller may go on: the empty root still holds). */
 int sandbox_landlock_beneath(int dirfd);

@@ -33,21 +33,22 @@ static int write_file(const char *path, const char *text)
 	return rc;
 }
 
-/* Without CAP_SYS_ADMIN here: a user namespace where we are still ourselves. */
-static int own_user_namespace(void)
+int sandbox_userns(int more_ns, uid_t inner_uid, gid_t inner_gid)
 {
 	char map[64];
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 	int rc;
-	/* a non-dumpable process's /proc/self files are root's: it could not write its maps
-	 * (stage 6 makes it non-dumpable again) */
-	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || unshare(CLONE_NEWUSER) < 0)
+	/* a non-dumpable process's /proc/self files are root's: it could not write its own maps
+	 * (the program makes itself non-dumpable again in its sandbox) */
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || unshare(CLONE_NEWUSER | more_ns) < 0)
 		return -errno;
-	snprintf(map, sizeof(map), "%u %u 1", (unsigned)uid, (unsigned)uid);
-	if ((rc = write_file("/proc/self/setgroups", "deny")) < 0 || (rc = write_file("/proc/self/uid_map", map)) < 0)
+	if ((rc = write_file("/proc/self/setgroups", "deny")) < 0)
 		return rc;
-	snprintf(map, sizeof(map), "%u %u 1", (unsigned)gid, (unsigned)gid);
+	snprintf(map, sizeof(map), "%u %u 1", (unsigned)inner_uid, (unsigned)uid);
+	if ((rc = write_file("/proc/self/uid_map", map)) < 0)
+		return rc;
+	snprintf(map, sizeof(map), "%u %u 1", (unsigned)inner_gid, (unsigned)gid);
 	return write_file("/proc/self/gid_map", map);
 }
 
@@ -91,7 +92,8 @@ static int bind_one(const char *path, bool writable)
 int sandbox_empty_root(const struct sandbox_policy *p, const struct sandbox_opts *o)
 {
 	int rc;
-	if (!has_sys_admin() && (rc = own_user_namespace()) < 0)
+	/* without CAP_SYS_ADMIN here: a user namespace where we are still ourselves */
+	if (!has_sys_admin() && (rc = sandbox_userns(0, geteuid(), getegid())) < 0)
 		return rc;
 	if (unshare(CLONE_NEWNS) < 0)
 		return -errno;

@@ -387,7 +387,7 @@ static int write_file(const char *path, const char *text)
 	return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* as the spawner's launcher_enter_userns(0, 0, 0) */
+/* as the spawner's sandbox_userns(0, 0, 0) */
 static int user_ns(void)
 {
 	char map[64];
