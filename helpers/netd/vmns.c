@@ -46,6 +46,24 @@ void vmns_close(struct vmns *ns)
 	}
 }
 
+/* In the child: writes "1" to a sysctl of the child's (new) network namespace (/proc/sys/net
+ * resolves to the namespace of whoever looks a name up, so the host's mount serves). */
+static int write_one(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return errno;
+	n = write(fd, "1", 1);
+	if (n != 1) {
+		int e = n < 0 ? errno : EIO;
+		close(fd);
+		return e;
+	}
+	return close(fd) < 0 ? errno : 0;
+}
+
 static int open_tap(const char *name)
 {
 	struct ifreq ifr;
@@ -68,7 +86,14 @@ static int open_tap(const char *name)
 /* In the child, inside the new namespaces: 0 or an errno; what was opened is in ns. */
 static int child_open(struct vmns *ns, const char *tap_name)
 {
-	/* the namespaces themselves from a socket made in them: no /proc in netd's root */
+	int e;
+
+	/* forwarding and loopback sources for every device of the namespace, those made later
+	 * (pasta's, rootless) too */
+	if ((e = write_one("/proc/sys/net/ipv4/ip_forward")) ||
+	    (e = write_one("/proc/sys/net/ipv4/conf/all/route_localnet")))
+		return e;
+	/* the namespaces themselves from a socket made in them: no /proc/self in netd's root */
 	if ((ns->rtnl_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) < 0 ||
 	    (ns->netns_fd = ioctl(ns->rtnl_fd, SIOCGSKNS)) < 0 ||
 	    (ns->userns_fd = ioctl(ns->netns_fd, NS_GET_USERNS)) < 0 ||

@@ -3,11 +3,12 @@
  * every capability over the namespace, and none outside it.
  *
  * vmns_make clones a short-lived child with CLONE_NEWUSER|CLONE_NEWNET|CLONE_FILES (shared fd
- * table, copied memory: no stack juggling). The child, inside the new namespaces, opens the
- * fds below into the shared table (the namespaces' own from its netlink socket: SIOCGSKNS,
- * NS_GET_USERNS; the tap from /dev/net/tun, the one path in netd's root), reports them on a
- * socketpair and exits; the parent reaps it. Forwarding and route_localnet are the devices'
- * own (rtnl_link_setup), not the namespace-wide sysctls: netd has no /proc. Sockets stay bound to the namespace they
+ * table, copied memory: no stack juggling). The child, inside the new namespaces, turns on
+ * IPv4 forwarding and route_localnet for the whole namespace (/proc/sys/net/ipv4/ip_forward,
+ * conf/all/route_localnet: devices made later, pasta's, need them too), opens the fds below
+ * into the shared table (the namespaces' own from its netlink socket: SIOCGSKNS,
+ * NS_GET_USERNS; the tap from /dev/net/tun), reports them on a socketpair and exits; the
+ * parent reaps it. /proc/sys/net and /dev/net/tun are all netd's root shows. Sockets stay bound to the namespace they
  * were made in, and the tap fd keeps the namespace alive after every other fd is closed: when the VMM exits, the
  * namespace, its tap and the veth pair into it disappear on their own. */
 #ifndef FCVM_NETD_VMNS_H

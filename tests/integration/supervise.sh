@@ -53,7 +53,7 @@ root_of() {
 for name in supervisor netd stored uffdd; do
 	t_check "${name}_root_is_an_empty_tmpfs ($(root_of "$(pid_of $name)"))" [ "$(root_of "$(pid_of $name)")" = "tmpfs fcvm-root ro" ]
 done
-t_check "netd_sees_only_tun ($(mounts_of "$(pid_of netd)"))" [ "$(mounts_of "$(pid_of netd)")" = "/ /dev/net/tun " ]
+t_check "netd_sees_net_sysctls_and_tun ($(mounts_of "$(pid_of netd)"))" [ "$(mounts_of "$(pid_of netd)")" = "/ /dev/net/tun /proc/sys/net " ]
 t_check "stored_sees_nothing ($(mounts_of "$(pid_of stored)"))" [ "$(mounts_of "$(pid_of stored)")" = "/ " ]
 t_check "uffdd_sees_nothing ($(mounts_of "$(pid_of uffdd)"))" [ "$(mounts_of "$(pid_of uffdd)")" = "/ " ]
 sup_mounts=$(mounts_of "$(pid_of supervisor)")

@@ -235,11 +235,11 @@ static void bridged_check_ip(const struct vmns *ns)
 	check_sh_out(out, sizeof(out), cmd);
 	CHECK(has(out, "\"dst\":\"default\",\"gateway\":\"" HOST_IP "\",\"dev\":\"" NS_IF "\""));
 	CHECK(has(out, "\"protocol\":\"boot\""));
-	/* forwarding and route_localnet are the devices' own (netd has no /proc to set the
-	 * namespace-wide sysctls): the tap forwards and takes loopback sources, the veth forwards */
+	/* the namespace-wide sysctls (devices made later, pasta's, inherit them) and the devices' */
 	snprintf(cmd, sizeof(cmd),
-		 "%s sh -c 'grep -qx 1 /proc/sys/net/ipv4/conf/" TAP_IF "/forwarding && "
-		 "grep -qx 1 /proc/sys/net/ipv4/conf/" TAP_IF "/route_localnet && "
+		 "%s sh -c 'grep -qx 1 /proc/sys/net/ipv4/ip_forward && "
+		 "grep -qx 1 /proc/sys/net/ipv4/conf/all/route_localnet && "
+		 "grep -qx 1 /proc/sys/net/ipv4/conf/" TAP_IF "/forwarding && "
 		 "grep -qx 1 /proc/sys/net/ipv4/conf/" NS_IF "/forwarding'",
 		 nsenter);
 	CHECK_EQ(check_sh("%s", cmd), 0);
