@@ -143,7 +143,7 @@ static __attribute__((noreturn)) void child(const struct launcher_setup *ls, con
 	const struct instance *in = ls->inst;
 	enum prog p = (enum prog)o->prog;
 	char *argv[SPAWN_ARGS_MAX + 2], buf[1024];
-	int rc, nargs;
+	int rc;
 	sigset_t all;
 
 	sigfillset(&all);
@@ -155,7 +155,7 @@ static __attribute__((noreturn)) void child(const struct launcher_setup *ls, con
 		for (uint32_t i = 0; i < o->nargs; i++, s += strlen(s) + 1)
 			argv[i + 1] = (char *)s;
 		argv[o->nargs + 1] = NULL;
-	} else if ((nargs = own_args(ls, p, argv + 1, ARRAY_LEN(argv) - 1, buf, sizeof(buf))) < 0) {
+	} else if (own_args(ls, p, argv + 1, ARRAY_LEN(argv) - 1, buf, sizeof(buf)) < 0) {
 		die("arguments", -E2BIG);
 	}
 	/* the supervisor: the control socket (the spawner's, the same for every start) on 3,

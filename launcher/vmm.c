@@ -52,7 +52,7 @@ pid_t vmm_spawn(struct launcher *L, unsigned slot, const struct pmsg *req, struc
 	if (check_config(L, req, &c, rep) < 0)
 		return -1;
 	int n = qemu_build_argv(&c, argv, ARRAY_LEN(argv), buf, sizeof(buf));
-	if (n < 0) {
+	if (n <= 0) {
 		pmsg_set_error(rep, PE_INTERNAL, "the QEMU command line does not fit");
 		return -1;
 	}

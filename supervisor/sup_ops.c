@@ -139,8 +139,7 @@ static void op_status(struct client *c, const struct pmsg *req)
 	prec_set_uint(m, self, "uptime_ms", now_realtime_ms() - s->started_ms);
 	prec_set_uint(m, self, "restarts", 0);
 	prec_set_str(m, self, "state", "up");
-	struct vm *vm;
-	TAILQ_FOREACH (vm, &s->vms, link) {
+	for (const struct vm *vm = TAILQ_FIRST(&s->vms); vm; vm = TAILQ_NEXT(vm, link)) {
 		if (vm->pid <= 0 || (c->uid != 0 && c->uid != vm->owner))
 			continue; /* one user sees only their own VMs */
 		struct precord *r = prec_add_record(m, &m->body, "vmms");
