@@ -1,4 +1,4 @@
-# fcvm — build, test, bench, check, fuzz.
+# fcvm — build, test, bench, lint, fuzz.
 # `make deps` once on a fresh Debian machine (apt packages, the fcvm users), then `make test`.
 
 VERSION    := 0.1.0
@@ -66,7 +66,8 @@ FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIB_SRC := $(wildcard proto/*.c)
 
-.PHONY: all test unit bench check fuzz fuzz-build deps install clean format policy-dump
+.PHONY: all test test-unit test-sbx test-integration unit asan-bin bench check lint fuzz fuzz-build deps install \
+	clean format policy-dump
 .SECONDARY: # keep objects make would treat as intermediate (helpers)
 all: $(PROGRAMS) $(BUILD)/fcvm-agent
 
@@ -163,10 +164,59 @@ $(BUILD)/policy-dump: policy/policy_dump.c $(BUILD)/libfcvm.a
 policy-dump: $(BUILD)/policy-dump
 	@$(BUILD)/policy-dump
 
-# ---- test, bench, fuzz, check ----
-unit: $(UNIT_BINS) $(IT_BINS) $(FUZZ_BINS)
-test: all unit
-	tests/run
+# ---- test, bench, fuzz, lint ----
+# Three test groups, each a target of its own, run by tests/run; with -j they run beside each
+# other (the integration scripts stay one at a time: each VM costs a core). Alone, a group ends
+# with its own "N passed, N failed, N skipped"; under `make test` (= `make check`) each group
+# leaves its counts in $(TEST_RESULTS)/GROUP and one summary line, and the exit status, close
+# the run. PATTERN=STR runs only the tests whose name contains STR. Time limits (seconds,
+# environment): CHECK_TIMEOUT_S per unit test case (120), TEST_BIN_TIMEOUT_S per test binary
+# or corpus replay (300), TEST_IT_TIMEOUT_S per integration script (900).
+TEST_BINS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+SBX_BINS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(SBX_SRC))
+TEST_RESULTS := $(BUILD)/test-results
+PATTERN      ?=
+test_run      = BUILD='$(BUILD)' tests/run --group $(1) $(if $(TEST_TALLY),--tally $(TEST_RESULTS)/$(1)) -- '$(PATTERN)'
+
+# The helpers built with ASan+UBSan, for the integration group (tests/run: asan/*): their main()s
+# on libfcvm-asan.a, with the sanitizer options compiled in (tests/asan_options.c: the spawner
+# gives them an empty environment). The programs they run beside are the plain ones, copied:
+# the CLI and the launcher look for their programs beside themselves (/proc/self/exe).
+ASAN_BIN      := $(BUILD)/asan-bin
+ASAN_HELPERS  := $(ASAN_BIN)/fcvm-netd $(ASAN_BIN)/fcvm-stored $(ASAN_BIN)/fcvm-uffdd
+ASAN_COPIES   := $(ASAN_BIN)/fcvm $(ASAN_BIN)/fcvm-launcher $(ASAN_BIN)/fcvm-supervisor $(ASAN_BIN)/fcvm-agent
+ASAN_PROGRAMS := $(ASAN_HELPERS) $(ASAN_COPIES)
+ASAN_OPTS_OBJ := $(BUILD)/asan/tests/asan_options.o
+$(ASAN_BIN)/fcvm-netd: $(BUILD)/asan/helpers/netd/main.o $(ASAN_OPTS_OBJ) $(BUILD)/libfcvm-asan.a
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) $(ALL_LDFLAGS) -o $@ $^ $(NETD_LIBS)
+$(ASAN_BIN)/fcvm-stored: $(BUILD)/asan/helpers/stored/main.o $(ASAN_OPTS_OBJ) $(BUILD)/libfcvm-asan.a
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) $(ALL_LDFLAGS) -o $@ $^ $(HELPER_LIBS)
+$(ASAN_BIN)/fcvm-uffdd: $(BUILD)/asan/helpers/uffdd/main.o $(ASAN_OPTS_OBJ) $(BUILD)/libfcvm-asan.a
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) $(ALL_LDFLAGS) -o $@ $^ $(HELPER_LIBS)
+$(ASAN_OPTS_OBJ): tests/asan_options.c # its one deliberate UB (see there) reports and goes on
+	@mkdir -p $(@D)
+	$(CC) $(SAN_CFLAGS) -fsanitize-recover=shift -MMD -MP -c -o $@ $<
+$(ASAN_COPIES): $(ASAN_BIN)/%: $(BUILD)/%
+	@mkdir -p $(@D)
+	cp -f $< $@
+asan-bin: $(ASAN_PROGRAMS)
+
+# every program tests/run runs
+unit: $(UNIT_BINS) $(IT_BINS) $(FUZZ_BINS) $(ASAN_PROGRAMS)
+
+test-unit: $(TEST_BINS) $(FUZZ_BINS)
+	@$(call test_run,unit)
+test-sbx: all $(SBX_BINS) $(BUILD)/policyc
+	@$(call test_run,sbx)
+test-integration: all $(IT_BINS) $(ASAN_PROGRAMS)
+	@$(call test_run,integration)
+test: TEST_TALLY := 1
+test: test-unit test-sbx test-integration
+	@tests/run --summary $(TEST_RESULTS)/unit $(TEST_RESULTS)/sbx $(TEST_RESULTS)/integration
+check: test
 
 bench: all $(BENCH_BINS)
 	bench/run
@@ -177,7 +227,7 @@ fuzz: $(FUZZ_BINS)
 	tests/fuzz/run $(FUZZ_SECONDS)
 
 CHECK_SRC := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
-check: $(POLICY_GEN)
+lint: $(POLICY_GEN)
 	clang-format --dry-run -Werror $(CHECK_SRC)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 		--inline-suppr --suppressions-list=.cppcheck-suppressions -I. -D_GNU_SOURCE $(CHECK_SRC)

@@ -2,7 +2,10 @@
  * header once; main() runs them all, each in a forked child (so a crash or a seccomp kill
  * fails that test only), and prints one line per test:
  *   PASS: file:name     FAIL: file:name (reason)     SKIP: file:name (reason)
- * tests/run counts these lines. */
+ * tests/run counts these lines. Each child gets CHECK_TIMEOUT_S seconds (default 120, 0: no
+ * limit): an alarm() armed in the child ends it, and should the test block or replace
+ * SIGALRM, the parent kills it a few seconds later; either way the line is
+ *   FAIL: file:name (timed out after N s) */
 #ifndef FCVM_CHECK_H
 #define FCVM_CHECK_H
 
@@ -10,8 +13,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef void (*check_fn)(void);
@@ -69,24 +74,85 @@ static int check_ncases;
 		_exit(CHECK_EXIT_SKIP);                                                                                \
 	} while (0)
 
+#define CHECK_TIMEOUT_DEFAULT_S 120
+#define CHECK_TIMEOUT_GRACE_S	5 /* the parent's own deadline, past the child's alarm */
+
+static unsigned check_timeout_s(void)
+{
+	const char *env = getenv("CHECK_TIMEOUT_S");
+	char *end;
+	if (!env || !*env)
+		return CHECK_TIMEOUT_DEFAULT_S;
+	unsigned long v = strtoul(env, &end, 10);
+	if (*end || v > 86400) {
+		fprintf(stderr, "CHECK_TIMEOUT_S=%s: not a number of seconds (0-86400), using %d\n", env,
+			CHECK_TIMEOUT_DEFAULT_S);
+		return CHECK_TIMEOUT_DEFAULT_S;
+	}
+	return (unsigned)v;
+}
+
+static volatile sig_atomic_t check_deadline_passed;
+static void check_on_deadline(int sig)
+{
+	(void)sig;
+	check_deadline_passed = 1;
+}
+
+static double check_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int main(int argc, char **argv)
 {
 	const char *file = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	unsigned limit = check_timeout_s();
 	int failed = 0;
+	/* the parent's deadline interrupts its waitpid (no SA_RESTART) */
+	struct sigaction sa = {.sa_handler = check_on_deadline};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
 	for (int i = 0; i < check_ncases; i++) {
 		if (argc > 1 && strcmp(argv[1], check_cases[i].name) != 0)
 			continue;
 		fflush(NULL);
+		double start = check_now();
 		pid_t pid = fork();
 		if (pid == 0) {
+			signal(SIGALRM, SIG_DFL);
+			alarm(limit);
 			check_cases[i].fn();
 			fflush(NULL);
 			exit(0);
 		}
-		int st = 0;
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		int st = 0, timed_out = 0;
+		pid_t w = pid;
+		check_deadline_passed = 0;
+		alarm(pid > 0 && limit ? limit + CHECK_TIMEOUT_GRACE_S : 0);
+		while (pid > 0 && (w = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
+			if (check_deadline_passed && !timed_out) {
+				timed_out = 1;
+				kill(pid, SIGKILL);
+			}
+		}
+		alarm(0);
+		if (w < 0) {
+			failed++;
+			printf("FAIL: %s:%s (%s: %s)\n", file, check_cases[i].name, pid < 0 ? "fork" : "waitpid",
+			       strerror(errno));
+			fflush(stdout);
+			continue;
+		}
+		/* SIGALRM is a timeout only when it came after the limit (the child's own alarm) */
+		if (limit && WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM && check_now() - start >= limit - 0.5)
+			timed_out = 1;
+		if (timed_out) {
+			failed++;
+			printf("FAIL: %s:%s (timed out after %u s)\n", file, check_cases[i].name, limit);
+		} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 			printf("PASS: %s:%s\n", file, check_cases[i].name);
 		else if (WIFEXITED(st) && WEXITSTATUS(st) == CHECK_EXIT_SKIP)
 			printf("SKIP: %s:%s\n", file, check_cases[i].name);
