@@ -12,7 +12,7 @@
 #define PORTS_MAX 16
 
 struct pub_port {
-	struct in_addr host_ip; /* INADDR_ANY: every address of the host */
+	struct in_addr host_ip; /* INADDR_ANY: every local address of the host (127.0.0.1 too) */
 	uint16_t host_port, guest_port;
 	uint8_t proto; /* IPPROTO_TCP | IPPROTO_UDP */
 };

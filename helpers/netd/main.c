@@ -35,7 +35,7 @@ static void refuse(struct pmsg *rep, int rc, const char *vm, const char *why)
 static void serve_create(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)
 {
 	const char *vm = prec_str(&req->body, "vm"), *mode = prec_str(&req->body, "mode");
-	struct nft_port ports[NETD_PORTS_MAX];
+	struct pub_port ports[NETD_PORTS_MAX];
 	struct netd_made m;
 	char why[256] = "";
 	size_t np = 0;

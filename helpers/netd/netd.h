@@ -37,17 +37,17 @@ int netd_init(struct netd *n, const char *mode, const char *instance);
 
 /* Check a request's ports against the policy and the host, filling out[] (count in *np).
  * On refusal: -errno with why[] saying what (for the error reply and the audit line). */
-int netd_ports_parse(const struct netd *n, const struct precord *req, struct nft_port *out, size_t *np, char *why,
+int netd_ports_parse(const struct netd *n, const struct precord *req, struct pub_port *out, size_t *np, char *why,
 		     size_t whylen);
 /* "[IP:]HOST:GUEST/PROTO" */
-void netd_port_text(const struct nft_port *p, char *buf, size_t len);
+void netd_port_text(const struct pub_port *p, char *buf, size_t len);
 
 struct netd_made {
 	char host_if[16];
 	struct in_addr host_addr, ns_addr; /* bridged */
 	int tap_fd, netns_fd, userns_fd;
 };
-int netd_create(struct netd *n, const char *vm, bool bridged, const struct nft_port *p, size_t np,
+int netd_create(struct netd *n, const char *vm, bool bridged, const struct pub_port *p, size_t np,
 		struct netd_made *out, char *why, size_t whylen);
 /* host_if NULL: a rootless network, which has nothing on the host. */
 int netd_destroy(struct netd *n, const char *vm, const char *host_if, char *why, size_t whylen);

@@ -578,7 +578,7 @@ int nft_host_delete(struct nft *n, const char *table)
 	return batch_send(&bt);
 }
 
-static const struct pubmap *pubmap_for(const struct nft_port *p)
+static const struct pubmap *pubmap_for(const struct pub_port *p)
 {
 	bool ip = p->host_ip.s_addr != htonl(INADDR_ANY);
 
@@ -595,7 +595,7 @@ struct elem_bytes {
 	uint32_t klen;
 };
 
-static void elem_encode(struct elem_bytes *eb, const struct nft_port *p, const struct pubmap *m, struct in_addr vm_addr)
+static void elem_encode(struct elem_bytes *eb, const struct pub_port *p, const struct pubmap *m, struct in_addr vm_addr)
 {
 	uint16_t hport = htons(p->host_port), gport = htons(p->guest_port);
 
@@ -613,7 +613,7 @@ static void elem_encode(struct elem_bytes *eb, const struct nft_port *p, const s
 }
 
 /* One NEWSETELEM / DELSETELEM message for p. */
-static int add_port_msg(struct batch *bt, const char *table, const struct nft_port *p, struct in_addr vm_addr, bool add)
+static int add_port_msg(struct batch *bt, const char *table, const struct pub_port *p, struct in_addr vm_addr, bool add)
 {
 	const struct pubmap *m = pubmap_for(p);
 	struct nftnl_set_elem *e;
@@ -641,7 +641,7 @@ static int add_port_msg(struct batch *bt, const char *table, const struct nft_po
 	return 0;
 }
 
-int nft_host_ports(struct nft *n, const char *table, const struct nft_port *p, size_t np, struct in_addr vm_addr,
+int nft_host_ports(struct nft *n, const char *table, const struct pub_port *p, size_t np, struct in_addr vm_addr,
 		   bool add)
 {
 	struct batch bt;
@@ -670,7 +670,7 @@ static int elems_cb(const struct nlmsghdr *nlh, void *arg)
 
 struct dump_ctx {
 	const struct pubmap *m;
-	int (*cb)(const struct nft_port *p, struct in_addr vm_addr, void *arg);
+	int (*cb)(const struct pub_port *p, struct in_addr vm_addr, void *arg);
 	void *arg;
 	int ret;
 };
@@ -678,7 +678,7 @@ struct dump_ctx {
 static int dump_elem(struct nftnl_set_elem *e, void *arg)
 {
 	struct dump_ctx *d = arg;
-	struct nft_port p = {.proto = d->m->proto};
+	struct pub_port p = {.proto = d->m->proto};
 	struct in_addr vm;
 	uint32_t klen = 0, dlen = 0;
 	const uint8_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
@@ -720,7 +720,7 @@ static int dump_map(struct nft *n, const char *table, struct dump_ctx *d)
 }
 
 int nft_host_port_dump(struct nft *n, const char *table,
-		       int (*cb)(const struct nft_port *p, struct in_addr vm_addr, void *arg), void *arg)
+		       int (*cb)(const struct pub_port *p, struct in_addr vm_addr, void *arg), void *arg)
 {
 	struct dump_ctx d = {.cb = cb, .arg = arg};
 

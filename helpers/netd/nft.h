@@ -18,9 +18,6 @@ struct nft *nft_open(void);	/* NETLINK_NETFILTER in the caller's network namespa
 struct nft *nft_fdopen(int fd); /* an already made socket (vmns); takes ownership */
 void nft_close(struct nft *n);
 
-/* A published port: host_ip 0.0.0.0 means every local address of the host (127.0.0.1 too). */
-#define nft_port pub_port /* common/ports.h: one parse for netd and the launcher */
-
 /* ---- the host's table `ip <table>` (bridged mode) ---- */
 /* Creates the table with its maps, chains and rules in one batch when it does not exist;
  * does nothing when it does. pool/prefix: the VM address pool (egress masquerade). */
@@ -28,12 +25,12 @@ int nft_host_ensure(struct nft *n, const char *table, struct in_addr pool, unsig
 int nft_host_delete(struct nft *n, const char *table); /* -ENOENT if absent */
 /* Add (or delete) the map elements of ports, each DNATing to vm_addr:guest_port, in one batch.
  * Adding an element whose key exists fails the whole batch with -EEXIST. */
-int nft_host_ports(struct nft *n, const char *table, const struct nft_port *p, size_t np, struct in_addr vm_addr,
+int nft_host_ports(struct nft *n, const char *table, const struct pub_port *p, size_t np, struct in_addr vm_addr,
 		   bool add);
 /* Every published port in the table, with the address it DNATs to (one dump per map). A
  * non-zero return from cb stops the walk and is returned. */
 int nft_host_port_dump(struct nft *n, const char *table,
-		       int (*cb)(const struct nft_port *p, struct in_addr vm_addr, void *arg), void *arg);
+		       int (*cb)(const struct pub_port *p, struct in_addr vm_addr, void *arg), void *arg);
 
 /* ---- the table `ip fcvm` inside a VM's namespace ---- */
 /* uplink: the interface towards the host ("fcvm0", the veth; rootless: "fcvmp0", pasta's tap);

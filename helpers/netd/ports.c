@@ -11,14 +11,14 @@
 
 #include "helpers/netd/netd.h"
 
-void netd_port_text(const struct nft_port *p, char *buf, size_t len)
+void netd_port_text(const struct pub_port *p, char *buf, size_t len)
 {
 	port_text(p, buf, len);
 }
 
 /* Can the host's port be had? 0, or -errno from bind (EADDRINUSE: taken; EADDRNOTAVAIL: not
  * an address of this host). */
-static int try_bind(const struct nft_port *p)
+static int try_bind(const struct pub_port *p)
 {
 	int type = p->proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
@@ -34,7 +34,7 @@ static int try_bind(const struct nft_port *p)
 	return rc;
 }
 
-int netd_ports_parse(const struct netd *n, const struct precord *req, struct nft_port *out, size_t *np, char *why,
+int netd_ports_parse(const struct netd *n, const struct precord *req, struct pub_port *out, size_t *np, char *why,
 		     size_t whylen)
 {
 	char txt[48];

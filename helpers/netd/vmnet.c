@@ -125,7 +125,7 @@ static int make_host_link(struct netd *n, const char *vm, int netns_fd, unsigned
 	return -ENOSPC;
 }
 
-static int host_side(struct netd *n, const char *vm, struct vmns *ns, const struct nft_port *p, size_t np,
+static int host_side(struct netd *n, const char *vm, struct vmns *ns, const struct pub_port *p, size_t np,
 		     struct netd_made *out, char *why, size_t whylen)
 {
 	unsigned slot = 0, idx = 0;
@@ -164,7 +164,7 @@ fail:
 	return rc;
 }
 
-int netd_create(struct netd *n, const char *vm, bool bridged, const struct nft_port *p, size_t np,
+int netd_create(struct netd *n, const char *vm, bool bridged, const struct pub_port *p, size_t np,
 		struct netd_made *out, char *why, size_t whylen)
 {
 	struct vmns ns;
@@ -229,12 +229,12 @@ static int note_link(const struct rtnl_link_info *l, void *arg)
 struct stale {
 	struct netd *n;
 	const unsigned char *live;
-	struct nft_port del[64];
+	struct pub_port del[64];
 	struct in_addr to[64];
 	size_t ndel;
 };
 
-static int note_port(const struct nft_port *p, struct in_addr vm_addr, void *arg)
+static int note_port(const struct pub_port *p, struct in_addr vm_addr, void *arg)
 {
 	struct stale *st = arg;
 	uint32_t off = ntohl(vm_addr.s_addr) - ntohl(st->n->pool.s_addr); /* below the pool: huge */

@@ -60,7 +60,8 @@ os.chmod(path, 0o777)
 s.listen(8)
 s.settimeout(0.5)
 open(log + ".ready", "w").close()
-with open(log, "ab", buffering=0) as out, open(log + ".conn", "ab", buffering=0) as conns:
+with open(log, "ab", buffering=0) as out, open(log + ".conn", "ab", buffering=0) as conns, \
+        open(log + ".done", "ab", buffering=0) as done:
     end = time.monotonic() + 120
     while time.monotonic() < end:
         try:
@@ -84,6 +85,7 @@ with open(log, "ab", buffering=0) as out, open(log + ".conn", "ab", buffering=0)
         except OSError:
             pass
         c.close()
+        done.write(b"closed\n")  # all this connection brought is in LOG by now
 EOF
 chmod 0644 "$T_ROOT/listen.py"
 
@@ -94,6 +96,7 @@ listen() {
 	t_wait_until 10 test -e "$2.ready"
 }
 conns() { if [ -e "$1.conn" ]; then wc -l <"$1.conn"; else echo 0; fi; }
+closed() { if [ -e "$1.done" ]; then wc -l <"$1.done"; else echo 0; fi; }
 got_nothing() { [ ! -s "$1" ]; }
 quiet() { "$@" >/dev/null; }
 
@@ -181,7 +184,7 @@ refused c_peer_image_not_sent "served by uid $auid" \
 refused c_env_socket_peer_refused "served by uid $auid" v FCVM_SOCKET="$c/fcvm.sock" timeout 30 "$FCVM" ping
 t_wait_until 10 test "$(conns "$log")" -eq 3
 t_result c_connected_only
-sleep 0.1
+t_wait_until 10 test "$(closed "$log")" -eq 3 # each connection read to its end
 t_check c_attacker_got_nothing got_nothing "$log"
 
 # --- d. the victim's own default: started on demand under its home, private, and answering

@@ -107,12 +107,12 @@ TEST(host_ensure_odd_prefix)
 }
 
 struct seen {
-	struct nft_port p[16];
+	struct pub_port p[16];
 	struct in_addr vm[16];
 	int n;
 };
 
-static int collect(const struct nft_port *p, struct in_addr vm, void *arg)
+static int collect(const struct pub_port *p, struct in_addr vm, void *arg)
 {
 	struct seen *s = arg;
 
@@ -122,7 +122,7 @@ static int collect(const struct nft_port *p, struct in_addr vm, void *arg)
 	return 0;
 }
 
-static bool seen_has(const struct seen *s, const struct nft_port *p, struct in_addr vm)
+static bool seen_has(const struct seen *s, const struct pub_port *p, struct in_addr vm)
 {
 	for (int i = 0; i < s->n; i++)
 		if (s->p[i].host_ip.s_addr == p->host_ip.s_addr && s->p[i].host_port == p->host_port &&
@@ -131,7 +131,7 @@ static bool seen_has(const struct seen *s, const struct nft_port *p, struct in_a
 	return false;
 }
 
-static int stop_at_first(const struct nft_port *p, struct in_addr vm, void *arg)
+static int stop_at_first(const struct pub_port *p, struct in_addr vm, void *arg)
 {
 	++*(int *)arg;
 	return 42;
@@ -141,7 +141,7 @@ TEST(host_ports_round_trip)
 {
 	struct nft *n = fresh_netns();
 	struct in_addr vm = ip4("10.231.0.2");
-	struct nft_port p[] = {
+	struct pub_port p[] = {
 	    {ip4("0.0.0.0"), 8080, 80, IPPROTO_TCP},
 	    {ip4("127.0.0.1"), 8081, 81, IPPROTO_TCP},
 	    {ip4("0.0.0.0"), 5353, 53, IPPROTO_UDP},
@@ -179,14 +179,14 @@ TEST(host_ports_duplicate_is_atomic)
 {
 	struct nft *n = fresh_netns();
 	struct in_addr vm = ip4("10.231.0.2"), vm2 = ip4("10.231.0.6");
-	struct nft_port a = {ip4("0.0.0.0"), 8080, 80, IPPROTO_TCP};
-	struct nft_port batch[] = {
+	struct pub_port a = {ip4("0.0.0.0"), 8080, 80, IPPROTO_TCP};
+	struct pub_port batch[] = {
 	    {ip4("0.0.0.0"), 9090, 90, IPPROTO_TCP},
 	    {ip4("0.0.0.0"), 8080, 81, IPPROTO_TCP}, /* same key as a */
 	    {ip4("0.0.0.0"), 9091, 91, IPPROTO_UDP},
 	};
-	struct nft_port same_port_udp = {ip4("0.0.0.0"), 8080, 80, IPPROTO_UDP};
-	struct nft_port bad_proto = {ip4("0.0.0.0"), 1, 1, IPPROTO_ICMP};
+	struct pub_port same_port_udp = {ip4("0.0.0.0"), 8080, 80, IPPROTO_UDP};
+	struct pub_port bad_proto = {ip4("0.0.0.0"), 1, 1, IPPROTO_ICMP};
 	struct seen s = {0};
 
 	CHECK_EQ(nft_host_ensure(n, TABLE, ip4("10.231.0.0"), 16), 0);
@@ -204,7 +204,7 @@ TEST(host_ports_duplicate_is_atomic)
 TEST(host_delete)
 {
 	struct nft *n = fresh_netns();
-	struct nft_port a = {ip4("0.0.0.0"), 8080, 80, IPPROTO_TCP};
+	struct pub_port a = {ip4("0.0.0.0"), 8080, 80, IPPROTO_TCP};
 	char out[256];
 
 	CHECK_EQ(nft_host_delete(n, TABLE), -ENOENT);
@@ -355,7 +355,7 @@ static int in_netns(const char *ns, int (*fn)(struct nft *n, void *arg), void *a
 	return WIFEXITED(st) ? -WEXITSTATUS(st) : -255;
 }
 
-static struct nft_port web[4];
+static struct pub_port web[4];
 
 static int host_setup(struct nft *n, void *arg)
 {
@@ -386,11 +386,11 @@ static int fetch(const char *ns, const char *url, const char *want, int tries)
 static void traffic_body(void)
 {
 	/* 8080 on every address, 8081 on 198.51.100.5 only */
-	web[0] = (struct nft_port){ip4("0.0.0.0"), 8080, 80, IPPROTO_TCP};
-	web[1] = (struct nft_port){ip4("198.51.100.5"), 8081, 80, IPPROTO_TCP};
+	web[0] = (struct pub_port){ip4("0.0.0.0"), 8080, 80, IPPROTO_TCP};
+	web[1] = (struct pub_port){ip4("198.51.100.5"), 8081, 80, IPPROTO_TCP};
 	/* 8082 on every address to guest port 80, and on 198.51.100.5 to 81: the address wins */
-	web[2] = (struct nft_port){ip4("0.0.0.0"), 8082, 80, IPPROTO_TCP};
-	web[3] = (struct nft_port){ip4("198.51.100.5"), 8082, 81, IPPROTO_TCP};
+	web[2] = (struct pub_port){ip4("0.0.0.0"), 8082, 80, IPPROTO_TCP};
+	web[3] = (struct pub_port){ip4("198.51.100.5"), 8082, 81, IPPROTO_TCP};
 	topo_up();
 	CHECK_EQ(in_netns(nsV, vm_setup, NULL), 0);
 	CHECK_EQ(in_netns(nsH, host_setup, NULL), 0);
