@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -75,6 +76,9 @@ static int one_run(const struct assets *a, const char *dir, unsigned long tsc, u
 	fds[VFD_DISK] = open(disk, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	fds[VFD_IMAGE] = open(a->demo_image, O_RDONLY);
 	fds[VFD_CONSOLE] = open(console, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	fds[VFD_MEM] = memfd_create("ram", 0);
+	if (fds[VFD_MEM] >= 0 && ftruncate(fds[VFD_MEM], (off_t)512 << 20) < 0)
+		return -1;
 	for (int i = 0; i < VFD__COUNT; i++)
 		if (fds[i] < 0)
 			return -1;

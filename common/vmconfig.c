@@ -80,7 +80,8 @@ int vmconfig_put(struct pmsg *m, const struct vm_config *c)
 {
 	struct precord *b = &m->body;
 	int rc = prec_set_uint(m, b, "cpus", c->cpus) | prec_set_uint(m, b, "mem", c->mem_mib) |
-		 prec_set_str(m, b, "accel", accel_name(c->accel)) | prec_set_bool(m, b, "debug", c->debug_console);
+		 prec_set_str(m, b, "accel", accel_name(c->accel)) | prec_set_bool(m, b, "debug", c->debug_console) |
+		 (c->restore ? prec_set_bool(m, b, "restore", true) : 0);
 	if (c->net.on) {
 		rc |= prec_set_str(m, b, "guest_addr", c->net.addr) |
 		      prec_set_uint(m, b, "guest_prefix", c->net.prefix) | prec_set_str(m, b, "guest_gw", c->net.gw) |
@@ -103,6 +104,7 @@ int vmconfig_get(const struct pmsg *m, struct vm_config *c, char *err, size_t le
 	const char *accel = prec_str(b, "accel"), *addr = prec_str(b, "guest_addr");
 	memset(c, 0, sizeof(*c));
 	prec_bool(b, "debug", &c->debug_console);
+	prec_bool(b, "restore", &c->restore);
 	if (!prec_uint(b, "cpus", &cpus) || !prec_uint(b, "mem", &mem) || !accel) {
 		snprintf(err, len, "cpus, mem and accel are required");
 		return -1;

@@ -5,6 +5,7 @@
 #ifndef FCVM_VMCONFIG_H
 #define FCVM_VMCONFIG_H
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -12,11 +13,30 @@
 
 enum accel { ACCEL_TCG, ACCEL_KVM };
 
-/* The fds the launcher places for the VMM, in this order, from fd 3 (proto vmm_spawn). */
-enum vmm_fd { VFD_QMP, VFD_AGENT, VFD_KERNEL, VFD_INITRD, VFD_ROOTFS, VFD_DISK, VFD_IMAGE, VFD_CONSOLE, VFD__COUNT };
+/* The fds the launcher places for the VMM, in this order, from fd 3 (proto vmm_spawn).
+ * VFD_MEM is the guest's RAM: a memfd of exactly mem_mib MiB. Booting, it is the VM's own
+ * (QEMU maps it shared, so the supervisor can have it copied into a snapshot); restoring a
+ * clone, it is the snapshot's template, sealed against writes (QEMU maps it private:
+ * copy-on-write, the template stays as it is). */
+enum vmm_fd {
+	VFD_QMP,
+	VFD_AGENT,
+	VFD_KERNEL,
+	VFD_INITRD,
+	VFD_ROOTFS,
+	VFD_DISK,
+	VFD_IMAGE,
+	VFD_CONSOLE,
+	VFD_MEM,
+	VFD__COUNT
+};
 #define VMM_FD(i) (3 + (int)(i))
-/* With a network, the launcher places the tap right after the always-present fds. */
-#define VMM_FD_TAP VMM_FD(VFD__COUNT)
+/* Restoring (vmm_restore), the device state to load comes next; with a network, the tap
+ * comes last. */
+#define VMM_FD_STATE	   VMM_FD(VFD__COUNT)
+#define VMM_FD_TAP(config) VMM_FD(VFD__COUNT + ((config)->restore ? 1 : 0))
+/* The seals a template memfd must carry (restoring): no write, no resize, no unsealing. */
+#define VMM_TEMPLATE_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 /* The guest's side of its network (docs/networking.md). */
 struct guest_net {
@@ -33,6 +53,7 @@ struct vm_config {
 	enum accel accel;
 	unsigned long tsc_khz; /* the launcher's measurement; 0: unknown (tsc_early_khz left out) */
 	bool debug_console;    /* kernel messages to the console file (not quiet) */
+	bool restore;	       /* a clone: RAM from a template, device state from VMM_FD_STATE */
 	struct guest_net net;
 };
 

@@ -176,6 +176,8 @@ static void serve_op(struct launcher *L, const struct pmsg *req, struct pmsg *re
 		break;
 	case OP_VMM_SPAWN:
 	case OP_VMM_SPAWN_NET:
+	case OP_VMM_RESTORE:
+	case OP_VMM_RESTORE_NET:
 		serve_vmm_spawn(L, req, rep);
 		break;
 	case OP_PASTA_SPAWN:

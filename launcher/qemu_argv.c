@@ -20,7 +20,7 @@ int qemu_build_argv(const struct vm_config *c, const char **argv, size_t max, ch
 	/* The RTC stays on (rtc=off costs two 1 s timeouts at boot); no option ROMs, no
 	 * default devices; -no-reboot: the guest's reboot (reboot=t) ends the VMM. */
 	argv_add(&b, "-M");
-	argv_add(&b, "microvm,x-option-roms=off,rtc=on,isa-serial=on");
+	argv_add(&b, "microvm,x-option-roms=off,rtc=on,isa-serial=on,memory-backend=ram");
 	argv_add(&b, "-accel");
 	argv_add(&b, "%s", c->accel == ACCEL_KVM ? "kvm" : "tcg");
 	argv_add(&b, "-cpu");
@@ -29,6 +29,13 @@ int qemu_build_argv(const struct vm_config *c, const char **argv, size_t max, ch
 	argv_add(&b, "%u", c->cpus);
 	argv_add(&b, "-m");
 	argv_add(&b, "%u", c->mem_mib);
+	/* Guest RAM is the memfd we were given, opened again through /proc (QEMU 7.2's
+	 * memory-backend-file takes a path only). Booting: shared, so the memfd is the RAM and
+	 * a snapshot can copy it while the VM is paused. A clone: private, copy-on-write over
+	 * the sealed template, which every clone of the snapshot shares. */
+	argv_add(&b, "-object");
+	argv_add(&b, "memory-backend-file,id=ram,size=%uM,mem-path=/proc/self/fd/%d,share=%s", c->mem_mib,
+		 VMM_FD(VFD_MEM), c->restore ? "off" : "on");
 	argv_add(&b, "-nodefaults");
 	argv_add(&b, "-no-user-config");
 	argv_add(&b, "-display");
@@ -75,7 +82,7 @@ int qemu_build_argv(const struct vm_config *c, const char **argv, size_t max, ch
 	/* the NIC: the tap netd made, an inherited fd (QEMU opens nothing and runs no script) */
 	if (c->net.on) {
 		argv_add(&b, "-netdev");
-		argv_add(&b, "tap,id=net0,fd=%d", VMM_FD_TAP);
+		argv_add(&b, "tap,id=net0,fd=%d", VMM_FD_TAP(c));
 		argv_add(&b, "-device");
 		argv_add(&b, "virtio-net-device,netdev=net0,mac=%s", c->net.mac);
 	}
@@ -90,5 +97,11 @@ int qemu_build_argv(const struct vm_config *c, const char **argv, size_t max, ch
 	argv_add(&b, "socket,id=qmp,fd=%d,server=on,wait=off", VMM_FD(VFD_QMP));
 	argv_add(&b, "-mon");
 	argv_add(&b, "chardev=qmp,mode=control");
+	/* a clone waits, paused, for its device state: the supervisor sets x-ignore-shared
+	 * (QMP only, in 7.2) and then loads VMM_FD_STATE with migrate-incoming */
+	if (c->restore) {
+		argv_add(&b, "-incoming");
+		argv_add(&b, "defer");
+	}
 	return b.overflow ? -1 : (int)b.n;
 }

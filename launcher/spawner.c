@@ -19,6 +19,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/vmconfig.h"
 #include "common/util.h"
 #include "launcher/launcher.h"
 #include "policy/sandbox.h"
@@ -38,7 +39,7 @@ static const struct prog_spec specs[PROG__COUNT] = {
     [PROG_NETD] = {"fcvm-netd", &policy_netd, 1, 1, false},
     [PROG_STORED] = {"fcvm-stored", &policy_stored, 1, 1, false},
     [PROG_UFFDD] = {"fcvm-uffdd", &policy_uffdd, 1, 1, false},
-    [PROG_QEMU] = {"qemu-system-x86_64", &policy_vmm_qemu, 8, 9, true},
+    [PROG_QEMU] = {"qemu-system-x86_64", &policy_vmm_qemu, VFD__COUNT, VFD__COUNT + 2, true},
     [PROG_PASTA] = {"pasta", &policy_vmm_qemu, 4, 4, true},
 };
 

@@ -4,13 +4,35 @@
  * were checked by the protocol layer, their roles are fixed by position (common/vmconfig.h).
  * The spawner runs it as the VM slot's uid, jailed (vmm_jail.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "launcher/launcher.h"
 #include "launcher/qemu_argv.h"
+
+/* The guest's RAM memfd: exactly the memory asked for; a clone's template sealed for good
+ * (QEMU 7.2 opens it read-write: only the seals keep the clones from changing it), a
+ * booting VM's own unsealed (QEMU maps it shared). */
+static int check_ram(const struct pmsg *req, const struct vm_config *c, struct pmsg *rep)
+{
+	struct stat st;
+	int fd = req->fds[VFD_MEM], seals = fcntl(fd, F_GET_SEALS);
+	if (fstat(fd, &st) < 0 || seals < 0 || (uint64_t)st.st_size != (uint64_t)c->mem_mib << 20) {
+		launcher_refuse(rep, PE_INVALID, "VMM for %s: the RAM memfd is not of %u MiB", prec_str(&req->body, "vm"),
+				c->mem_mib);
+		return -1;
+	}
+	if (c->restore ? (seals & VMM_TEMPLATE_SEALS) != VMM_TEMPLATE_SEALS : (seals & F_SEAL_WRITE) != 0) {
+		launcher_refuse(rep, PE_INVALID, "VMM for %s: the RAM memfd is %s", prec_str(&req->body, "vm"),
+				c->restore ? "a template that is not sealed against writes" : "sealed against writes");
+		return -1;
+	}
+	return 0;
+}
 
 static int check_config(const struct launcher *L, const struct pmsg *req, struct vm_config *c, struct pmsg *rep)
 {
@@ -19,9 +41,15 @@ static int check_config(const struct launcher *L, const struct pmsg *req, struct
 		launcher_refuse(rep, PE_INVALID, "VMM for %s: %s", prec_str(&req->body, "vm"), err);
 		return -1;
 	}
-	if (c->net.on != (req->op->id == OP_VMM_SPAWN_NET)) {
+	enum proto_op op = req->op->id;
+	if (c->net.on != (op == OP_VMM_SPAWN_NET || op == OP_VMM_RESTORE_NET)) {
 		launcher_refuse(rep, PE_INVALID,
-				"VMM for %s: a guest network comes with vmm_spawn_net and its tap only",
+				"VMM for %s: a guest network comes with vmm_spawn_net/vmm_restore_net and its tap only",
+				prec_str(&req->body, "vm"));
+		return -1;
+	}
+	if (c->restore != (op == OP_VMM_RESTORE || op == OP_VMM_RESTORE_NET)) {
+		launcher_refuse(rep, PE_INVALID, "VMM for %s: restore comes with vmm_restore and its state only",
 				prec_str(&req->body, "vm"));
 		return -1;
 	}
@@ -34,6 +62,8 @@ static int check_config(const struct launcher *L, const struct pmsg *req, struct
 		launcher_refuse(rep, PE_DENIED, "VMM for %s: this host has no usable KVM", prec_str(&req->body, "vm"));
 		return -1;
 	}
+	if (check_ram(req, c, rep) < 0)
+		return -1;
 	c->tsc_khz = L->tsc_khz;
 	return 0;
 }

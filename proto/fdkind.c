@@ -81,6 +81,10 @@ bool fd_is_kind(int fd, enum fd_kind kind)
 		       sockopt_is(fd, SO_DOMAIN, AF_UNIX);
 	case FDK_SOCKET:
 		return S_ISSOCK(st.st_mode);
+	case FDK_MEMFD:
+		/* F_GET_SEALS answers only on shmem (and hugetlbfs) files */
+		return S_ISREG(st.st_mode) && (fs_is(fd, TMPFS_MAGIC) || fs_is(fd, HUGETLBFS_MAGIC)) &&
+		       fcntl(fd, F_GET_SEALS) >= 0;
 	case FDK_NONE:
 	case FDK_ANY:
 		break;
@@ -111,6 +115,8 @@ const char *fd_kind_name(enum fd_kind kind)
 		return "seqpacket";
 	case FDK_SOCKET:
 		return "socket";
+	case FDK_MEMFD:
+		return "memfd";
 	}
 	return "unknown";
 }

@@ -159,6 +159,7 @@ static const struct field_def vmm_spawn_req[] = {
     F_UINT("mem", true, 64, 1u << 20),		/* MiB; the launcher's policy bounds it further */
     F_STR("accel", true, 3, 3, SC_IDENT),	/* kvm | tcg */
     F_BOOL("debug", false),			/* kernel messages on the console */
+    F_BOOL("restore", false),			/* vmm_restore: a clone of a snapshot */
     F_STR("guest_addr", false, 7, 15, SC_TEXT), /* vmm_spawn_net only: parsed again as IPv4 */
     F_UINT("guest_prefix", false, 1, 32),
     F_STR("guest_gw", false, 7, 15, SC_TEXT),
@@ -399,16 +400,32 @@ static const struct op_def ops[OP__COUNT] = {
 		      .name = "vmm_spawn",
 		      .req = REC(vmm_spawn_req),
 		      .rep = REC(vmm_spawn_rep),
-		      /* qmp listener, agent listener, kernel, initrd, rootfs, disk, image, console */
-		      .nfds_req = 8,
-		      .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE}},
+		      /* qmp listener, agent listener, kernel, initrd, rootfs, disk, image, console, RAM */
+		      .nfds_req = 9,
+		      .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE,
+				  FDK_MEMFD}},
     [OP_VMM_SPAWN_NET] = {.id = OP_VMM_SPAWN_NET,
 			  .name = "vmm_spawn_net",
 			  .req = REC(vmm_spawn_req),
 			  .rep = REC(vmm_spawn_rep),
-			  .nfds_req = 9,
+			  .nfds_req = 10,
 			  .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE,
-				      FDK_FILE, FDK_TAP}},
+				      FDK_FILE, FDK_MEMFD, FDK_TAP}},
+    /* a clone: the same, RAM being the snapshot's sealed template, then its device state */
+    [OP_VMM_RESTORE] = {.id = OP_VMM_RESTORE,
+			.name = "vmm_restore",
+			.req = REC(vmm_spawn_req),
+			.rep = REC(vmm_spawn_rep),
+			.nfds_req = 10,
+			.fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE,
+				    FDK_MEMFD, FDK_FILE}},
+    [OP_VMM_RESTORE_NET] = {.id = OP_VMM_RESTORE_NET,
+			    .name = "vmm_restore_net",
+			    .req = REC(vmm_spawn_req),
+			    .rep = REC(vmm_spawn_rep),
+			    .nfds_req = 11,
+			    .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE,
+					FDK_FILE, FDK_MEMFD, FDK_FILE, FDK_TAP}},
     [OP_NET_CREATE] = {.id = OP_NET_CREATE,
 		       .name = "net_create",
 		       .req = REC(net_create_req),

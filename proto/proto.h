@@ -96,6 +96,7 @@ enum fd_kind {
 	FDK_SEQPACKET,	 /* AF_UNIX SOCK_SEQPACKET socket */
 	FDK_SOCKET,	 /* any socket */
 	FDK_USERNS,	 /* nsfs, NS_GET_NSTYPE == CLONE_NEWUSER */
+	FDK_MEMFD,	 /* a memfd (shmem file that takes seals) */
 };
 
 enum proto_op {
@@ -125,7 +126,7 @@ enum proto_op {
 	OP_STORE_IMAGE_REMOVE,
 	/* supervisor -> launcher: start one VMM process with its fds (supervisor/launcher_vmm.c) */
 	OP_VMM_SPAWN,
-	OP_VMM_SPAWN_NET, /* the same with the VM's tap as a 9th fd */
+	OP_VMM_SPAWN_NET, /* the same with the VM's tap as the last fd */
 	/* supervisor -> netd: a VM's network (docs/networking.md); the tap, netns and userns
 	 * come back as fds */
 	OP_NET_CREATE,
@@ -152,6 +153,9 @@ enum proto_op {
 	OP_VM_STOP,
 	OP_VM_REMOVE,
 	OP_VM_LOGS,
+	/* appended, so that the agent's op numbers stay as the guest assets have them */
+	OP_VMM_RESTORE, /* a clone from a snapshot */
+	OP_VMM_RESTORE_NET,
 	OP__COUNT
 };
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -229,6 +230,21 @@ static void start_done(struct vm_start *st)
 		 vm->qc.mem_mib);
 }
 
+/* The guest's RAM: a memfd of its size, kept (vm->ram_fd) so that a snapshot can have it
+ * copied while the VM is paused. Pages are allocated as the guest touches them. */
+static int vm_ram_new(struct vm *vm)
+{
+	int fd = memfd_create("fcvm-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)vm->qc.mem_mib << 20) < 0 || (vm->ram_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
 static int open_ro(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -258,10 +274,11 @@ static void spawn_vmm(struct vm_start *st)
 	fds[VFD_IMAGE] = st->image_fd;
 	st->image_fd = -1;
 	fds[VFD_CONSOLE] = openat(vm->dirfd, "console.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fds[VFD_MEM] = vm_ram_new(vm);
 	for (int i = 0; i < VFD__COUNT; i++)
 		if (fds[i] < 0) {
-			static const char *const what[] = {"QMP socket", "agent socket", "kernel", "initramfs",
-							   "rootfs",	 "disk",	 "image",  "console file"};
+			static const char *const what[] = {"QMP socket", "agent socket", "kernel",	 "initramfs", "rootfs",
+							   "disk",	 "image",	 "console file", "RAM"};
 			int e = fds[i] == -1 ? errno : -fds[i];
 			for (int j = 0; j < VFD__COUNT; j++)
 				close_fdp(&fds[j]);
@@ -449,6 +466,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 	vm->exit_code = -1;
 	vm->log_fd = -1;
 	vm->dirfd = -1;
+	vm->ram_fd = -1;
 	vm->next_sid = 1;
 	vm->remove_on_stop = prec_bool(&req->body, "remove", &b) && b;
 	vm->qc.cpus = prec_uint(&req->body, "cpu", &u) ? (unsigned)u : VM_DEFAULT_CPUS;

@@ -100,6 +100,7 @@ struct vm {
 	struct pmsg rm_reply;
 	bool disk_made;
 	int dirfd;  /* STATE/vms/NAME */
+	int ram_fd; /* the guest's RAM (memfd) while the VMM runs; -1 after a supervisor restart */
 	int log_fd; /* the container's output, records of [stream u8][len u32 BE][bytes] */
 	struct agent_link agent;
 	bool agent_up;

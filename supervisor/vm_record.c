@@ -85,6 +85,7 @@ static struct vm *load_one(struct supervisor *s, const char *name)
 	}
 	vm->sup = s;
 	vm->dirfd = dirfd;
+	vm->ram_fd = -1; /* the predecessor's: gone with it (such a VM cannot be snapshotted) */
 	memcpy(vm->name, name, len + 1);
 	snprintf(vm->id, sizeof(vm->id), "%s", jstr(j, "id"));
 	snprintf(vm->image, sizeof(vm->image), "%s", jstr(j, "image"));

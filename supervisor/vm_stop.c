@@ -115,6 +115,7 @@ void vm_vmm_gone(struct vm *vm)
 	else
 		log_info("%s: VMM exited", vm->name);
 	vm->pid = 0;
+	close_fdp(&vm->ram_fd); /* the guest's RAM goes with its VMM */
 	vm_net_release(vm);
 	if (vm->status != VM_LOST)
 		vm->status = VM_STOPPED;
@@ -151,6 +152,7 @@ static void free_vm(struct vm *vm)
 			log_err("%s: cannot remove its directory: %s", vm->name, strerror(errno));
 	}
 	close_fdp(&vm->log_fd);
+	close_fdp(&vm->ram_fd);
 	event_free(vm->timer);
 	if (vm->health_timer)
 		event_free(vm->health_timer);

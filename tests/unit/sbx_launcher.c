@@ -84,6 +84,15 @@ static void kv_uint(struct frame *f, const char *k, uint64_t v)
 	msgpack_pack_uint64(&f->pk, v);
 }
 
+static void kv_bool(struct frame *f, const char *k, bool v)
+{
+	pstr(f, k);
+	if (v)
+		msgpack_pack_true(&f->pk);
+	else
+		msgpack_pack_false(&f->pk);
+}
+
 /* A request frame for op with nfields fields to follow (the caller packs them). */
 static void begin(struct frame *f, const char *op, uint32_t id, uint32_t nfields)
 {
@@ -109,7 +118,16 @@ static void vm_fields(struct frame *f, unsigned cpus, unsigned mem, const char *
 }
 
 /* 8 fds as vmm_spawn takes them: two listening sockets, five files, a console file. */
-static unsigned vm_fds(int fds[9], bool dir_for_kernel)
+/* A RAM memfd of MIB MiB (sparse: nothing is allocated). */
+static int ram_memfd(unsigned mib)
+{
+	int fd = memfd_create("vm-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, (off_t)mib << 20) == 0);
+	return fd;
+}
+
+static unsigned vm_fds(int fds[VFD__COUNT], bool dir_for_kernel)
 {
 	for (int i = 0; i < 2; i++) {
 		fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -123,7 +141,8 @@ static unsigned vm_fds(int fds[9], bool dir_for_kernel)
 		close(fds[2]);
 		fds[2] = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
-	return 8;
+	fds[VFD_MEM] = ram_memfd(512);
+	return VFD__COUNT;
 }
 
 /* Send the frame with fds, let the launcher serve it (its log to log_fd), read the reply. */
@@ -173,13 +192,13 @@ TEST(well_formed_vmm_spawn_starts_the_vmm)
 {
 	struct frame f;
 	struct pmsg rep;
-	int fds[9];
+	int fds[VFD__COUNT + 2];
 	setup();
 	begin(&f, "vmm_spawn", 1, 5);
 	vm_fields(&f, 1, 512, "tcg");
 	vm_fds(fds, false);
 	int console = dup(fds[VFD_CONSOLE]);
-	serve(&f, fds, 8, &rep);
+	serve(&f, fds, VFD__COUNT, &rep);
 	uint64_t pid = 0;
 	if (rep.err_code) {
 		char buf[512] = "";
@@ -199,7 +218,7 @@ TEST(extra_argv_refused)
 {
 	struct frame f;
 	struct pmsg rep;
-	int fds[9];
+	int fds[VFD__COUNT + 2];
 	setup();
 	begin(&f, "vmm_spawn", 2, 6);
 	vm_fields(&f, 1, 512, "tcg");
@@ -220,7 +239,7 @@ TEST(object_smuggled_in_a_string_field_refused)
 	for (size_t i = 0; i < 3; i++) {
 		struct frame f;
 		struct pmsg rep;
-		int fds[10];
+		int fds[VFD__COUNT + 2];
 		begin(&f, "vmm_spawn_net", 3, 9);
 		vm_fields(&f, 1, 512, "tcg");
 		kv_str(&f, "guest_addr", "10.0.0.2");
@@ -240,7 +259,7 @@ TEST(object_smuggled_in_a_string_field_refused)
 	/* an address with a second option after it */
 	struct frame f;
 	struct pmsg rep;
-	int fds[10];
+	int fds[VFD__COUNT + 2];
 	begin(&f, "vmm_spawn_net", 4, 9);
 	vm_fields(&f, 1, 512, "tcg");
 	kv_str(&f, "guest_addr", "1.2.3.4,x=y");
@@ -255,11 +274,93 @@ TEST(object_smuggled_in_a_string_field_refused)
 	pmsg_free(&rep);
 }
 
+/* The guest's RAM: of the size asked for, a real memfd, and, for a clone, a template sealed
+ * against writes (QEMU 7.2 opens it read-write: only the seals keep a clone from changing
+ * what every other clone maps). */
+TEST(ram_not_fitting_the_request_refused)
+{
+	setup();
+	for (int kind = 0; kind < 4; kind++) {
+		struct frame f;
+		struct pmsg rep;
+		int fds[VFD__COUNT + 2];
+		bool restore = kind >= 2;
+		begin(&f, restore ? "vmm_restore" : "vmm_spawn", 20 + (unsigned)kind, restore ? 6 : 5);
+		vm_fields(&f, 1, 512, "tcg");
+		if (restore)
+			kv_bool(&f, "restore", true);
+		unsigned n = vm_fds(fds, false);
+		close(fds[VFD_MEM]);
+		const char *audit = "the RAM memfd is";
+		switch (kind) {
+		case 0: /* too small */
+			fds[VFD_MEM] = ram_memfd(256);
+			break;
+		case 1: /* a booting VM's RAM sealed against writes */
+			fds[VFD_MEM] = ram_memfd(512);
+			CHECK(fcntl(fds[VFD_MEM], F_ADD_SEALS, F_SEAL_WRITE) == 0);
+			audit = "sealed against writes";
+			break;
+		case 2: /* a template without seals */
+			fds[VFD_MEM] = ram_memfd(512);
+			audit = "not sealed against writes";
+			break;
+		case 3: /* a template sealed for writes but still growable and unsealable */
+			fds[VFD_MEM] = ram_memfd(512);
+			CHECK(fcntl(fds[VFD_MEM], F_ADD_SEALS, F_SEAL_WRITE) == 0);
+			audit = "not sealed against writes";
+			break;
+		}
+		if (restore)
+			fds[n++] = memfd_create("vm-state", MFD_CLOEXEC);
+		serve(&f, fds, n, &rep);
+		expect_refused(&rep, PE_INVALID, audit);
+		expect_nothing_started();
+		pmsg_free(&rep);
+	}
+}
+
+TEST(ram_that_is_no_memfd_refused)
+{
+	struct frame f;
+	struct pmsg rep;
+	int fds[VFD__COUNT + 2];
+	setup();
+	begin(&f, "vmm_spawn", 30, 5);
+	vm_fields(&f, 1, 512, "tcg");
+	unsigned n = vm_fds(fds, false);
+	close(fds[VFD_MEM]);
+	char path[] = "/tmp/fcvm-sbx-ram.XXXXXX";
+	fds[VFD_MEM] = mkostemp(path, O_CLOEXEC); /* a file of the right size, but on disk */
+	CHECK(fds[VFD_MEM] >= 0);
+	unlink(path);
+	CHECK(ftruncate(fds[VFD_MEM], (off_t)512 << 20) == 0);
+	serve(&f, fds, n, &rep);
+	expect_refused(&rep, PE_INVALID, "memfd");
+	expect_nothing_started();
+	pmsg_free(&rep);
+}
+
+TEST(restore_flag_without_vmm_restore_refused)
+{
+	struct frame f;
+	struct pmsg rep;
+	int fds[VFD__COUNT + 2];
+	setup();
+	begin(&f, "vmm_spawn", 31, 6);
+	vm_fields(&f, 1, 512, "tcg");
+	kv_bool(&f, "restore", true);
+	serve(&f, fds, vm_fds(fds, false), &rep);
+	expect_refused(&rep, PE_INVALID, "restore comes with vmm_restore");
+	expect_nothing_started();
+	pmsg_free(&rep);
+}
+
 TEST(a_path_instead_of_an_fd_refused)
 {
 	struct frame f;
 	struct pmsg rep;
-	int fds[9];
+	int fds[VFD__COUNT + 2];
 	setup();
 	/* a kernel path where the kernel's fd belongs */
 	begin(&f, "vmm_spawn", 5, 6);
@@ -296,7 +397,7 @@ TEST(out_of_policy_vm_refused)
 	for (size_t i = 0; i < 3; i++) {
 		struct frame f;
 		struct pmsg rep;
-		int fds[9];
+		int fds[VFD__COUNT + 2];
 		begin(&f, "vmm_spawn", 8, 5);
 		vm_fields(&f, bad[i].cpus, bad[i].mem, bad[i].accel);
 		serve(&f, fds, vm_fds(fds, false), &rep);
@@ -398,7 +499,7 @@ TEST(spawner_refuses_orders_outside_its_table)
 	o.prog = PROG_QEMU; /* a slot beyond the table */
 	o.nargs = 0;
 	o.slot = MAX_VMMS;
-	int fds[9];
+	int fds[VFD__COUNT + 2];
 	unsigned n = vm_fds(fds, false);
 	CHECK(spawner_ask(L.spawner, &o, fds, n, msg, sizeof(msg)) < 0);
 	CHECK(strstr(msg, "slot") != NULL);

@@ -106,7 +106,7 @@ TEST(tsc_frequency_is_measured)
 /* The whole command line, so that any change to it is a deliberate one. */
 static const char *const argv_common_head[] = {
     "-M",
-    "microvm,x-option-roms=off,rtc=on,isa-serial=on",
+    "microvm,x-option-roms=off,rtc=on,isa-serial=on,memory-backend=ram",
     "-accel",
     "kvm",
     "-cpu",
@@ -115,6 +115,8 @@ static const char *const argv_common_head[] = {
     "1",
     "-m",
     "512",
+    "-object",
+    "memory-backend-file,id=ram,size=512M,mem-path=/proc/self/fd/11,share=on",
     "-nodefaults",
     "-no-user-config",
     "-display",
@@ -192,9 +194,9 @@ TEST(exact_command_line_with_network)
 	struct vm_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM, .net = guest_net};
 	const char *argv[QEMU_ARGV_MAX];
 	char buf[8192];
-	/* the tap is the 9th fd: 3 + 8 */
-	CHECK_EQ(VMM_FD_TAP, 11);
-	static const char *const nic[] = {"-netdev", "tap,id=net0,fd=11", "-device",
+	/* the tap is the 10th fd: 3 + 9 */
+	CHECK_EQ(VMM_FD_TAP(&c), 12);
+	static const char *const nic[] = {"-netdev", "tap,id=net0,fd=12", "-device",
 					  "virtio-net-device,netdev=net0,mac=02:fc:00:00:00:02"};
 	int n = build(&c, argv, buf, sizeof(buf));
 	check_exact(argv, n, APPEND_HEAD "fcvm.net=10.254.254.2/30,10.254.254.1,02:fc:00:00:00:02,10.0.2.3", nic, 4);
@@ -203,6 +205,26 @@ TEST(exact_command_line_with_network)
 	c.net.dns[0] = 0;
 	n = build(&c, argv, buf, sizeof(buf));
 	check_exact(argv, n, APPEND_HEAD "fcvm.net=10.254.254.2/30,10.254.254.1,02:fc:00:00:00:02", nic, 4);
+}
+
+/* A clone: the template mapped private (copy-on-write), the device state after it, the tap
+ * last, and QEMU waiting for migrate-incoming. */
+TEST(exact_command_line_of_a_clone)
+{
+	struct vm_config c = {.cpus = 1, .mem_mib = 512, .accel = ACCEL_KVM, .net = guest_net, .restore = true};
+	const char *argv[QEMU_ARGV_MAX];
+	char buf[8192];
+	CHECK_EQ(VMM_FD_STATE, 12);
+	CHECK_EQ(VMM_FD_TAP(&c), 13);
+	int n = build(&c, argv, buf, sizeof(buf));
+	CHECK(n > 20);
+	CHECK_STR(argv[11], "memory-backend-file,id=ram,size=512M,mem-path=/proc/self/fd/11,share=off");
+	CHECK_STR(argv[n - 2], "-incoming");
+	CHECK_STR(argv[n - 1], "defer");
+	bool tap = false;
+	for (int i = 0; i < n; i++)
+		tap |= strcmp(argv[i], "tap,id=net0,fd=13") == 0;
+	CHECK(tap);
 }
 
 /* Whatever is not a dotted quad or a MAC would be pasted into QEMU's and the kernel's command
