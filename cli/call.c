@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/util.h"
 #include "proto/stream.h"
 
 static int exit_for(int code)
@@ -50,4 +51,27 @@ int cli_reply(int fd, enum proto_op op, struct pmsg *rep)
 		return exit_for(rep->err_code);
 	}
 	return EXIT_OK;
+}
+
+int cli_simple_call(struct cli_opts *o, struct pmsg *req, struct pmsg *rep)
+{
+	int code = EXIT_OK;
+	int fd AUTOCLOSE = cli_connect(o, &code);
+	if (fd < 0) {
+		pmsg_init(rep, PK_REPLY, req->op->id, 0);
+		return code;
+	}
+	return cli_call(fd, req, rep);
+}
+
+void cli_age(uint64_t created_ms, char *buf, size_t n)
+{
+	uint64_t now = now_realtime_ms();
+	uint64_t s = now > created_ms ? (now - created_ms) / 1000 : 0;
+	if (s < 120)
+		snprintf(buf, n, "%llus ago", (unsigned long long)s);
+	else if (s < 7200)
+		snprintf(buf, n, "%llum ago", (unsigned long long)(s / 60));
+	else
+		snprintf(buf, n, "%lluh ago", (unsigned long long)(s / 3600));
 }

@@ -37,6 +37,11 @@ int cli_call(int fd, struct pmsg *req, struct pmsg *rep);
  * like cli_call's. rep must be pmsg_free'd. */
 int cli_reply(int fd, enum proto_op op, struct pmsg *rep);
 
+/* cli_connect, then cli_call (rep initialised either way: pmsg_free it). */
+int cli_simple_call(struct cli_opts *o, struct pmsg *req, struct pmsg *rep);
+/* "12s ago", "5m ago", "3h ago" */
+void cli_age(uint64_t created_ms, char *buf, size_t n);
+
 /* Print a record as JSON (one object), for --json output. */
 void cli_print_json(const struct precord *r);
 /* A record's FT_RECORDS field as a JSON array (listings). */
@@ -60,6 +65,8 @@ int cmd_stop(int argc, char **argv, struct cli_opts *o);
 int cmd_rm(int argc, char **argv, struct cli_opts *o);
 int cmd_logs(int argc, char **argv, struct cli_opts *o);
 int cmd_image(int argc, char **argv, struct cli_opts *o);
+/* fcvm snapshot create | run | ls | rm (cli/cmd_snapshot.c) */
+int cmd_snapshot(int argc, char **argv, struct cli_opts *o);
 
 /* One session's stdio relayed until its exit (cli/session_io.c). Returns the process's exit
  * code, or an fcvm exit code when the connection is lost. */

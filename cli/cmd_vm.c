@@ -59,29 +59,6 @@ int cmd_exec(int argc, char **argv, struct cli_opts *o)
 	return cli_call_session(o, &req, &s);
 }
 
-static int simple_call(struct cli_opts *o, struct pmsg *req, struct pmsg *rep)
-{
-	int code = EXIT_OK;
-	int fd AUTOCLOSE = cli_connect(o, &code);
-	if (fd < 0) {
-		pmsg_init(rep, PK_REPLY, req->op->id, 0);
-		return code;
-	}
-	return cli_call(fd, req, rep);
-}
-
-static void age(uint64_t created_ms, char *buf, size_t n)
-{
-	uint64_t now = now_realtime_ms();
-	uint64_t s = now > created_ms ? (now - created_ms) / 1000 : 0;
-	if (s < 120)
-		snprintf(buf, n, "%llus ago", (unsigned long long)s);
-	else if (s < 7200)
-		snprintf(buf, n, "%llum ago", (unsigned long long)(s / 60));
-	else
-		snprintf(buf, n, "%lluh ago", (unsigned long long)(s / 3600));
-}
-
 int cmd_ls(int argc, char **argv, struct cli_opts *o)
 {
 	for (int i = 1; i < argc; i++) {
@@ -94,7 +71,7 @@ int cmd_ls(int argc, char **argv, struct cli_opts *o)
 	}
 	struct pmsg req, rep;
 	pmsg_init(&req, PK_REQUEST, OP_VM_LIST, 0);
-	int code = simple_call(o, &req, &rep);
+	int code = cli_simple_call(o, &req, &rep);
 	pmsg_free(&req);
 	if (code == EXIT_OK && o->json) {
 		cli_print_json_list(&rep.body, "vms");
@@ -110,7 +87,7 @@ int cmd_ls(int argc, char **argv, struct cli_opts *o)
 			prec_uint(r, "created_ms", &created);
 			if (prec_uint(r, "exit_code", &exitc))
 				snprintf(ex, sizeof(ex), "%llu", (unsigned long long)exitc);
-			age(created, when, sizeof(when));
+			cli_age(created, when, sizeof(when));
 			char ports[256] = "";
 			const struct pval *pl = prec_get(r, "ports");
 			for (uint32_t k = 0, used = 0; pl && k < pl->list.n && used < sizeof(ports); k++)
@@ -136,7 +113,7 @@ static int name_op(int argc, char **argv, struct cli_opts *o, enum proto_op op, 
 	struct pmsg req, rep;
 	pmsg_init(&req, PK_REQUEST, op, 0);
 	prec_set_str(&req, &req.body, "name", argv[1]);
-	int code = simple_call(o, &req, &rep);
+	int code = cli_simple_call(o, &req, &rep);
 	pmsg_free(&req);
 	pmsg_free(&rep);
 	return code;

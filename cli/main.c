@@ -16,6 +16,8 @@ static void usage(FILE *f)
 	      "  ls [--json]             VMs: name, id, status, health, image, owner, created\n"
 	      "  stop NAME | rm NAME     stop a VM | remove a stopped VM and its disk\n"
 	      "  logs NAME [-f]          the container's output\n"
+	      "  snapshot create VM --tag TAG | run TAG [OPTS] | ls | rm TAG\n"
+	      "                          keep a running VM as TAG; clones of it that share its memory\n"
 	      "  supervise [-- CMD...]   run a supervisor and its helpers (with CMD: for CMD's lifetime)\n"
 	      "  status [--json]         the supervisor and helpers: pid, uid, capabilities, seccomp, uptime\n"
 	      "  ping [HELPER]           round trip to the supervisor or through it to a helper\n"
@@ -86,6 +88,8 @@ int main(int argc, char **argv)
 		return cmd_image(sub_argc, sub_argv, &o);
 	if (strcmp(cmd, "logs") == 0)
 		return cmd_logs(sub_argc, sub_argv, &o);
+	if (strcmp(cmd, "snapshot") == 0)
+		return cmd_snapshot(sub_argc, sub_argv, &o);
 	if (strcmp(cmd, "shutdown") == 0)
 		return cmd_shutdown(sub_argc, sub_argv, &o);
 	fprintf(stderr, "fcvm: unknown command '%s' (try 'fcvm --help')\n", cmd);

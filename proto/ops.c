@@ -336,6 +336,79 @@ static const struct field_def vm_logs_req[] = {
     F_BOOL("follow", false),
 };
 
+/* Snapshots (docs/snapshots.md): snapshots/TAG in stored's data directory. */
+#define SNAP_TAG_MAX 64
+static const struct field_def snap_info_fields[] = {
+    F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
+    F_STR("vm", true, 1, VM_NAME_MAX, SC_IDENT), /* the VM it was taken of */
+    F_STR("image", true, 1, 256, SC_TEXT),
+    F_UINT("owner", true, 0, UINT32_MAX),
+    F_UINT("created_ms", true, 0, UINT64_MAX),
+    F_UINT("cpu", true, 1, 16),
+    F_UINT("mem", true, 128, 65536), /* MiB: the guest's, as every clone gets */
+    F_STR("accel", true, 1, 8, SC_IDENT),
+    F_STR("assets", true, 1, 64, SC_IDENT), /* the kernel and rootfs it ran on: clones need them */
+    F_STR("network", true, 1, 16, SC_IDENT), /* none, or its NIC's mode: a clone has the same devices */
+    F_UINT("mem_bytes", false, 0, UINT64_MAX),   /* allocated: the RAM the guest had touched */
+    F_UINT("state_bytes", false, 0, UINT64_MAX), /* the device state */
+    F_UINT("disk_bytes", false, 0, UINT64_MAX),  /* allocated, extents shared with the VM included */
+    F_UINT("size", false, 0, UINT64_MAX),	 /* all of it, allocated */
+    F_UINT("clones", false, 0, UINT32_MAX),	 /* running clones (the supervisor's count) */
+};
+static const struct record_def snap_info = REC(snap_info_fields);
+static const struct field_def snap_list_rep[] = {
+    F_RECORDS("snapshots", false, PROTO_MAX_ARRAY, &snap_info),
+};
+static const struct field_def snap_tag_req[] = {
+    F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
+};
+static const struct field_def snapshot_create_req[] = {
+    F_STR("vm", true, 1, VM_NAME_MAX, SC_IDENT),
+    F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
+};
+static const struct field_def snapshot_create_rep[] = {
+    F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
+    F_UINT("pause_ms", true, 0, UINT64_MAX), /* stop to cont: what the VM lost */
+    F_UINT("state_ms", true, 0, UINT64_MAX), /* of it: the device state written by QEMU */
+    F_UINT("copy_ms", true, 0, UINT64_MAX),	 /* of it: RAM, disk and image into the snapshot */
+    F_UINT("mem_bytes", false, 0, UINT64_MAX),
+    F_UINT("state_bytes", false, 0, UINT64_MAX),
+    F_UINT("disk_bytes", false, 0, UINT64_MAX),
+    F_UINT("size", false, 0, UINT64_MAX),
+};
+static const struct field_def snapshot_run_req[] = {
+    F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
+    F_STR("name", false, 1, VM_NAME_MAX, SC_IDENT),
+    F_UINT("cpu", false, 1, 16),	  /* refused unless the snapshot's */
+    F_UINT("mem", false, 128, 65536), /* refused unless the snapshot's */
+    F_BOOL("tty", false),
+    F_BOOL("stdin", false),
+    F_BOOL("detach", false),
+    F_BOOL("remove", false),
+    F_STR("network", false, 1, 16, SC_IDENT),
+    F_RECORDS("ports", false, NET_PORTS_MAX, &net_port),
+    F_UINT("rows", false, 1, 4096),
+    F_UINT("cols", false, 1, 4096),
+};
+/* stored's: the same fields as snap_info, as the supervisor vouches for them (owner, VM) */
+static const struct field_def store_snap_commit_req[] = {
+    F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
+    F_STR("disk", true, 1, DISK_NAME_MAX, SC_IDENT), /* the VM's disk, in disks/ */
+    F_STR("vm", true, 1, VM_NAME_MAX, SC_IDENT),
+    F_STR("image", true, 1, 256, SC_TEXT),
+    F_UINT("owner", true, 0, UINT32_MAX),
+    F_UINT("created_ms", true, 0, UINT64_MAX),
+    F_UINT("cpu", true, 1, 16),
+    F_UINT("mem", true, 128, 65536),
+    F_STR("accel", true, 1, 8, SC_IDENT),
+    F_STR("assets", true, 1, 64, SC_IDENT),
+    F_STR("network", true, 1, 16, SC_IDENT),
+};
+static const struct field_def store_snap_open_req[] = {
+    F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
+    F_STR("disk", true, 1, DISK_NAME_MAX, SC_IDENT), /* the clone's disk to make in disks/ */
+};
+
 #define EVENT_OP(ID, NAME, FIELDS) [ID] = {.id = (ID), .name = (NAME), .req = REC(FIELDS), .rep = REC_EMPTY}
 
 static const struct op_def ops[OP__COUNT] = {
@@ -461,6 +534,53 @@ static const struct op_def ops[OP__COUNT] = {
     [OP_VM_STOP] = {.id = OP_VM_STOP, .name = "vm_stop", .req = REC(vm_name_req), .rep = REC_EMPTY},
     [OP_VM_REMOVE] = {.id = OP_VM_REMOVE, .name = "vm_remove", .req = REC(vm_name_req), .rep = REC_EMPTY},
     [OP_VM_LOGS] = {.id = OP_VM_LOGS, .name = "vm_logs", .req = REC(vm_logs_req), .rep = REC(vm_session_rep)},
+    [OP_SNAPSHOT_CREATE] = {.id = OP_SNAPSHOT_CREATE,
+			    .name = "snapshot_create",
+			    .req = REC(snapshot_create_req),
+			    .rep = REC(snapshot_create_rep)},
+    [OP_SNAPSHOT_RUN] = {.id = OP_SNAPSHOT_RUN,
+			 .name = "snapshot_run",
+			 .req = REC(snapshot_run_req),
+			 .rep = REC(vm_run_rep)},
+    [OP_SNAPSHOT_LIST] = {.id = OP_SNAPSHOT_LIST,
+			  .name = "snapshot_list",
+			  .req = REC_EMPTY,
+			  .rep = REC(snap_list_rep)},
+    [OP_SNAPSHOT_REMOVE] = {.id = OP_SNAPSHOT_REMOVE,
+			    .name = "snapshot_remove",
+			    .req = REC(snap_tag_req),
+			    .rep = REC_EMPTY},
+    [OP_STORE_SNAP_BEGIN] = {.id = OP_STORE_SNAP_BEGIN,
+			     .name = "store_snap_begin",
+			     .req = REC(snap_tag_req),
+			     .rep = REC_EMPTY,
+			     .nfds_rep = 1,
+			     .fdk_rep = {FDK_FILE}},
+    [OP_STORE_SNAP_COMMIT] = {.id = OP_STORE_SNAP_COMMIT,
+			      .name = "store_snap_commit",
+			      .req = REC(store_snap_commit_req),
+			      .rep = REC(snap_info_fields),
+			      .nfds_req = 2,
+			      .fdk_req = {FDK_MEMFD, FDK_FILE}},
+    [OP_STORE_SNAP_ABORT] = {.id = OP_STORE_SNAP_ABORT,
+			     .name = "store_snap_abort",
+			     .req = REC(snap_tag_req),
+			     .rep = REC_EMPTY},
+    [OP_STORE_SNAP_OPEN] = {.id = OP_STORE_SNAP_OPEN,
+			    .name = "store_snap_open",
+			    .req = REC(store_snap_open_req),
+			    .rep = REC(snap_info_fields),
+			    /* the sealed template RAM, the device state, the clone's disk, the image */
+			    .nfds_rep = 4,
+			    .fdk_rep = {FDK_MEMFD, FDK_FILE, FDK_FILE, FDK_FILE}},
+    [OP_STORE_SNAP_LIST] = {.id = OP_STORE_SNAP_LIST,
+			    .name = "store_snap_list",
+			    .req = REC_EMPTY,
+			    .rep = REC(snap_list_rep)},
+    [OP_STORE_SNAP_REMOVE] = {.id = OP_STORE_SNAP_REMOVE,
+			      .name = "store_snap_remove",
+			      .req = REC(snap_tag_req),
+			      .rep = REC_EMPTY},
 };
 
 const struct op_def *proto_op(enum proto_op id)

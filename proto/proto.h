@@ -156,6 +156,18 @@ enum proto_op {
 	/* appended, so that the agent's op numbers stay as the guest assets have them */
 	OP_VMM_RESTORE, /* a clone from a snapshot */
 	OP_VMM_RESTORE_NET,
+	/* client -> supervisor: snapshots and clones (docs/snapshots.md) */
+	OP_SNAPSHOT_CREATE,
+	OP_SNAPSHOT_RUN,
+	OP_SNAPSHOT_LIST,
+	OP_SNAPSHOT_REMOVE,
+	/* supervisor -> stored: snapshots/TAG, built in steps while the VM is paused */
+	OP_STORE_SNAP_BEGIN,  /* answers with the device state's file, to be written by QEMU */
+	OP_STORE_SNAP_COMMIT, /* the RAM and the image as fds, the disk by name: publish */
+	OP_STORE_SNAP_ABORT,
+	OP_STORE_SNAP_OPEN, /* a clone's template RAM, state, own disk and image */
+	OP_STORE_SNAP_LIST,
+	OP_STORE_SNAP_REMOVE,
 	OP__COUNT
 };
 

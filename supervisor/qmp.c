@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@ struct qmp {
 	struct bufferevent *bev;
 	bool greeted;
 	struct pending_table calls;
+	json_t *ret; /* the "return" of the reply being completed, for its callback */
 };
 
 /* A command's own callback, which takes the VM too (none for qmp_capabilities and quit). */
@@ -38,17 +40,48 @@ static void on_call_done(struct pmsg *reply, void *arg)
 	bool ok = reply->err_code == PE_OK;
 	free(arg);
 	if (c.cb)
-		c.cb(c.vm, ok, reply->err_msg, c.arg);
+		c.cb(c.vm, ok, reply->err_msg, ok && c.vm->qmp ? c.vm->qmp->ret : NULL, c.arg);
 	else if (!ok && reply->err_code != PE_UNAVAILABLE)
 		log_err("%s: QMP: %s", c.vm->name, reply->err_msg);
 }
 
-void qmp_command(struct vm *vm, const char *cmd, qmp_reply_cb cb, void *arg)
+/* The command's line goes out with FD beside its first byte (SCM_RIGHTS), which QEMU
+ * takes for the command it is reading (getfd). Only with nothing else queued: the fd must
+ * not travel with another command's bytes. */
+static int send_with_fd(struct qmp *q, const char *line, size_t n, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = (void *)line, .iov_len = n};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (!q->greeted || evbuffer_get_length(bufferevent_get_output(q->bev)) > 0)
+		return -EBUSY;
+	ssize_t w = sendmsg(bufferevent_getfd(q->bev), &mh, MSG_NOSIGNAL);
+	if (w < 0)
+		return -errno;
+	/* the rest (a line is far below a socket buffer: rarely any) in order, fd-less */
+	if ((size_t)w < n)
+		bufferevent_write(q->bev, line + w, n - (size_t)w);
+	return 0;
+}
+
+void qmp_execute(struct vm *vm, const char *cmd, json_t *args, int fd, qmp_reply_cb cb, void *arg)
 {
 	struct qmp *q = vm->qmp;
-	if (!q || pending_count(&q->calls) >= QMP_MAX_PENDING) {
+	const char *why = !q ? "no QMP connection"
+			  : pending_count(&q->calls) >= QMP_MAX_PENDING ? "too many QMP commands in flight"
+									   : NULL;
+	if (why) {
+		json_decref(args);
 		if (cb)
-			cb(vm, false, q ? "too many QMP commands in flight" : "no QMP connection", arg);
+			cb(vm, false, why, NULL, arg);
 		return;
 	}
 	struct qmp_call *c = calloc(1, sizeof(*c));
@@ -56,9 +89,41 @@ void qmp_command(struct vm *vm, const char *cmd, qmp_reply_cb cb, void *arg)
 		abort();
 	*c = (struct qmp_call){.vm = vm, .cb = cb, .arg = arg};
 	uint32_t id = pending_add(&q->calls, 0, on_call_done, c);
-	char line[160];
-	int n = snprintf(line, sizeof(line), "{\"execute\":\"%s\",\"id\":%u}\r\n", cmd, id);
-	bufferevent_write(q->bev, line, (size_t)n); /* goes out once greeted: see qmp_open */
+	json_t *j = json_pack("{s:s, s:I}", "execute", cmd, "id", (json_int_t)id);
+	if (args)
+		json_object_set_new(j, "arguments", args);
+	char *line = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!line)
+		abort();
+	size_t n = strlen(line);
+	int rc = 0;
+	if (fd >= 0) {
+		/* json_dumps leaves room for nothing: the CRLF goes in its own write */
+		char *full = malloc(n + 3);
+		if (!full)
+			abort();
+		memcpy(full, line, n);
+		memcpy(full + n, "\r\n", 3);
+		rc = send_with_fd(q, full, n + 2, fd);
+		free(full);
+	} else {
+		bufferevent_write(q->bev, line, n); /* goes out once greeted: see qmp_open */
+		bufferevent_write(q->bev, "\r\n", 2);
+	}
+	free(line);
+	if (rc < 0) {
+		struct pmsg r;
+		pmsg_init(&r, PK_REPLY, OP_PING, id);
+		pmsg_set_error(&r, PE_BUSY, "cannot pass an fd to QEMU now: %s", strerror(-rc));
+		pending_complete(&q->calls, &r);
+		pmsg_free(&r);
+	}
+}
+
+void qmp_command(struct vm *vm, const char *cmd, qmp_reply_cb cb, void *arg)
+{
+	qmp_execute(vm, cmd, NULL, -1, cb, arg);
 }
 
 static void on_line(struct vm *vm, const char *line, size_t len)
@@ -83,8 +148,11 @@ static void on_line(struct vm *vm, const char *line, size_t len)
 		if (err)
 			pmsg_set_error(&r, PE_INTERNAL, "%s", desc ? desc : "error");
 		/* the callback may close QMP: q is not used after it */
+		q->ret = json_object_get(j, "return");
 		if (id <= 0 || id > UINT32_MAX || !pending_complete(&q->calls, &r))
 			log_err("%s: QMP reply without a command", vm->name);
+		if (vm->qmp == q)
+			q->ret = NULL;
 		pmsg_free(&r);
 	}
 	/* events ({"event": ...}) need nothing: the VMM's end shows as EOF */

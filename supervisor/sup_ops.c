@@ -6,6 +6,7 @@
 #include "common/procinfo.h"
 #include "common/util.h"
 #include "supervisor/client.h"
+#include "supervisor/snapshot.h"
 #include "supervisor/vm.h"
 
 /* ---- version ---- */
@@ -225,6 +226,11 @@ static const struct control_op control_ops[] = {
     {OP_VM_STOP, WHO_CLIENT, op_vm_stop},
     {OP_VM_REMOVE, WHO_CLIENT, op_vm_remove},
     {OP_VM_LOGS, WHO_CLIENT, op_vm_logs},
+    /* snapshots: any client; each its owner's (and root's) alone (supervisor/snapshot.c) */
+    {OP_SNAPSHOT_CREATE, WHO_CLIENT, op_snapshot_create},
+    {OP_SNAPSHOT_RUN, WHO_CLIENT, op_snapshot_run},
+    {OP_SNAPSHOT_LIST, WHO_CLIENT, op_snapshot_list},
+    {OP_SNAPSHOT_REMOVE, WHO_CLIENT, op_snapshot_remove},
 };
 
 const struct control_op *control_op_find(enum proto_op op)

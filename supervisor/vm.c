@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "supervisor/client.h"
 #include "supervisor/vm.h"
+#include "supervisor/vm_start.h"
 
 #define BOOT_TIMEOUT_MS 120000	     /* VMM start to agent hello (TCG on a busy host) */
 #define VM_DISK_SIZE	(4ull << 30) /* sparse: only what the guest writes is used */
@@ -46,21 +47,6 @@ struct vm *vm_find(struct supervisor *s, const char *name)
 	return NULL;
 }
 
-/* One start in progress: what the client asked, until the VMM runs. */
-struct vm_start {
-	struct vm *vm;
-	struct client *c;
-	struct pmsg rep; /* the client's reply, sent once the VMM runs */
-	int image_fd;
-	int disk_fd;
-	unsigned helper_tries;		    /* asked a helper that was (re)starting */
-	void (*retry)(struct vm_start *st); /* what to ask again */
-	char warning[320];
-	struct pmsg net_req; /* netd's net_create, unless --network none */
-	bool has_net;
-	int net_fds[3]; /* from netd: tap (QEMU's), netns and userns (pasta's) */
-};
-
 static void close_net_fds(struct vm_start *st)
 {
 	for (int i = 0; i < 3; i++)
@@ -73,6 +59,8 @@ static void start_free(struct vm_start *st)
 	pmsg_free(&st->rep);
 	close_fdp(&st->image_fd);
 	close_fdp(&st->disk_fd);
+	close_fdp(&st->ram_fd);
+	close_fdp(&st->state_fd);
 	close_net_fds(st);
 	if (st->has_net)
 		pmsg_free(&st->net_req);
@@ -86,8 +74,7 @@ static void ask_for_disk(struct vm_start *st);
 static void on_pasta(struct pmsg *rep, void *arg);
 static void start_done(struct vm_start *st);
 
-static void start_fail(struct vm_start *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void start_fail(struct vm_start *st, int code, const char *fmt, ...)
+void start_fail(struct vm_start *st, int code, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -193,6 +180,8 @@ static void on_vmm_spawned(struct pmsg *rep, void *arg)
 		log_err("%s: cannot connect to the VMM's sockets: %s", vm->name, strerror(-rc));
 	vm_boot_deadline(vm);
 	vm_record_save(vm);
+	if (vm->qc.restore)
+		clone_restore(vm); /* paused until its device state is loaded */
 	if (st->has_net && strcmp(vm->network, "rootless") == 0) {
 		int userns = st->net_fds[2], netns = st->net_fds[1];
 		st->net_fds[1] = st->net_fds[2] = -1; /* the request owns them now */
@@ -273,8 +262,15 @@ static void spawn_vmm(struct vm_start *st)
 	st->disk_fd = -1;
 	fds[VFD_IMAGE] = st->image_fd;
 	st->image_fd = -1;
+	vm->image_fd = fds[VFD_IMAGE] < 0 ? -1 : fcntl(fds[VFD_IMAGE], F_DUPFD_CLOEXEC, 3); /* for snapshots */
 	fds[VFD_CONSOLE] = openat(vm->dirfd, "console.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	fds[VFD_MEM] = vm_ram_new(vm);
+	/* a clone's RAM is its snapshot's sealed template; a new VM's, its own memfd */
+	if (vm->qc.restore) {
+		fds[VFD_MEM] = st->ram_fd;
+		st->ram_fd = -1;
+	} else {
+		fds[VFD_MEM] = vm_ram_new(vm);
+	}
 	for (int i = 0; i < VFD__COUNT; i++)
 		if (fds[i] < 0) {
 			static const char *const what[] = {"QMP socket", "agent socket", "kernel",	 "initramfs", "rootfs",
@@ -288,12 +284,18 @@ static void spawn_vmm(struct vm_start *st)
 
 	struct pmsg req;
 	bool tap = st->net_fds[0] >= 0;
-	pmsg_init(&req, PK_REQUEST, tap ? OP_VMM_SPAWN_NET : OP_VMM_SPAWN, 0);
+	enum proto_op op = vm->qc.restore ? (tap ? OP_VMM_RESTORE_NET : OP_VMM_RESTORE)
+					  : (tap ? OP_VMM_SPAWN_NET : OP_VMM_SPAWN);
+	pmsg_init(&req, PK_REQUEST, op, 0);
 	prec_set_str(&req, &req.body, "vm", vm->name);
 	int rc = vmconfig_put(&req, &vm->qc);
 	for (int i = 0; i < VFD__COUNT; i++)
 		pmsg_add_fd(&req, fds[i]); /* the message owns them now */
-	if (tap) {			   /* the 9th: once QEMU has it, only QEMU holds the VM's namespace */
+	if (vm->qc.restore) { /* the device state to load, then (below) the tap */
+		pmsg_add_fd(&req, st->state_fd);
+		st->state_fd = -1;
+	}
+	if (tap) { /* the last: once QEMU has it, only QEMU holds the VM's namespace */
 		pmsg_add_fd(&req, st->net_fds[0]);
 		st->net_fds[0] = -1;
 	}
@@ -315,7 +317,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A helper is (re)starting (the launcher brings it up on demand): ask again shortly. */
-static bool retry_later(struct vm_start *st, const struct pmsg *rep, void (*again)(struct vm_start *st))
+bool start_retry_later(struct vm_start *st, const struct pmsg *rep, void (*again)(struct vm_start *st))
 {
 	if (rep->err_code != PE_UNAVAILABLE || ++st->helper_tries >= HELPER_TRIES_MAX || st->vm->sup->stopping)
 		return false;
@@ -335,7 +337,7 @@ static void ask_for_net(struct vm_start *st)
 static void on_disk(struct pmsg *rep, void *arg)
 {
 	struct vm_start *st = arg;
-	if (retry_later(st, rep, ask_for_disk))
+	if (start_retry_later(st, rep, ask_for_disk))
 		return;
 	if (rep->err_code != PE_OK) {
 		start_fail(st, rep->err_code, "no disk for the VM: %s", rep->err_msg ? rep->err_msg : "?");
@@ -350,6 +352,11 @@ static void on_disk(struct pmsg *rep, void *arg)
 		    st->warning + used, sizeof(st->warning) - used,
 		    "%sno copy-on-write data directory: VM disks are sparse copies (see `fcvm setup --btrfs-loop`)",
 		    used ? "; " : "");
+	start_have_disk(st);
+}
+
+void start_have_disk(struct vm_start *st)
+{
 	if (!st->has_net) {
 		spawn_vmm(st);
 		return;
@@ -361,7 +368,7 @@ static void on_disk(struct pmsg *rep, void *arg)
 static void on_net(struct pmsg *rep, void *arg)
 {
 	struct vm_start *st = arg;
-	if (retry_later(st, rep, ask_for_net))
+	if (start_retry_later(st, rep, ask_for_net))
 		return;
 	if (rep->err_code != PE_OK) {
 		start_fail(st, rep->err_code, "no network for the VM: %s", rep->err_msg ? rep->err_msg : "?");
@@ -427,6 +434,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 	char gen[32], err[256];
 	uint64_t u;
 	bool b;
+	bool clone = req->op->id == OP_SNAPSHOT_RUN;
 
 	unsigned mine = 0;
 	struct vm *it;
@@ -459,7 +467,10 @@ void vm_run(struct client *c, const struct pmsg *req)
 	vm->sup = s;
 	snprintf(vm->name, sizeof(vm->name), "%s", name);
 	random_id(vm->id, sizeof(vm->id));
-	snprintf(vm->image, sizeof(vm->image), "%s", prec_str(&req->body, "image"));
+	/* a clone's image, size and acceleration are its snapshot's (vm_clone.c) */
+	snprintf(vm->image, sizeof(vm->image), "%s", clone ? "" : prec_str(&req->body, "image"));
+	if (clone)
+		snprintf(vm->clone_of, sizeof(vm->clone_of), "%s", prec_str(&req->body, "tag"));
 	snprintf(vm->health, sizeof(vm->health), "starting");
 	vm->owner = c->uid;
 	vm->created_ms = now_realtime_ms();
@@ -467,6 +478,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 	vm->log_fd = -1;
 	vm->dirfd = -1;
 	vm->ram_fd = -1;
+	vm->image_fd = -1;
 	vm->next_sid = 1;
 	vm->remove_on_stop = prec_bool(&req->body, "remove", &b) && b;
 	vm->qc.cpus = prec_uint(&req->body, "cpu", &u) ? (unsigned)u : VM_DEFAULT_CPUS;
@@ -480,22 +492,28 @@ void vm_run(struct client *c, const struct pmsg *req)
 
 	st->vm = vm;
 	st->c = c;
-	st->image_fd = pmsg_take_fd((struct pmsg *)req, 0); /* the request's only fd: ours now */
-	st->disk_fd = -1;
+	st->image_fd = clone ? -1 : pmsg_take_fd((struct pmsg *)req, 0); /* the request's only fd: ours now */
+	st->disk_fd = st->ram_fd = st->state_fd = -1;
+	if (clone) {
+		snprintf(st->tag, sizeof(st->tag), "%s", vm->clone_of);
+		st->want_cpu = prec_uint(&req->body, "cpu", &u) ? (unsigned)u : 0;
+		st->want_mem = prec_uint(&req->body, "mem", &u) ? (unsigned)u : 0;
+	}
 	st->net_fds[0] = st->net_fds[1] = st->net_fds[2] = -1;
 	pmsg_init_reply(&st->rep, req);
 	client_hold(c);
 	int rc = vm_net_parse(vm, &st->net_req, &req->body, err, sizeof(err));
 	st->has_net = rc == 0 && strcmp(vm->network, "none") != 0;
+	st->net_asked = prec_has(&req->body, "network");
 	if (rc < 0) {
 		start_fail(st, rc == -EPERM ? PE_DENIED : PE_INVALID, "%s", err);
 		return;
 	}
-	if (!pick_accel(prec_str(&req->body, "accel"), vm, st->warning, sizeof(st->warning))) {
+	if (!clone && !pick_accel(prec_str(&req->body, "accel"), vm, st->warning, sizeof(st->warning))) {
 		start_fail(st, PE_INVALID, "--accel must be auto, kvm or tcg");
 		return;
 	}
-	if (!prec_has(&req->body, "cpu") &&
+	if (!clone && !prec_has(&req->body, "cpu") &&
 	    ((vm->qc.accel == ACCEL_TCG && s->host_cpus < VM_TCG_SMP_MIN_HOST_CPUS) || s->host_cpus < VM_DEFAULT_CPUS))
 		vm->qc.cpus = 1;
 	bool detach = prec_bool(&req->body, "detach", &b) && b;
@@ -504,7 +522,17 @@ void vm_run(struct client *c, const struct pmsg *req)
 		start_fail(st, PE_INTERNAL, "out of memory");
 		return;
 	}
-	build_run_start(vm, req, run->sid);
+	if (clone) {
+		/* The container runs already, in the snapshot's memory, as session 1 (the first
+		 * the source VM made): follow it from wherever its output is (resync). Sessions
+		 * of our own are numbered above anything the source could have handed out. */
+		run->sid = 1;
+		run->resync = true;
+		vm->run_started = true;
+		vm->next_sid = 1000;
+	} else {
+		build_run_start(vm, req, run->sid);
+	}
 
 	if (mkdirat(s->vms_dirfd, vm->name, 0700) < 0 && errno != EEXIST) {
 		start_fail(st, PE_INTERNAL, "cannot create the VM's directory: %s", strerror(errno));
@@ -518,7 +546,10 @@ void vm_run(struct client *c, const struct pmsg *req)
 		start_fail(st, PE_INTERNAL, "cannot open the VM's directory: %s", strerror(errno));
 		return;
 	}
-	ask_for_disk(st);
+	if (clone)
+		clone_ask_for_snapshot(st);
+	else
+		ask_for_disk(st);
 }
 
 static void ask_for_disk(struct vm_start *st)

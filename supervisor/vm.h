@@ -10,6 +10,7 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "proto/proto.h"
 #include "supervisor/peer.h"
@@ -40,10 +41,13 @@ void agent_send_event(struct vm *vm, const struct pmsg *ev);
 
 /* ---- QMP (supervisor/qmp.c) ---- */
 struct qmp;
-typedef void (*qmp_reply_cb)(struct vm *vm, bool ok, const char *error, void *arg);
+/* ret: the command's "return" (borrowed, for the callback's time), NULL on failure */
+typedef void (*qmp_reply_cb)(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg);
 int qmp_open(struct vm *vm);
 void qmp_close(struct vm *vm);
 void qmp_command(struct vm *vm, const char *cmd, qmp_reply_cb cb, void *arg);
+/* CMD with ARGS (taken; NULL: none) and, if FD >= 0, FD passed with it (getfd). */
+void qmp_execute(struct vm *vm, const char *cmd, json_t *args, int fd, qmp_reply_cb cb, void *arg);
 
 /* ---- sessions: processes whose output somebody wants ---- */
 struct vm_session {
@@ -100,7 +104,11 @@ struct vm {
 	struct pmsg rm_reply;
 	bool disk_made;
 	int dirfd;  /* STATE/vms/NAME */
-	int ram_fd; /* the guest's RAM (memfd) while the VMM runs; -1 after a supervisor restart */
+	int ram_fd;   /* the guest's RAM (memfd) while the VMM runs; -1 after a supervisor restart */
+	int image_fd; /* its image disk, likewise: a snapshot keeps a copy */
+	char clone_of[65]; /* a clone: its snapshot's tag */
+	struct restore *restore;	/* a clone being restored (vm_clone.c) */
+	struct snapshot_job *snapshot; /* a snapshot being taken of it (snapshot.c) */
 	int log_fd; /* the container's output, records of [stream u8][len u32 BE][bytes] */
 	struct agent_link agent;
 	bool agent_up;
@@ -130,6 +138,12 @@ void vm_net_list(const struct vm *vm, struct pmsg *rep, struct precord *r); /* l
 void vm_record_save(struct vm *vm);
 int vm_records_load(struct supervisor *s);    /* before the sandbox: VMs from vms/NAME/vm.json */
 void vm_records_attach(struct supervisor *s); /* once the loop runs: connect to each */
+
+/* ---- clones (supervisor/vm_clone.c) ---- */
+/* The clone's VMM runs, paused: load its device state (x-ignore-shared: the RAM is the
+ * template it maps), then let it run. Failing, the VM is stopped. */
+void clone_restore(struct vm *vm);
+void clone_restore_cancel(struct vm *vm); /* the VMM is gone: nothing more to do */
 
 /* ---- lifecycle (supervisor/vm.c) ---- */
 struct event *vm_timer_new(struct vm *vm); /* the VM's boot/stop timer */

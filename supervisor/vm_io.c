@@ -293,8 +293,10 @@ void vm_agent_ready(struct vm *vm, const struct precord *hello)
 			start_health_checks(vm);
 		} else {
 			vm->boot_ms = now_mono_ms() - vm->spawned_mono_ms;
-			log_info("%s: agent ready %llu ms after the VMM started", vm->name,
-				 (unsigned long long)vm->boot_ms);
+			log_info("%s: agent ready %llu ms after the VMM started%s", vm->name,
+				 (unsigned long long)vm->boot_ms, vm->clone_of[0] ? " (a clone)" : "");
+			if (vm->clone_of[0]) /* its container runs already: watched from now on */
+				start_health_checks(vm);
 		}
 		vm_record_save(vm);
 	}

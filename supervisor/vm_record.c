@@ -34,6 +34,8 @@ void vm_record_save(struct vm *vm)
 		      vm->exit_code, "boot_ms", (json_int_t)vm->boot_ms, "status", vm_status_name(vm->status));
 	if (!j)
 		return;
+	if (vm->clone_of[0])
+		json_object_set_new(j, "clone_of", json_string(vm->clone_of));
 	/* the network: what netd must be asked to remove once the VMM is gone, and the listing */
 	json_t *ports = json_array();
 	for (unsigned i = 0; i < vm->net.nports; i++)
@@ -86,6 +88,8 @@ static struct vm *load_one(struct supervisor *s, const char *name)
 	vm->sup = s;
 	vm->dirfd = dirfd;
 	vm->ram_fd = -1; /* the predecessor's: gone with it (such a VM cannot be snapshotted) */
+	vm->image_fd = -1;
+	snprintf(vm->clone_of, sizeof(vm->clone_of), "%s", jstr(j, "clone_of"));
 	memcpy(vm->name, name, len + 1);
 	snprintf(vm->id, sizeof(vm->id), "%s", jstr(j, "id"));
 	snprintf(vm->image, sizeof(vm->image), "%s", jstr(j, "image"));

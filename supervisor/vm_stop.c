@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/client.h"
+#include "supervisor/snapshot.h"
 #include "supervisor/vm.h"
 
 #define STOP_AGENT_MS 15000 /* orderly shutdown through the agent */
@@ -105,6 +106,8 @@ void vm_vmm_gone(struct vm *vm)
 	if (vm->status == VM_STOPPED || (vm->status == VM_LOST && !vm->qmp && vm->pid == 0))
 		return;
 	bool expected = vm->status == VM_STOPPING || vm->status == VM_LOST;
+	clone_restore_cancel(vm);
+	snapshot_vm_gone(vm);
 	qmp_close(vm);
 	agent_link_close(vm);
 	event_del(vm->timer);
@@ -116,6 +119,7 @@ void vm_vmm_gone(struct vm *vm)
 		log_info("%s: VMM exited", vm->name);
 	vm->pid = 0;
 	close_fdp(&vm->ram_fd); /* the guest's RAM goes with its VMM */
+	close_fdp(&vm->image_fd);
 	vm_net_release(vm);
 	if (vm->status != VM_LOST)
 		vm->status = VM_STOPPED;
@@ -143,6 +147,8 @@ static void free_vm(struct vm *vm)
 		pmsg_free(&vm->rm_reply);
 	}
 	TAILQ_REMOVE(&vm->sup->vms, vm, link);
+	clone_restore_cancel(vm);
+	snapshot_vm_gone(vm);
 	if (vm->dirfd >= 0) {
 		static const char *const files[] = {"qmp.sock", "agent.sock", "console.log", "output.log", "vm.json"};
 		for (size_t i = 0; i < ARRAY_LEN(files); i++)
@@ -153,6 +159,7 @@ static void free_vm(struct vm *vm)
 	}
 	close_fdp(&vm->log_fd);
 	close_fdp(&vm->ram_fd);
+	close_fdp(&vm->image_fd);
 	event_free(vm->timer);
 	if (vm->health_timer)
 		event_free(vm->health_timer);

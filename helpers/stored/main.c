@@ -1,4 +1,4 @@
-/* fcvm-stored: images and VM disks under the data directory (fd 4, opened by the launcher).
+/* fcvm-stored: images, VM disks and snapshots under the data directory (fd 4, opened by the launcher).
  * It hands out open fds, never paths; every name is checked again here (store.c) however
  * well the supervisor validated it. */
 #include <errno.h>
@@ -8,6 +8,7 @@
 
 #include "common/config.h"
 #include "helpers/common/helper.h"
+#include "helpers/stored/snap_ops.h"
 #include "helpers/stored/store.h"
 
 /* Reply with what was made and hand the disk's fd over. */
@@ -171,6 +172,12 @@ static const struct helper_op ops[] = {
     {OP_STORE_IMAGE_IMPORT, serve_image_import},
     {OP_STORE_IMAGE_LIST, serve_image_list},
     {OP_STORE_IMAGE_REMOVE, serve_image_remove},
+    {OP_STORE_SNAP_BEGIN, snap_serve_begin},
+    {OP_STORE_SNAP_COMMIT, snap_serve_commit},
+    {OP_STORE_SNAP_ABORT, snap_serve_abort},
+    {OP_STORE_SNAP_OPEN, snap_serve_open},
+    {OP_STORE_SNAP_LIST, snap_serve_list},
+    {OP_STORE_SNAP_REMOVE, snap_serve_remove},
 };
 
 int main(int argc, char **argv)

@@ -21,6 +21,7 @@
 
 #include "helpers/stored/qcow2.h"
 #include "helpers/stored/store.h"
+#include "helpers/stored/store_priv.h"
 #include "proto/proto.h"
 
 #define DISK_FILE "disk.img"
@@ -77,7 +78,7 @@ static void xclose(int *fd)
 }
 
 /* NAME.<16 hex digits> for a unique entry under .tmp/ */
-static int tmp_name(char *buf, size_t len, const char *name)
+int store_tmp_name(char *buf, size_t len, const char *name)
 {
 	uint64_t r;
 
@@ -128,8 +129,6 @@ static int btrfs_subvol_destroy(int parent, const char *name)
 
 /* --- removal ------------------------------------------------------------------------------ */
 
-static int rm_tree(int parent, const char *name, int depth);
-
 /* Removes every entry of the directory dfd (taken: closed here). First error wins. */
 static int rm_entries(int dfd, int depth)
 {
@@ -144,7 +143,7 @@ static int rm_entries(int dfd, int depth)
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		int rr = rm_tree(dirfd(d), e->d_name, depth);
+		int rr = store_rm_tree(dirfd(d), e->d_name, depth);
 		if (rr < 0 && !r)
 			r = rr;
 	}
@@ -154,7 +153,7 @@ static int rm_entries(int dfd, int depth)
 
 /* Removes PARENT/NAME whatever it is (a symlink is unlinked, never followed). Subvolumes are
  * destroyed by ioctl, or emptied and rmdir'ed when that is not permitted. */
-static int rm_tree(int parent, const char *name, int depth)
+int store_rm_tree(int parent, const char *name, int depth)
 {
 	struct stat st;
 	int dfd, r;
@@ -223,7 +222,7 @@ static int copy_range(int in, int out, off_t off, off_t end)
 }
 
 /* Copies IN into OUT (both at offset 0), keeping holes: only SEEK_DATA ranges are copied. */
-static int sparse_copy(int in, int out)
+int store_sparse_copy(int in, int out)
 {
 	struct stat st;
 	off_t off = 0;
@@ -261,16 +260,16 @@ copy:
 }
 
 /* Reflink IN into OUT when the backend allows, else copy sparsely. */
-static int clone_or_copy(struct store *s, int in, int out)
+int store_clone_or_copy(struct store *s, int in, int out)
 {
 	if (s->backend != STORE_COPY && ioctl(out, FICLONE, in) == 0)
 		return 0;
-	return sparse_copy(in, out);
+	return store_sparse_copy(in, out);
 }
 
 /* --- space -------------------------------------------------------------------------------- */
 
-static int need_space(struct store *s, uint64_t bytes)
+int store_need_space(struct store *s, uint64_t bytes)
 {
 	uint64_t avail = 0;
 	int r = store_free_bytes(s, &avail);
@@ -325,7 +324,7 @@ int store_open(struct store *s, int rootfd)
 
 	memset(s, 0, sizeof(*s));
 	s->root = rootfd;
-	s->images = s->disks = s->tmp = -1;
+	s->images = s->disks = s->snapshots = s->tmp = -1;
 	s->margin = STORE_DEFAULT_MARGIN;
 	if (fstat(rootfd, &st) < 0) {
 		r = -errno;
@@ -336,7 +335,7 @@ int store_open(struct store *s, int rootfd)
 		goto fail;
 	}
 	if ((r = ensure_dir(rootfd, "images", &s->images)) < 0 || (r = ensure_dir(rootfd, "disks", &s->disks)) < 0 ||
-	    (r = ensure_dir(rootfd, ".tmp", &s->tmp)) < 0)
+	    (r = ensure_dir(rootfd, "snapshots", &s->snapshots)) < 0 || (r = ensure_dir(rootfd, ".tmp", &s->tmp)) < 0)
 		goto fail;
 	s->backend = probe(rootfd, s->tmp);
 	r = store_reconcile(s);
@@ -352,6 +351,7 @@ void store_close(struct store *s)
 {
 	xclose(&s->images);
 	xclose(&s->disks);
+	xclose(&s->snapshots);
 	xclose(&s->tmp);
 	xclose(&s->root);
 }
@@ -359,7 +359,7 @@ void store_close(struct store *s)
 /* --- building objects --------------------------------------------------------------------- */
 
 /* Makes an empty object directory .tmp/TNAME: a subvolume on btrfs. */
-static int mk_obj_dir(struct store *s, const char *tname)
+int store_mk_obj_dir(struct store *s, const char *tname)
 {
 	if (s->backend == STORE_BTRFS)
 		return btrfs_subvol_create(s->tmp, tname);
@@ -367,7 +367,7 @@ static int mk_obj_dir(struct store *s, const char *tname)
 }
 
 /* Moves .tmp/TNAME to DIR/NAME, failing with -EEXIST rather than replacing. */
-static int publish(struct store *s, const char *tname, int dir, const char *name)
+int store_publish(struct store *s, const char *tname, int dir, const char *name)
 {
 	if (renameat2(s->tmp, tname, dir, name, RENAME_NOREPLACE) < 0)
 		return -errno;
@@ -383,10 +383,10 @@ static int publish_or_discard(struct store *s, int r, const char *tname, int dst
 			      int *fd)
 {
 	if (!r)
-		r = publish(s, tname, dstdir, name);
+		r = store_publish(s, tname, dstdir, name);
 	if (r < 0) {
 		xclose(&outfd);
-		rm_tree(s->tmp, tname, 0);
+		store_rm_tree(s->tmp, tname, 0);
 		return r;
 	}
 	if (fd)
@@ -396,7 +396,7 @@ static int publish_or_discard(struct store *s, int r, const char *tname, int dst
 	return 0;
 }
 
-static int absent(int dir, const char *name)
+int store_absent(int dir, const char *name)
 {
 	struct stat st;
 
@@ -447,7 +447,7 @@ static int finish_obj(struct store *s, const char *tname, const char *file, int 
 		goto out;
 	}
 	if (!snapped && srcfile >= 0) {
-		r = clone_or_copy(s, srcfile, out);
+		r = store_clone_or_copy(s, srcfile, out);
 		/* the rename publishes it: make sure a power cut cannot publish a hollow file */
 		if (!r && fsync(out) < 0)
 			r = -errno;
@@ -518,9 +518,9 @@ static int start_from(struct store *s, const char *tname, int srcdir, const char
 
 		r = fstat(*srcfile, &st) < 0 ? -errno : 0;
 		if (!r && s->backend == STORE_COPY)
-			r = need_space(s, (uint64_t)st.st_blocks * 512);
+			r = store_need_space(s, (uint64_t)st.st_blocks * 512);
 		if (!r)
-			r = mk_obj_dir(s, tname);
+			r = store_mk_obj_dir(s, tname);
 	}
 	close(sd);
 	if (r < 0)
@@ -535,16 +535,16 @@ static int make_obj(struct store *s, int dstdir, const char *name, uint64_t size
 	const char *file = DISK_FILE;
 	int r, snapped = 0, srcfile = -1, outfd = -1;
 
-	if ((r = absent(dstdir, name)) < 0)
+	if ((r = store_absent(dstdir, name)) < 0)
 		return r;
-	if ((r = need_space(s, 0)) < 0)
+	if ((r = store_need_space(s, 0)) < 0)
 		return r;
-	if ((r = tmp_name(tname, sizeof(tname), name)) < 0)
+	if ((r = store_tmp_name(tname, sizeof(tname), name)) < 0)
 		return r;
 	if (srcname)
 		r = start_from(s, tname, srcdir, srcname, &snapped, &srcfile, &file);
 	else
-		r = mk_obj_dir(s, tname);
+		r = store_mk_obj_dir(s, tname);
 	if (r < 0)
 		return r;
 	/* an overlay's file size is not its disk size: it cannot be grown by truncation */
@@ -591,7 +591,7 @@ static int write_base_record(int dir, const char *image)
 	return r;
 }
 
-static int list_objs(struct store *s, const char *sub, void (*fn)(const char *name, void *arg), void *arg);
+int store_list_objs(struct store *s, const char *sub, void (*fn)(const char *name, void *arg), void *arg);
 
 struct base_scan {
 	struct store *s;
@@ -643,14 +643,14 @@ int store_create_overlay(struct store *s, const char *name, uint64_t size, const
 	size = (size + 511) & ~511ULL;
 	if (size > QCOW2_MAX_SIZE)
 		return -EINVAL;
-	if ((r = absent(s->disks, name)) < 0)
+	if ((r = store_absent(s->disks, name)) < 0)
 		return r;
 	/* a few metadata clusters: only the margin is needed */
-	if ((r = need_space(s, 0)) < 0)
+	if ((r = store_need_space(s, 0)) < 0)
 		return r;
-	if ((r = tmp_name(tname, sizeof(tname), name)) < 0)
+	if ((r = store_tmp_name(tname, sizeof(tname), name)) < 0)
 		return r;
-	if ((r = mk_obj_dir(s, tname)) < 0)
+	if ((r = store_mk_obj_dir(s, tname)) < 0)
 		return r;
 	dfd = store_openat(s->tmp, tname, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
 	r = dfd;
@@ -689,12 +689,12 @@ static int remove_obj(struct store *s, int dir, const char *name)
 	if (dfd < 0)
 		return dfd;
 	close(dfd);
-	if ((r = tmp_name(tname, sizeof(tname), name)) < 0)
+	if ((r = store_tmp_name(tname, sizeof(tname), name)) < 0)
 		return r;
 	/* Even if a symlink was swapped in meanwhile, rm_tree only unlinks it. */
 	if (renameat2(dir, name, s->tmp, tname, RENAME_NOREPLACE) < 0)
 		return -errno;
-	return rm_tree(s->tmp, tname, 0);
+	return store_rm_tree(s->tmp, tname, 0);
 }
 
 int store_remove_disk(struct store *s, const char *name)
@@ -707,7 +707,7 @@ int store_remove_image(struct store *s, const char *name)
 	struct base_scan b = {s, name, 0};
 	if (!store_name_ok(name))
 		return -EINVAL;
-	int r = list_objs(s, "disks", check_base, &b);
+	int r = store_list_objs(s, "disks", check_base, &b);
 	if (r < 0)
 		return r;
 	if (b.busy)
@@ -727,14 +727,14 @@ int store_import_image(struct store *s, const char *name, int srcfd, int *fd)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
-	if ((r = absent(s->images, name)) < 0)
+	if ((r = store_absent(s->images, name)) < 0)
 		return r;
 	/* The source may be on another filesystem, so assume a full copy. */
-	if ((r = need_space(s, (uint64_t)st.st_blocks * 512)) < 0)
+	if ((r = store_need_space(s, (uint64_t)st.st_blocks * 512)) < 0)
 		return r;
-	if ((r = tmp_name(tname, sizeof(tname), name)) < 0)
+	if ((r = store_tmp_name(tname, sizeof(tname), name)) < 0)
 		return r;
-	if ((r = mk_obj_dir(s, tname)) < 0)
+	if ((r = store_mk_obj_dir(s, tname)) < 0)
 		return r;
 	r = finish_obj(s, tname, DISK_FILE, srcfd, 0, 0, 0444, O_RDONLY, &outfd);
 	return publish_or_discard(s, r, tname, s->images, name, outfd, fd);
@@ -824,7 +824,7 @@ int store_free_bytes(struct store *s, uint64_t *avail)
 }
 
 /* Calls FN for each valid object name under SUB ("disks" or "images"). */
-static int list_objs(struct store *s, const char *sub, void (*fn)(const char *name, void *arg), void *arg)
+int store_list_objs(struct store *s, const char *sub, void (*fn)(const char *name, void *arg), void *arg)
 {
 	struct dirent *e;
 	DIR *d;
@@ -856,12 +856,12 @@ static int list_objs(struct store *s, const char *sub, void (*fn)(const char *na
 
 int store_list_disks(struct store *s, void (*fn)(const char *name, void *arg), void *arg)
 {
-	return list_objs(s, "disks", fn, arg);
+	return store_list_objs(s, "disks", fn, arg);
 }
 
 int store_list_images(struct store *s, void (*fn)(const char *name, void *arg), void *arg)
 {
-	return list_objs(s, "images", fn, arg);
+	return store_list_objs(s, "images", fn, arg);
 }
 
 int store_image_size(struct store *s, const char *name, uint64_t *size)

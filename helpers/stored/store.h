@@ -5,6 +5,7 @@
  *   images/NAME/disk.img   read-only base images (mode 0444)
  *   disks/NAME/disk.img    VM disks (mode 0600)
  *   disks/NAME/disk.qcow2  or a VM disk that is a qcow2 overlay on an image (copy backend)
+ *   snapshots/TAG/         a VM at one instant, read-only (snapshot.h)
  *   .tmp/                  objects under construction; emptied by store_reconcile()
  * On btrfs every images/NAME and disks/NAME is a subvolume, so a disk based on an image or
  * cloned from another disk is one snapshot ioctl. Elsewhere they are plain directories and
@@ -38,6 +39,7 @@ struct store {
 	int root;   /* the data directory (owned) */
 	int images; /* root/images (owned) */
 	int disks;  /* root/disks (owned) */
+	int snapshots; /* root/snapshots (owned) */
 	int tmp;    /* root/.tmp (owned) */
 	enum store_backend backend;
 	uint64_t margin; /* STORE_DEFAULT_MARGIN unless changed after store_open */

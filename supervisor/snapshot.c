@@ -1,0 +1,492 @@
+/* Taking a snapshot of a running VM, and the client operations on snapshots.
+ *
+ * Outside the pause: x-ignore-shared on the VM's QEMU (its RAM is a shared memfd: not in
+ * the stream), stored makes .tmp/TAG.<random>/ and hands out the state file, which goes to
+ * QEMU with getfd. The pause: stop; migrate to that fd (only device state: tens of KB);
+ * stored copies the RAM memfd, the disk (flushed: QEMU inactivates its images when the
+ * migration completes) and the image into the snapshot and publishes it; cont. A failure
+ * anywhere aborts the snapshot and lets the VM run on. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/assets.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/client.h"
+#include "supervisor/snapshot.h"
+#include "supervisor/vm.h"
+
+#define MIGRATE_POLL_MS	   1
+#define MIGRATE_TIMEOUT_MS 60000
+#define STATE_FD_NAME	   "fcvm-snapshot"
+
+struct snapshot_job {
+	struct supervisor *s;
+	struct client *c;
+	struct pmsg rep;
+	struct vm *vm; /* NULL once the VM has gone */
+	char tag[65];
+	int state_fd;
+	bool begun, stopped;
+	uint64_t t_stop, t_state;
+	struct event *poll;
+};
+
+json_t *snapshot_qmp_caps(void)
+{
+	return json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "x-ignore-shared", "state", 1);
+}
+
+/* "kernel-HASH.vmlinux" -> "HASH" */
+static void content_name(const char *path, char *out, size_t n)
+{
+	const char *b = strrchr(path, '/');
+	b = b ? b + 1 : path;
+	const char *dash = strchr(b, '-'), *dot = dash ? strchr(dash, '.') : NULL;
+	if (dash && dot)
+		snprintf(out, n, "%.*s", (int)(dot - dash - 1), dash + 1);
+	else
+		snprintf(out, n, "%.32s", b);
+}
+
+int snapshot_assets_id(struct supervisor *s, char *buf, size_t n)
+{
+	struct assets a;
+	char err[256], k[40], r[40];
+	if (assets_load(s->inst->assets_dir, &a, err, sizeof(err)) < 0)
+		return -1;
+	content_name(a.kernel, k, sizeof(k));
+	content_name(a.rootfs, r, sizeof(r));
+	return snprintf(buf, n, "%s-%s", k, r) < (int)n ? 0 : -1;
+}
+
+static void ignore_reply(struct pmsg *rep, void *arg)
+{
+	(void)arg;
+	if (rep->err_code != PE_OK && rep->err_code != PE_NOT_FOUND)
+		log_err("snapshot: stored: %s", rep->err_msg ? rep->err_msg : "?");
+}
+
+static void job_free(struct snapshot_job *j)
+{
+	if (j->vm)
+		j->vm->snapshot = NULL;
+	if (j->poll)
+		event_free(j->poll);
+	close_fdp(&j->state_fd);
+	client_release(j->c);
+	pmsg_free(&j->rep);
+	free(j);
+}
+
+static void on_cont_after_failure(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+{
+	(void)ret;
+	(void)arg;
+	if (!ok)
+		log_err("%s: cont after a failed snapshot: %s", vm->name, error ? error : "?");
+}
+
+/* The snapshot failed: stored discards what it built, the VM runs on, the client is told. */
+static void job_fail(struct snapshot_job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void job_fail(struct snapshot_job *j, int code, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_err("snapshot '%s': %s", j->tag, msg);
+	if (j->begun) {
+		struct pmsg req;
+		pmsg_init(&req, PK_REQUEST, OP_STORE_SNAP_ABORT, 0);
+		prec_set_str(&req, &req.body, "tag", j->tag);
+		helper_call(j->s, HELPER_STORED, &req, ignore_reply, NULL);
+		pmsg_free(&req);
+	}
+	if (j->vm && j->stopped && j->vm->qmp)
+		qmp_command(j->vm, "cont", on_cont_after_failure, NULL);
+	pmsg_set_error(&j->rep, code, "%s", msg);
+	client_send(j->c, &j->rep);
+	job_free(j);
+}
+
+void snapshot_vm_gone(struct vm *vm)
+{
+	struct snapshot_job *j = vm->snapshot;
+	if (!j)
+		return;
+	vm->snapshot = NULL;
+	j->vm = NULL;
+	/* waiting on the timer, nothing else will wake the job: end it now; otherwise the
+	 * step in flight (QMP, failed as the VMM goes, or stored) ends it */
+	if (evtimer_pending(j->poll, NULL)) {
+		event_del(j->poll);
+		job_fail(j, PE_UNAVAILABLE, "the VM went away during the snapshot");
+	}
+}
+
+static void on_cont(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+{
+	struct snapshot_job *j = arg;
+	uint64_t now = now_mono_ms();
+	(void)ret;
+	if (!ok) /* the snapshot is made; the VM could not be resumed */
+		log_err("%s: not resumed after snapshot '%s': %s", vm->name, j->tag, error ? error : "?");
+	prec_set_uint(&j->rep, &j->rep.body, "pause_ms", now - j->t_stop);
+	prec_set_uint(&j->rep, &j->rep.body, "state_ms", j->t_state - j->t_stop);
+	prec_set_uint(&j->rep, &j->rep.body, "copy_ms", now - j->t_state);
+	log_info("%s: snapshot '%s' taken, paused %llu ms (device state %llu ms)", vm->name, j->tag,
+		 (unsigned long long)(now - j->t_stop), (unsigned long long)(j->t_state - j->t_stop));
+	client_send(j->c, &j->rep);
+	job_free(j);
+}
+
+static void on_commit(struct pmsg *rep, void *arg)
+{
+	struct snapshot_job *j = arg;
+	j->begun = false; /* published, or discarded by stored */
+	if (rep->err_code != PE_OK) {
+		job_fail(j, rep->err_code, "stored could not keep it: %s", rep->err_msg ? rep->err_msg : "?");
+		return;
+	}
+	if (!j->vm) {
+		job_fail(j, PE_UNAVAILABLE, "the VM went away during the snapshot");
+		return;
+	}
+	static const char *const sizes[] = {"mem_bytes", "state_bytes", "disk_bytes", "size"};
+	prec_set_str(&j->rep, &j->rep.body, "tag", j->tag);
+	prec_copy_fields(&j->rep, &j->rep.body, &rep->body, sizes, ARRAY_LEN(sizes));
+	qmp_command(j->vm, "cont", on_cont, j);
+}
+
+static void commit(struct snapshot_job *j)
+{
+	struct vm *vm = j->vm;
+	struct pmsg req;
+	char disk[80], assets[80];
+	j->t_state = now_mono_ms();
+	if (snapshot_assets_id(j->s, assets, sizeof(assets)) < 0) {
+		job_fail(j, PE_NOT_FOUND, "the guest assets cannot be read");
+		return;
+	}
+	snprintf(disk, sizeof(disk), "vm-%s", vm->id);
+	pmsg_init(&req, PK_REQUEST, OP_STORE_SNAP_COMMIT, 0);
+	prec_set_str(&req, &req.body, "tag", j->tag);
+	prec_set_str(&req, &req.body, "disk", disk);
+	prec_set_str(&req, &req.body, "vm", vm->name);
+	prec_set_str(&req, &req.body, "image", vm->image);
+	prec_set_uint(&req, &req.body, "owner", vm->owner);
+	prec_set_uint(&req, &req.body, "created_ms", now_realtime_ms());
+	prec_set_uint(&req, &req.body, "cpu", vm->qc.cpus);
+	prec_set_uint(&req, &req.body, "mem", vm->qc.mem_mib);
+	prec_set_str(&req, &req.body, "accel", accel_name(vm->qc.accel));
+	prec_set_str(&req, &req.body, "assets", assets);
+	prec_set_str(&req, &req.body, "network", vm->network);
+	int ram = fcntl(vm->ram_fd, F_DUPFD_CLOEXEC, 3), image = fcntl(vm->image_fd, F_DUPFD_CLOEXEC, 3);
+	if (ram < 0 || image < 0) {
+		close_fdp(&ram);
+		close_fdp(&image);
+		pmsg_free(&req);
+		job_fail(j, PE_INTERNAL, "cannot pass the VM's RAM: %s", strerror(errno));
+		return;
+	}
+	pmsg_add_fd(&req, ram);
+	pmsg_add_fd(&req, image);
+	helper_call(j->s, HELPER_STORED, &req, on_commit, j);
+	pmsg_free(&req);
+}
+
+static void poll_migration(evutil_socket_t fd, short what, void *arg);
+
+static void on_query(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+{
+	struct snapshot_job *j = arg;
+	const char *status = json_string_value(json_object_get(ret, "status"));
+	(void)vm;
+	if (!ok || !j->vm) {
+		job_fail(j, PE_INTERNAL, "query-migrate: %s", error ? error : "the VM went away");
+		return;
+	}
+	if (status && strcmp(status, "completed") == 0) {
+		commit(j);
+		return;
+	}
+	if (status && (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0)) {
+		const char *why = json_string_value(json_object_get(ret, "error-desc"));
+		job_fail(j, PE_INTERNAL, "QEMU could not save the device state: %s", why ? why : status);
+		return;
+	}
+	if (now_mono_ms() - j->t_stop > MIGRATE_TIMEOUT_MS) {
+		job_fail(j, PE_INTERNAL, "QEMU did not save the device state in time");
+		return;
+	}
+	struct timeval tv = {0, MIGRATE_POLL_MS * 1000};
+	evtimer_add(j->poll, &tv);
+}
+
+static void poll_migration(evutil_socket_t fd, short what, void *arg)
+{
+	struct snapshot_job *j = arg;
+	(void)fd;
+	(void)what;
+	qmp_command(j->vm, "query-migrate", on_query, j);
+}
+
+static void on_migrate(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+{
+	struct snapshot_job *j = arg;
+	(void)vm;
+	(void)ret;
+	if (!ok || !j->vm) {
+		job_fail(j, PE_INTERNAL, "migrate: %s", error ? error : "the VM went away");
+		return;
+	}
+	poll_migration(-1, 0, j);
+}
+
+static void on_stopped(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+{
+	struct snapshot_job *j = arg;
+	(void)ret;
+	if (!ok || !j->vm) {
+		job_fail(j, PE_INTERNAL, "stop: %s", error ? error : "the VM went away");
+		return;
+	}
+	j->stopped = true;
+	j->t_stop = now_mono_ms();
+	qmp_execute(vm, "migrate", json_pack("{s:s}", "uri", "fd:" STATE_FD_NAME), -1, on_migrate, j);
+}
+
+static void on_getfd(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+{
+	struct snapshot_job *j = arg;
+	(void)ret;
+	close_fdp(&j->state_fd); /* QEMU holds it now */
+	if (!ok || !j->vm) {
+		job_fail(j, PE_INTERNAL, "getfd: %s", error ? error : "the VM went away");
+		return;
+	}
+	qmp_command(vm, "stop", on_stopped, j);
+}
+
+static void on_begun(struct pmsg *rep, void *arg)
+{
+	struct snapshot_job *j = arg;
+	if (rep->err_code == PE_EXISTS) {
+		job_fail(j, PE_EXISTS, "a snapshot tagged '%s' exists already (remove it with `fcvm snapshot rm %s`)",
+			 j->tag, j->tag);
+		return;
+	}
+	if (rep->err_code != PE_OK) {
+		job_fail(j, rep->err_code, "stored: %s", rep->err_msg ? rep->err_msg : "?");
+		return;
+	}
+	j->begun = true;
+	j->state_fd = pmsg_take_fd(rep, 0);
+	if (!j->vm) {
+		job_fail(j, PE_UNAVAILABLE, "the VM went away during the snapshot");
+		return;
+	}
+	qmp_execute(j->vm, "getfd", json_pack("{s:s}", "fdname", STATE_FD_NAME), j->state_fd, on_getfd, j);
+}
+
+static void on_caps(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+{
+	struct snapshot_job *j = arg;
+	(void)vm;
+	(void)ret;
+	if (!ok || !j->vm) {
+		job_fail(j, PE_INTERNAL, "migrate-set-capabilities: %s", error ? error : "the VM went away");
+		return;
+	}
+	struct pmsg req;
+	pmsg_init(&req, PK_REQUEST, OP_STORE_SNAP_BEGIN, 0);
+	prec_set_str(&req, &req.body, "tag", j->tag);
+	helper_call(j->s, HELPER_STORED, &req, on_begun, j);
+	pmsg_free(&req);
+}
+
+static bool may_see(const struct client *c, uid_t owner)
+{
+	return c->uid == 0 || c->uid == owner;
+}
+
+void op_snapshot_create(struct client *c, const struct pmsg *req)
+{
+	const char *name = prec_str(&req->body, "vm"), *tag = prec_str(&req->body, "tag");
+	struct vm *vm = vm_find(c->sup, name);
+	if (!vm || !may_see(c, vm->owner) || vm->removing) {
+		client_refuse(c, req, PE_NOT_FOUND, "no VM named '%s' (see `fcvm ls`)", name);
+		return;
+	}
+	if (vm->status != VM_RUNNING || !vm->qmp) {
+		client_refuse(c, req, PE_BUSY, "VM '%s' is %s: only a running VM can be snapshotted", name,
+			      vm_status_name(vm->status));
+		return;
+	}
+	if (vm->qc.restore) {
+		client_refuse(c, req, PE_INVALID, "VM '%s' is a clone of '%s': snapshot the VM it was cloned from", name,
+			      vm->clone_of);
+		return;
+	}
+	if (vm->ram_fd < 0 || vm->image_fd < 0) {
+		client_refuse(c, req, PE_INVALID,
+			      "VM '%s' was re-attached by a restarted supervisor, which has no hold on its memory: "
+			      "it cannot be snapshotted (start it again)",
+			      name);
+		return;
+	}
+	if (vm->snapshot) {
+		client_refuse(c, req, PE_BUSY, "a snapshot of VM '%s' is being taken", name);
+		return;
+	}
+	struct snapshot_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		abort();
+	j->s = c->sup;
+	j->c = c;
+	j->vm = vm;
+	j->state_fd = -1;
+	j->poll = evtimer_new(c->sup->base, poll_migration, j);
+	snprintf(j->tag, sizeof(j->tag), "%s", tag);
+	client_hold(c);
+	pmsg_init_reply(&j->rep, req);
+	vm->snapshot = j;
+	qmp_execute(vm, "migrate-set-capabilities", snapshot_qmp_caps(), -1, on_caps, j);
+}
+
+void op_snapshot_run(struct client *c, const struct pmsg *req)
+{
+	if (c->sup->stopping) {
+		client_refuse(c, req, PE_UNAVAILABLE, "the supervisor is stopping");
+		return;
+	}
+	vm_run(c, req); /* the clone branch of a VM's start (vm_clone.c) */
+}
+
+static unsigned clones_of(struct supervisor *s, const char *tag)
+{
+	unsigned n = 0;
+	for (const struct vm *vm = TAILQ_FIRST(&s->vms); vm; vm = TAILQ_NEXT(vm, link))
+		n += strcmp(vm->clone_of, tag) == 0 && !vm->removing;
+	return n;
+}
+
+struct list_job {
+	struct client *c;
+	struct pmsg rep;
+};
+
+static void on_list(struct pmsg *rep, void *arg)
+{
+	struct list_job *l = arg;
+	const struct pval *v = prec_get(&rep->body, "snapshots");
+	if (rep->err_code != PE_OK)
+		pmsg_set_error(&l->rep, rep->err_code, "%s", rep->err_msg ? rep->err_msg : "stored failed");
+	for (uint32_t i = 0; rep->err_code == PE_OK && v && i < v->recs.n; i++) {
+		const struct precord *in = &v->recs.v[i];
+		uint64_t owner = 0;
+		prec_uint(in, "owner", &owner);
+		if (!may_see(l->c, (uid_t)owner))
+			continue;
+		struct precord *out = prec_add_record(&l->rep, &l->rep.body, "snapshots");
+		if (!out)
+			break;
+		prec_copy(&l->rep, out, in);
+		prec_set_uint(&l->rep, out, "clones", clones_of(l->c->sup, prec_str(in, "tag")));
+	}
+	client_send(l->c, &l->rep);
+	client_release(l->c);
+	pmsg_free(&l->rep);
+	free(l);
+}
+
+void op_snapshot_list(struct client *c, const struct pmsg *req)
+{
+	struct list_job *l = calloc(1, sizeof(*l));
+	if (!l)
+		abort();
+	l->c = c;
+	client_hold(c);
+	pmsg_init_reply(&l->rep, req);
+	struct pmsg sreq;
+	pmsg_init(&sreq, PK_REQUEST, OP_STORE_SNAP_LIST, 0);
+	helper_call(c->sup, HELPER_STORED, &sreq, on_list, l);
+	pmsg_free(&sreq);
+}
+
+/* Removal: refused while a clone of it exists (running or not: its disk came from it, and
+ * a stopped clone may be listed); the owner's or root's. stored's meta says whose it is. */
+struct rm_job {
+	struct client *c;
+	struct pmsg rep;
+	char tag[65];
+};
+
+static void rm_done(struct rm_job *r)
+{
+	client_send(r->c, &r->rep);
+	client_release(r->c);
+	pmsg_free(&r->rep);
+	free(r);
+}
+
+static void on_removed(struct pmsg *rep, void *arg)
+{
+	struct rm_job *r = arg;
+	if (rep->err_code != PE_OK)
+		pmsg_set_error(&r->rep, rep->err_code, "snapshot '%s' not removed: %s", r->tag,
+			       rep->err_msg ? rep->err_msg : "?");
+	rm_done(r);
+}
+
+static void on_rm_list(struct pmsg *rep, void *arg)
+{
+	struct rm_job *r = arg;
+	const struct pval *v = prec_get(&rep->body, "snapshots");
+	const struct precord *found = NULL;
+	for (uint32_t i = 0; rep->err_code == PE_OK && v && i < v->recs.n && !found; i++)
+		if (strcmp(prec_str(&v->recs.v[i], "tag"), r->tag) == 0)
+			found = &v->recs.v[i];
+	uint64_t owner = 0;
+	if (found)
+		prec_uint(found, "owner", &owner);
+	unsigned n = clones_of(r->c->sup, r->tag);
+	if (rep->err_code != PE_OK) {
+		pmsg_set_error(&r->rep, rep->err_code, "%s", rep->err_msg ? rep->err_msg : "stored failed");
+	} else if (!found || !may_see(r->c, (uid_t)owner)) {
+		pmsg_set_error(&r->rep, PE_NOT_FOUND, "no snapshot tagged '%s' (see `fcvm snapshot ls`)", r->tag);
+	} else if (n) {
+		pmsg_set_error(&r->rep, PE_BUSY, "snapshot '%s' has %u clone%s: remove %s first (`fcvm ls`)", r->tag, n,
+			       n == 1 ? "" : "s", n == 1 ? "it" : "them");
+	} else {
+		struct pmsg sreq;
+		pmsg_init(&sreq, PK_REQUEST, OP_STORE_SNAP_REMOVE, 0);
+		prec_set_str(&sreq, &sreq.body, "tag", r->tag);
+		helper_call(r->c->sup, HELPER_STORED, &sreq, on_removed, r);
+		pmsg_free(&sreq);
+		return;
+	}
+	rm_done(r);
+}
+
+void op_snapshot_remove(struct client *c, const struct pmsg *req)
+{
+	struct rm_job *r = calloc(1, sizeof(*r));
+	if (!r)
+		abort();
+	r->c = c;
+	client_hold(c);
+	snprintf(r->tag, sizeof(r->tag), "%s", prec_str(&req->body, "tag"));
+	pmsg_init_reply(&r->rep, req);
+	struct pmsg sreq;
+	pmsg_init(&sreq, PK_REQUEST, OP_STORE_SNAP_LIST, 0);
+	helper_call(c->sup, HELPER_STORED, &sreq, on_rm_list, r);
+	pmsg_free(&sreq);
+}

@@ -1,0 +1,225 @@
+/* Clones: a VM started from a snapshot. stored opens the snapshot (its sealed template RAM,
+ * device state, a disk of the clone's own, the image); the launcher starts QEMU paused with
+ * `-incoming defer` and the template mapped private; then, over QMP, x-ignore-shared (the
+ * RAM is not in the stream: it is the template), migrate-incoming from the state fd the
+ * launcher placed, and cont. Its container runs already: the supervisor follows it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/assets.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "supervisor/client.h"
+#include "supervisor/snapshot.h"
+#include "supervisor/vm.h"
+#include "supervisor/vm_start.h"
+
+#define MIGRATE_POLL_MS	   2
+#define MIGRATE_TIMEOUT_MS 60000
+
+static void on_snapshot(struct pmsg *rep, void *arg);
+
+void clone_ask_for_snapshot(struct vm_start *st)
+{
+	struct pmsg req;
+	char disk[80];
+	snprintf(disk, sizeof(disk), "vm-%s", st->vm->id);
+	pmsg_init(&req, PK_REQUEST, OP_STORE_SNAP_OPEN, 0);
+	prec_set_str(&req, &req.body, "tag", st->tag);
+	prec_set_str(&req, &req.body, "disk", disk);
+	helper_call(st->vm->sup, HELPER_STORED, &req, on_snapshot, st);
+	pmsg_free(&req);
+}
+
+static void on_snapshot(struct pmsg *rep, void *arg)
+{
+	struct vm_start *st = arg;
+	struct vm *vm = st->vm;
+	const struct precord *b = &rep->body;
+	uint64_t owner = 0, cpu = 0, mem = 0;
+	char assets[80];
+	if (start_retry_later(st, rep, clone_ask_for_snapshot))
+		return;
+	if (rep->err_code == PE_NOT_FOUND) {
+		start_fail(st, PE_NOT_FOUND, "no snapshot tagged '%s' (see `fcvm snapshot ls`)", st->tag);
+		return;
+	}
+	if (rep->err_code != PE_OK) {
+		start_fail(st, rep->err_code, "snapshot '%s' cannot be cloned: %s", st->tag,
+			   rep->err_msg ? rep->err_msg : "?");
+		return;
+	}
+	/* stored made the clone's disk: it goes with the VM from now on */
+	vm->disk_made = true;
+	st->ram_fd = pmsg_take_fd(rep, 0);
+	st->state_fd = pmsg_take_fd(rep, 1);
+	st->disk_fd = pmsg_take_fd(rep, 2);
+	st->image_fd = pmsg_take_fd(rep, 3);
+	prec_uint(b, "owner", &owner);
+	prec_uint(b, "cpu", &cpu);
+	prec_uint(b, "mem", &mem);
+	if (owner != vm->owner && vm->owner != 0) {
+		/* as if it did not exist: another user's snapshots are not even named */
+		start_fail(st, PE_NOT_FOUND, "no snapshot tagged '%s' (see `fcvm snapshot ls`)", st->tag);
+		return;
+	}
+	if ((st->want_cpu && st->want_cpu != cpu) || (st->want_mem && st->want_mem != mem)) {
+		start_fail(st, PE_INVALID,
+			   "snapshot '%s' is of a VM with %llu vCPUs and %llu MiB: a clone has the same (leave out "
+			   "--cpu and --mem)",
+			   st->tag, (unsigned long long)cpu, (unsigned long long)mem);
+		return;
+	}
+	if (snapshot_assets_id(vm->sup, assets, sizeof(assets)) < 0 ||
+	    strcmp(assets, prec_str(b, "assets") ? prec_str(b, "assets") : "") != 0) {
+		start_fail(st, PE_INVALID,
+			   "snapshot '%s' was taken on another kernel or root filesystem than the guest assets "
+			   "installed now (`fcvm setup` changed them): take it again",
+			   st->tag);
+		return;
+	}
+	/* the same devices as the VM it was taken of: a NIC if and only if that had one */
+	const char *net = prec_str(b, "network") ? prec_str(b, "network") : "none";
+	bool nic = strcmp(net, "none") != 0;
+	if (nic != st->has_net) {
+		if (st->net_asked) {
+			start_fail(st, PE_INVALID,
+				   "snapshot '%s' is of a VM %s network: a clone has the same devices (%s)", st->tag,
+				   nic ? "with a" : "without", nic ? "--network bridged or rootless" : "--network none");
+			return;
+		}
+		if (!nic) { /* the default was a network: the snapshot has none */
+			pmsg_free(&st->net_req);
+			st->has_net = false;
+			snprintf(vm->network, sizeof(vm->network), "none");
+		} else {
+			start_fail(st, PE_INVALID, "snapshot '%s' is of a VM with a network: give the clone one too", st->tag);
+			return;
+		}
+	}
+	vm->qc.cpus = (unsigned)cpu;
+	vm->qc.mem_mib = (unsigned)mem;
+	vm->qc.accel = strcmp(prec_str(b, "accel"), "kvm") == 0 ? ACCEL_KVM : ACCEL_TCG;
+	vm->qc.restore = true;
+	snprintf(vm->image, sizeof(vm->image), "%s", prec_str(b, "image"));
+	start_have_disk(st);
+}
+
+/* ---- restoring, once QEMU runs ----
+ * The steps find their state through vm->restore (never a pointer of their own): when the
+ * VMM goes, clone_restore_cancel frees it first and the QMP calls still pending, failed by
+ * qmp_close, find nothing to do. */
+
+struct restore {
+	uint64_t started_ms;
+	struct event *poll;
+};
+
+void clone_restore_cancel(struct vm *vm)
+{
+	struct restore *r = vm->restore;
+	if (!r)
+		return;
+	vm->restore = NULL;
+	event_free(r->poll);
+	free(r);
+}
+
+static void restore_failed(struct vm *vm, const char *what, const char *error)
+{
+	log_err("%s: restore from snapshot '%s' failed: %s: %s", vm->name, vm->clone_of, what, error ? error : "?");
+	clone_restore_cancel(vm);
+	vm_stop(vm, "its restore failed");
+}
+
+static void on_cont(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+{
+	struct restore *r = vm->restore;
+	(void)ret;
+	(void)arg;
+	if (!r)
+		return;
+	if (!ok) {
+		restore_failed(vm, "cont", error);
+		return;
+	}
+	log_info("%s: restored from '%s' in %llu ms", vm->name, vm->clone_of,
+		 (unsigned long long)(now_mono_ms() - r->started_ms));
+	clone_restore_cancel(vm); /* done: nothing left to cancel */
+}
+
+static void on_query(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+{
+	struct restore *r = vm->restore;
+	const char *status = json_string_value(json_object_get(ret, "status"));
+	(void)arg;
+	if (!r)
+		return;
+	if (!ok) {
+		restore_failed(vm, "query-migrate", error);
+		return;
+	}
+	if (status && strcmp(status, "completed") == 0) {
+		qmp_command(vm, "cont", on_cont, NULL);
+		return;
+	}
+	if (status && (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0)) {
+		restore_failed(vm, "the device state did not load", json_string_value(json_object_get(ret, "error-desc")));
+		return;
+	}
+	if (now_mono_ms() - r->started_ms > MIGRATE_TIMEOUT_MS) {
+		restore_failed(vm, "the device state did not load", "timed out");
+		return;
+	}
+	struct timeval tv = {0, MIGRATE_POLL_MS * 1000};
+	evtimer_add(r->poll, &tv);
+}
+
+static void poll_migration(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	qmp_command(arg, "query-migrate", on_query, NULL);
+}
+
+static void on_incoming(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+{
+	(void)ret;
+	(void)arg;
+	if (!vm->restore)
+		return;
+	if (!ok) {
+		restore_failed(vm, "migrate-incoming", error);
+		return;
+	}
+	poll_migration(-1, 0, vm);
+}
+
+static void on_caps(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+{
+	char uri[32];
+	(void)ret;
+	(void)arg;
+	if (!vm->restore)
+		return;
+	if (!ok) {
+		restore_failed(vm, "migrate-set-capabilities", error);
+		return;
+	}
+	/* the fd the launcher placed (a number: QEMU takes it as it is) */
+	snprintf(uri, sizeof(uri), "fd:%d", VMM_FD_STATE);
+	qmp_execute(vm, "migrate-incoming", json_pack("{s:s}", "uri", uri), -1, on_incoming, NULL);
+}
+
+void clone_restore(struct vm *vm)
+{
+	struct restore *r = calloc(1, sizeof(*r));
+	if (!r)
+		abort();
+	r->started_ms = now_mono_ms();
+	r->poll = evtimer_new(vm->sup->base, poll_migration, vm);
+	vm->restore = r;
+	qmp_execute(vm, "migrate-set-capabilities", snapshot_qmp_caps(), -1, on_caps, NULL);
+}
