@@ -120,6 +120,9 @@ void host_sigio(void);
 void host_malformed(void);
 void host_drain(int ms); /* blocking best-effort flush, for shutdown */
 
+/* restore.c: a clone's clock, entropy, hostname and neighbours set again */
+void do_restore(const struct pmsg *req);
+
 /* dispatch.c: one decoded frame from the host */
 void dispatch_frame(const unsigned char *buf, size_t len);
 

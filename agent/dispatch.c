@@ -145,6 +145,9 @@ void dispatch_frame(const unsigned char *buf, size_t len)
 		case OP_PROC_START:
 			do_start(&m);
 			break;
+		case OP_AGENT_RESTORE:
+			do_restore(&m);
+			break;
 		default:
 			reply(&m, PE_NOT_IMPLEMENTED, "not served by the agent");
 		}

@@ -9,6 +9,13 @@
 
 #include "common/util.h"
 
+uint64_t now_realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t now_realtime_ms(void)
 {
 	struct timespec ts;

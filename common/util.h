@@ -9,6 +9,7 @@
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 uint64_t now_realtime_ms(void);
+uint64_t now_realtime_ns(void);
 uint64_t now_mono_ms(void);
 uint64_t now_mono_ns(void);
 

@@ -409,6 +409,19 @@ static const struct field_def store_snap_open_req[] = {
     F_STR("disk", true, 1, DISK_NAME_MAX, SC_IDENT), /* the clone's disk to make in disks/ */
 };
 
+/* A clone is not the VM it was snapshotted from: the wall clock, the kernel's entropy and
+ * the hostname are set again, the neighbour cache flushed (its gateway is another tap). */
+static const struct field_def agent_restore_req[] = {
+    F_UINT("epoch", true, 1, UINT32_MAX),	 /* restores of this guest so far, counting this one */
+    F_UINT("time_ns", true, 0, UINT64_MAX),	 /* the host's CLOCK_REALTIME as it sends this */
+    F_BIN("entropy", true, 32, 256),		 /* fresh bytes from the host's getrandom */
+    F_STR("hostname", true, 1, VM_NAME_MAX, SC_IDENT), /* the clone's name */
+};
+static const struct field_def agent_restore_rep[] = {
+    F_UINT("uptime_ms", true, 0, UINT64_MAX),
+    F_UINT("clock_step_ms", true, 0, UINT64_MAX), /* how far the guest's clock was behind */
+};
+
 #define EVENT_OP(ID, NAME, FIELDS) [ID] = {.id = (ID), .name = (NAME), .req = REC(FIELDS), .rep = REC_EMPTY}
 
 static const struct op_def ops[OP__COUNT] = {
@@ -577,6 +590,10 @@ static const struct op_def ops[OP__COUNT] = {
 			    .name = "store_snap_list",
 			    .req = REC_EMPTY,
 			    .rep = REC(snap_list_rep)},
+    [OP_AGENT_RESTORE] = {.id = OP_AGENT_RESTORE,
+			  .name = "agent_restore",
+			  .req = REC(agent_restore_req),
+			  .rep = REC(agent_restore_rep)},
     [OP_STORE_SNAP_REMOVE] = {.id = OP_STORE_SNAP_REMOVE,
 			      .name = "store_snap_remove",
 			      .req = REC(snap_tag_req),

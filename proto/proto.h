@@ -168,6 +168,8 @@ enum proto_op {
 	OP_STORE_SNAP_OPEN, /* a clone's template RAM, state, own disk and image */
 	OP_STORE_SNAP_LIST,
 	OP_STORE_SNAP_REMOVE,
+	/* supervisor -> agent: a clone's first request, before any other (docs/snapshots.md) */
+	OP_AGENT_RESTORE,
 	OP__COUNT
 };
 

@@ -108,6 +108,7 @@ struct vm {
 	int image_fd; /* its image disk, likewise: a snapshot keeps a copy */
 	char clone_of[65]; /* a clone: its snapshot's tag */
 	struct restore *restore;	/* a clone being restored (vm_clone.c) */
+	bool identity_set;		/* a clone's agent acknowledged agent_restore */
 	struct snapshot_job *snapshot; /* a snapshot being taken of it (snapshot.c) */
 	int log_fd; /* the container's output, records of [stream u8][len u32 BE][bytes] */
 	struct agent_link agent;
@@ -144,6 +145,9 @@ void vm_records_attach(struct supervisor *s); /* once the loop runs: connect to 
  * template it maps), then let it run. Failing, the VM is stopped. */
 void clone_restore(struct vm *vm);
 void clone_restore_cancel(struct vm *vm); /* the VMM is gone: nothing more to do */
+/* The agent answered: tell it it is a clone (clock, entropy, hostname, neighbours); once it
+ * acknowledges, vm->identity_set and vm_agent_ready again. */
+void clone_identity(struct vm *vm);
 
 /* ---- lifecycle (supervisor/vm.c) ---- */
 struct event *vm_timer_new(struct vm *vm); /* the VM's boot/stop timer */

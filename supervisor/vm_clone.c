@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "common/assets.h"
 #include "common/log.h"
@@ -222,4 +223,39 @@ void clone_restore(struct vm *vm)
 	r->poll = evtimer_new(vm->sup->base, poll_migration, vm);
 	vm->restore = r;
 	qmp_execute(vm, "migrate-set-capabilities", snapshot_qmp_caps(), -1, on_caps, NULL);
+}
+
+/* ---- the clone's identity, once its agent answers ---- */
+
+static void on_identity(struct vm *vm, struct pmsg *rep, void *arg)
+{
+	uint64_t step = 0;
+	(void)arg;
+	if (rep->err_code != PE_OK) {
+		log_err("%s: its agent did not take its new identity: %s", vm->name, rep->err_msg ? rep->err_msg : "?");
+		vm_stop(vm, "a clone without its own identity");
+		return;
+	}
+	prec_uint(&rep->body, "clock_step_ms", &step);
+	log_info("%s: identity set (the guest clock stepped %llu ms)", vm->name, (unsigned long long)step);
+	vm->identity_set = true;
+	vm_agent_ready(vm, NULL);
+}
+
+void clone_identity(struct vm *vm)
+{
+	unsigned char entropy[64];
+	struct pmsg req;
+	if (getrandom(entropy, sizeof(entropy), 0) != (ssize_t)sizeof(entropy)) {
+		vm_stop(vm, "no entropy for a clone");
+		return;
+	}
+	pmsg_init(&req, PK_REQUEST, OP_AGENT_RESTORE, 0);
+	prec_set_uint(&req, &req.body, "epoch", 1);
+	prec_set_uint(&req, &req.body, "time_ns", now_realtime_ns());
+	prec_set_bin(&req, &req.body, "entropy", entropy, sizeof(entropy));
+	prec_set_str(&req, &req.body, "hostname", vm->name);
+	agent_call(vm, &req, on_identity, NULL);
+	pmsg_free(&req);
+	explicit_bzero(entropy, sizeof(entropy));
 }

@@ -285,6 +285,11 @@ static void on_run_started(struct vm *vm, struct pmsg *rep, void *arg)
 void vm_agent_ready(struct vm *vm, const struct precord *hello)
 {
 	(void)hello;
+	/* a clone answers nothing else until it knows it is one (vm_clone.c) */
+	if (vm->status == VM_BOOTING && vm->clone_of[0] && !vm->reattached && !vm->identity_set) {
+		clone_identity(vm);
+		return;
+	}
 	if (vm->status == VM_BOOTING) {
 		vm->status = VM_RUNNING;
 		event_del(vm->timer);
