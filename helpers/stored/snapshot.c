@@ -171,12 +171,17 @@ static int open_disk(struct store *s, const char *disk)
 
 int snap_commit(struct store *s, const struct snap_meta *m, const char *disk, int ram_fd, int image_fd)
 {
-	struct pending *p = meta_ok(m) ? find_pending(m->tag) : NULL;
+	struct pending *p = store_name_ok(m->tag) ? find_pending(m->tag) : NULL;
 	struct stat st;
 	int r, dfd, diskfd = -1;
 
-	if (!p || !store_name_ok(disk))
-		return p ? -EINVAL : -ENOENT;
+	if (!p)
+		return -ENOENT;
+	/* a refused commit discards its build: the caller begins again or gives up */
+	if (!meta_ok(m) || !store_name_ok(disk)) {
+		snap_abort(s, m->tag);
+		return -EINVAL;
+	}
 	if (fstat(ram_fd, &st) < 0 || (uint64_t)st.st_size != m->mem << 20) {
 		snap_abort(s, m->tag);
 		return -EINVAL;
@@ -206,17 +211,16 @@ int snap_commit(struct store *s, const struct snap_meta *m, const char *disk, in
 		close(diskfd);
 	if (dfd >= 0)
 		close(dfd);
-	if (!r)
-		r = set_readonly(s->tmp, p->tname, true);
 	if (!r) {
 		forget_template(m->tag); /* a template of an older snapshot of this tag */
 		r = store_publish(s, p->tname, s->snapshots, m->tag);
 	}
-	if (r < 0) {
-		set_readonly(s->tmp, p->tname, false);
+	if (r < 0)
 		store_rm_tree(s->tmp, p->tname, 0);
-	}
 	p->tag[0] = 0;
+	/* btrfs renames no read-only subvolume: read-only once in place */
+	if (!r && (r = set_readonly(s->snapshots, m->tag, true)) < 0)
+		snap_remove(s, m->tag);
 	return r;
 }
 
@@ -411,11 +415,13 @@ int snap_remove(struct store *s, const char *tag)
 		return r;
 	if ((r = store_tmp_name(tname, sizeof(tname), tag)) < 0)
 		return r;
-	/* out of sight first (atomically), then writable again (btrfs) and deleted */
+	/* writable again (btrfs: a read-only subvolume is neither renamed nor emptied), out of
+	 * sight (atomically), then deleted */
+	if ((r = set_readonly(s->snapshots, tag, false)) < 0)
+		return r;
 	if (renameat2(s->snapshots, tag, s->tmp, tname, RENAME_NOREPLACE) < 0)
 		return -errno;
 	forget_template(tag);
-	set_readonly(s->tmp, tname, false);
 	return store_rm_tree(s->tmp, tname, 0);
 }
 

@@ -13,10 +13,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "helpers/stored/snapshot.h"
 #include "helpers/stored/store.h"
 #include "tests/unit/check.h"
 
@@ -731,4 +733,142 @@ TEST(remove_btrfs_without_sys_admin)
 	CHECK_EQ(store_remove_disk(&s, "b"), 0);
 	CHECK(!exists("data/disks/b"));
 	store_close(&s);
+}
+
+/* ---- snapshots (helpers/stored/snapshot.c) ---- */
+
+static struct snap_meta meta_for(const char *tag, uint64_t mem)
+{
+	struct snap_meta m = {.owner = 1000, .created_ms = 1, .cpu = 1, .mem = mem};
+	snprintf(m.tag, sizeof(m.tag), "%s", tag);
+	snprintf(m.vm, sizeof(m.vm), "src");
+	snprintf(m.image, sizeof(m.image), "demo");
+	snprintf(m.accel, sizeof(m.accel), "tcg");
+	snprintf(m.assets, sizeof(m.assets), "k-r");
+	snprintf(m.network, sizeof(m.network), "none");
+	return m;
+}
+
+static int ram_of(unsigned mib)
+{
+	int fd = memfd_create("ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, (off_t)mib << 20) == 0);
+	fill(fd, 0, 1 << 20, 2);
+	fill(fd, 100 << 20, 1 << 20, 3);
+	return fd;
+}
+
+static void begin_with_state(struct store *s, const char *tag)
+{
+	int st = -1;
+	CHECK_EQ(snap_begin(s, tag, &st), 0);
+	CHECK(pwrite(st, "STATE", 5, 0) == 5);
+	close(st);
+}
+
+static void snapshots(const char *type, int mb)
+{
+	struct store s;
+	struct snap_meta m = meta_for("t", 128), got;
+	int disk = -1, st = -1, fds[4];
+
+	fs_up(type, mb);
+	open_store(&s);
+	CHECK_EQ(store_create_disk(&s, "vm-a", 32 << 20, NULL, &disk), 0);
+	fill(disk, 0, 4 << 20, 1);
+	int ram = ram_of(128), image = memfd_create("image", MFD_CLOEXEC);
+	fill(image, 0, 4096, 4);
+
+	/* names and sizes are checked again, whatever the caller checked */
+	CHECK_EQ(snap_begin(&s, "../t", &st), -EINVAL);
+	CHECK_EQ(snap_begin(&s, ".", &st), -EINVAL);
+	begin_with_state(&s, "t");
+	CHECK_EQ(snap_begin(&s, "t", &st), -EEXIST); /* being built */
+	struct snap_meta big = meta_for("t", 256);   /* the memfd is 128 MiB */
+	CHECK_EQ(snap_commit(&s, &big, "vm-a", ram, image), -EINVAL);
+	CHECK(tmp_empty()); /* refused: discarded */
+	begin_with_state(&s, "t");
+	struct snap_meta bad = m;
+	snprintf(bad.image, sizeof(bad.image), "demo\nowner=0");
+	CHECK_EQ(snap_commit(&s, &bad, "vm-a", ram, image), -EINVAL); /* would forge a meta line */
+	begin_with_state(&s, "t");
+	bad = m;
+	snprintf(bad.network, sizeof(bad.network), "host");
+	CHECK_EQ(snap_commit(&s, &bad, "vm-a", ram, image), -EINVAL);
+	begin_with_state(&s, "t");
+	CHECK_EQ(snap_commit(&s, &m, "../vm-a", ram, image), -EINVAL);
+	CHECK_EQ(snap_commit(&s, &m, "vm-a", ram, image), -ENOENT); /* discarded with it */
+	CHECK(tmp_empty());
+	begin_with_state(&s, "t");
+	CHECK_EQ(snap_commit(&s, &m, "vm-a", ram, image), 0);
+	CHECK(tmp_empty());
+	CHECK_EQ(snap_begin(&s, "t", &st), -EEXIST); /* published */
+
+	/* read-only, every part */
+	static const char *const parts[] = {"mem", "state", "disk.img", "image", "meta"};
+	for (size_t i = 0; i < 5; i++) {
+		char p[128];
+		struct stat sb;
+		snprintf(p, sizeof(p), "%s/data/snapshots/t/%s", mnt, parts[i]);
+		CHECK(stat(p, &sb) == 0 && (sb.st_mode & 07777) == 0400);
+	}
+	if (!strcmp(type, "btrfs")) {
+		uint64_t flags = 0;
+		int d = openat(s.snapshots, "t", O_RDONLY | O_DIRECTORY);
+		CHECK(d >= 0 && ioctl(d, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) == 0 && (flags & BTRFS_SUBVOL_RDONLY));
+		close(d);
+	}
+	CHECK_EQ(snap_read_meta(&s, "t", &got), 0);
+	CHECK(!strcmp(got.vm, "src") && got.owner == 1000 && got.mem == 128 && !strcmp(got.network, "none"));
+
+	/* a clone's parts: the template sealed, the state, a disk of its own, the image */
+	CHECK_EQ(snap_open(&s, "t", "vm-c1", &got, fds), 0);
+	int seals = fcntl(fds[0], F_GET_SEALS);
+	CHECK(seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) ==
+				(F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+	CHECK(same(fds[0], 0, 1 << 20, 2) && same(fds[0], 100 << 20, 1 << 20, 3));
+	CHECK(pwrite(fds[0], "x", 1, 0) < 0 && errno == EPERM);
+	CHECK(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0) == MAP_FAILED && errno == EPERM);
+	CHECK(fcntl(fds[0], F_ADD_SEALS, 0) < 0 || fcntl(fds[0], F_GET_SEALS) == seals);
+	char *priv = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fds[0], 0);
+	CHECK(priv != MAP_FAILED);
+	priv[0] ^= 0x5a; /* a clone writing: its own copy of the page */
+	CHECK(same(fds[0], 0, 1 << 20, 2));
+	munmap(priv, 4096);
+	char buf[8] = "";
+	CHECK(pread(fds[1], buf, sizeof(buf), 0) == 5 && !memcmp(buf, "STATE", 5));
+	CHECK(pwrite(fds[1], "x", 1, 0) < 0);
+	CHECK(same(fds[2], 0, 4 << 20, 1) && same(fds[3], 0, 4096, 4));
+	fill(fds[2], 0, 1 << 20, 9); /* the clone's disk is its own */
+	CHECK(fsync(fds[2]) == 0);
+	int again[4];
+	CHECK_EQ(snap_open(&s, "t", "vm-c2", &got, again), 0);
+	struct stat a1, a2;
+	CHECK(fstat(fds[0], &a1) == 0 && fstat(again[0], &a2) == 0 && a1.st_ino == a2.st_ino); /* one template */
+	CHECK(same(again[2], 0, 4 << 20, 1));
+	CHECK_EQ(snap_open(&s, "t", "vm-c2", &got, again + 0), -EEXIST);
+	CHECK_EQ(snap_open(&s, "nosuch", "vm-c3", &got, again), -ENOENT);
+	CHECK_EQ(snap_open(&s, "t", "../vm-c3", &got, again), -EINVAL);
+
+	/* a damaged meta is never cloned */
+	CHECK_EQ(snap_remove(&s, "t"), 0);
+	CHECK(!exists("data/snapshots/t") && tmp_empty());
+	CHECK_EQ(snap_remove(&s, "t"), -ENOENT);
+	CHECK(same(fds[0], 0, 1 << 20, 2)); /* running clones keep their template */
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+	close(ram);
+	close(image);
+	close(disk);
+	store_close(&s);
+}
+
+TEST(snapshots_btrfs)
+{
+	snapshots("btrfs", 600);
+}
+TEST(snapshots_ext4)
+{
+	snapshots("ext4", 600);
 }
