@@ -81,7 +81,8 @@ int vmconfig_put(struct pmsg *m, const struct vm_config *c)
 	struct precord *b = &m->body;
 	int rc = prec_set_uint(m, b, "cpus", c->cpus) | prec_set_uint(m, b, "mem", c->mem_mib) |
 		 prec_set_str(m, b, "accel", accel_name(c->accel)) | prec_set_bool(m, b, "debug", c->debug_console) |
-		 (c->restore ? prec_set_bool(m, b, "restore", true) : 0);
+		 (c->restore ? prec_set_bool(m, b, "restore", true) : 0) |
+		 (c->disk_overlay ? prec_set_bool(m, b, "disk_overlay", true) : 0);
 	if (c->net.on) {
 		rc |= prec_set_str(m, b, "guest_addr", c->net.addr) |
 		      prec_set_uint(m, b, "guest_prefix", c->net.prefix) | prec_set_str(m, b, "guest_gw", c->net.gw) |
@@ -105,6 +106,11 @@ int vmconfig_get(const struct pmsg *m, struct vm_config *c, char *err, size_t le
 	memset(c, 0, sizeof(*c));
 	prec_bool(b, "debug", &c->debug_console);
 	prec_bool(b, "restore", &c->restore);
+	prec_bool(b, "disk_overlay", &c->disk_overlay);
+	if (c->disk_overlay && !c->restore) {
+		snprintf(err, len, "a disk overlay comes only with a clone's restore");
+		return -1;
+	}
 	if (!prec_uint(b, "cpus", &cpus) || !prec_uint(b, "mem", &mem) || !accel) {
 		snprintf(err, len, "cpus, mem and accel are required");
 		return -1;

@@ -31,10 +31,11 @@ enum vmm_fd {
 	VFD__COUNT
 };
 #define VMM_FD(i) (3 + (int)(i))
-/* Restoring (vmm_restore), the device state to load comes next; with a network, the tap
- * comes last. */
+/* Restoring (vmm_restore), the device state to load comes next, then the snapshot's disk
+ * (read-only: the backing file of a qcow2 clone disk); with a network, the tap comes last. */
 #define VMM_FD_STATE	   VMM_FD(VFD__COUNT)
-#define VMM_FD_TAP(config) VMM_FD(VFD__COUNT + ((config)->restore ? 1 : 0))
+#define VMM_FD_DISK_BASE   VMM_FD(VFD__COUNT + 1)
+#define VMM_FD_TAP(config) VMM_FD(VFD__COUNT + ((config)->restore ? 2 : 0))
 /* The seals a template memfd must carry (restoring): no write, no resize, no unsealing. */
 #define VMM_TEMPLATE_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
@@ -54,6 +55,7 @@ struct vm_config {
 	unsigned long tsc_khz; /* the launcher's measurement; 0: unknown (tsc_early_khz left out) */
 	bool debug_console;    /* kernel messages to the console file (not quiet) */
 	bool restore;	       /* a clone: RAM from a template, device state from VMM_FD_STATE */
+	bool disk_overlay;     /* a clone: VFD_DISK is qcow2 over VMM_FD_DISK_BASE (else raw) */
 	struct guest_net net;
 };
 

@@ -69,13 +69,26 @@ int qemu_build_argv(const struct vm_config *c, const char **argv, size_t max, ch
 	} disks[] = {{VFD_ROOTFS, "rootfs", true}, {VFD_DISK, "state", false}, {VFD_IMAGE, "image", true}};
 	for (size_t i = 0; i < sizeof(disks) / sizeof(disks[0]); i++) {
 		const char *ro = disks[i].ro ? "on" : "off";
+		bool overlay = disks[i].fd == VFD_DISK && c->disk_overlay;
+		if (overlay) { /* a clone's qcow2 disk reads through to the snapshot's, a node of its own */
+			argv_add(&b, "-add-fd");
+			argv_add(&b, "fd=%d,set=%d", VMM_FD_DISK_BASE, VFD__COUNT + 2);
+			argv_add(&b, "-blockdev");
+			argv_add(&b, "driver=file,filename=/dev/fdset/%d,node-name=base-file,read-only=on", VFD__COUNT + 2);
+			argv_add(&b, "-blockdev");
+			argv_add(&b, "driver=raw,file=base-file,node-name=base,read-only=on");
+		}
 		argv_add(&b, "-add-fd");
 		argv_add(&b, "fd=%d,set=%d", VMM_FD(disks[i].fd), disks[i].fd + 1);
 		argv_add(&b, "-blockdev");
 		argv_add(&b, "driver=file,filename=/dev/fdset/%d,node-name=%s-file,read-only=%s%s", disks[i].fd + 1,
 			 disks[i].id, ro, disks[i].ro ? "" : ",discard=unmap");
 		argv_add(&b, "-blockdev");
-		argv_add(&b, "driver=raw,file=%s-file,node-name=%s,read-only=%s", disks[i].id, disks[i].id, ro);
+		if (overlay)
+			argv_add(&b, "driver=qcow2,file=%s-file,backing=base,node-name=%s,read-only=off", disks[i].id,
+				 disks[i].id);
+		else
+			argv_add(&b, "driver=raw,file=%s-file,node-name=%s,read-only=%s", disks[i].id, disks[i].id, ro);
 		argv_add(&b, "-device");
 		argv_add(&b, "virtio-blk-device,drive=%s,serial=%s", disks[i].id, disks[i].id);
 	}

@@ -39,7 +39,7 @@ static const struct prog_spec specs[PROG__COUNT] = {
     [PROG_NETD] = {"fcvm-netd", &policy_netd, 1, 1, false},
     [PROG_STORED] = {"fcvm-stored", &policy_stored, 1, 1, false},
     [PROG_UFFDD] = {"fcvm-uffdd", &policy_uffdd, 1, 1, false},
-    [PROG_QEMU] = {"qemu-system-x86_64", &policy_vmm_qemu, VFD__COUNT, VFD__COUNT + 2, true},
+    [PROG_QEMU] = {"qemu-system-x86_64", &policy_vmm_qemu, VFD__COUNT, VFD__COUNT + 3, true},
     [PROG_PASTA] = {"pasta", &policy_vmm_qemu, 4, 4, true},
 };
 

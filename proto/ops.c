@@ -160,6 +160,7 @@ static const struct field_def vmm_spawn_req[] = {
     F_STR("accel", true, 3, 3, SC_IDENT),	/* kvm | tcg */
     F_BOOL("debug", false),			/* kernel messages on the console */
     F_BOOL("restore", false),			/* vmm_restore: a clone of a snapshot */
+    F_BOOL("disk_overlay", false),		/* vmm_restore: the disk is qcow2 over the snapshot's */
     F_STR("guest_addr", false, 7, 15, SC_TEXT), /* vmm_spawn_net only: parsed again as IPv4 */
     F_UINT("guest_prefix", false, 1, 32),
     F_STR("guest_gw", false, 7, 15, SC_TEXT),
@@ -354,6 +355,7 @@ static const struct field_def snap_info_fields[] = {
     F_UINT("disk_bytes", false, 0, UINT64_MAX),  /* allocated, extents shared with the VM included */
     F_UINT("size", false, 0, UINT64_MAX),	 /* all of it, allocated */
     F_UINT("clones", false, 0, UINT32_MAX),	 /* running clones (the supervisor's count) */
+    F_STR("disk_format", false, 3, 5, SC_IDENT), /* store_snap_open: the clone's disk, raw | qcow2 */
 };
 static const struct record_def snap_info = REC(snap_info_fields);
 static const struct field_def snap_list_rep[] = {
@@ -497,21 +499,22 @@ static const struct op_def ops[OP__COUNT] = {
 			  .nfds_req = 10,
 			  .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE,
 				      FDK_FILE, FDK_MEMFD, FDK_TAP}},
-    /* a clone: the same, RAM being the snapshot's sealed template, then its device state */
+    /* a clone: the same, RAM being the snapshot's sealed template; then its device state and
+     * the snapshot's disk (read-only: a qcow2 clone disk's backing file) */
     [OP_VMM_RESTORE] = {.id = OP_VMM_RESTORE,
 			.name = "vmm_restore",
 			.req = REC(vmm_spawn_req),
 			.rep = REC(vmm_spawn_rep),
-			.nfds_req = 10,
+			.nfds_req = 11,
 			.fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE,
-				    FDK_MEMFD, FDK_FILE}},
+				    FDK_MEMFD, FDK_FILE, FDK_FILE}},
     [OP_VMM_RESTORE_NET] = {.id = OP_VMM_RESTORE_NET,
 			    .name = "vmm_restore_net",
 			    .req = REC(vmm_spawn_req),
 			    .rep = REC(vmm_spawn_rep),
-			    .nfds_req = 11,
+			    .nfds_req = 12,
 			    .fdk_req = {FDK_SOCKET, FDK_SOCKET, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE,
-					FDK_FILE, FDK_MEMFD, FDK_FILE, FDK_TAP}},
+					FDK_FILE, FDK_MEMFD, FDK_FILE, FDK_FILE, FDK_TAP}},
     [OP_NET_CREATE] = {.id = OP_NET_CREATE,
 		       .name = "net_create",
 		       .req = REC(net_create_req),
@@ -583,9 +586,10 @@ static const struct op_def ops[OP__COUNT] = {
 			    .name = "store_snap_open",
 			    .req = REC(store_snap_open_req),
 			    .rep = REC(snap_info_fields),
-			    /* the sealed template RAM, the device state, the clone's disk, the image */
-			    .nfds_rep = 4,
-			    .fdk_rep = {FDK_MEMFD, FDK_FILE, FDK_FILE, FDK_FILE}},
+			    /* the sealed template RAM, the device state, the clone's disk, the image,
+			     * the snapshot's disk (a qcow2 clone disk's backing file) */
+			    .nfds_rep = 5,
+			    .fdk_rep = {FDK_MEMFD, FDK_FILE, FDK_FILE, FDK_FILE, FDK_FILE}},
     [OP_STORE_SNAP_LIST] = {.id = OP_STORE_SNAP_LIST,
 			    .name = "store_snap_list",
 			    .req = REC_EMPTY,

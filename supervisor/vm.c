@@ -61,6 +61,7 @@ static void start_free(struct vm_start *st)
 	close_fdp(&st->disk_fd);
 	close_fdp(&st->ram_fd);
 	close_fdp(&st->state_fd);
+	close_fdp(&st->disk_base_fd);
 	close_net_fds(st);
 	if (st->has_net)
 		pmsg_free(&st->net_req);
@@ -291,9 +292,10 @@ static void spawn_vmm(struct vm_start *st)
 	int rc = vmconfig_put(&req, &vm->qc);
 	for (int i = 0; i < VFD__COUNT; i++)
 		pmsg_add_fd(&req, fds[i]); /* the message owns them now */
-	if (vm->qc.restore) { /* the device state to load, then (below) the tap */
+	if (vm->qc.restore) { /* the device state to load, the snapshot's disk, then (below) the tap */
 		pmsg_add_fd(&req, st->state_fd);
-		st->state_fd = -1;
+		pmsg_add_fd(&req, st->disk_base_fd);
+		st->state_fd = st->disk_base_fd = -1;
 	}
 	if (tap) { /* the last: once QEMU has it, only QEMU holds the VM's namespace */
 		pmsg_add_fd(&req, st->net_fds[0]);
@@ -493,7 +495,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 	st->vm = vm;
 	st->c = c;
 	st->image_fd = clone ? -1 : pmsg_take_fd((struct pmsg *)req, 0); /* the request's only fd: ours now */
-	st->disk_fd = st->ram_fd = st->state_fd = -1;
+	st->disk_fd = st->ram_fd = st->state_fd = st->disk_base_fd = -1;
 	if (clone) {
 		snprintf(st->tag, sizeof(st->tag), "%s", vm->clone_of);
 		st->want_cpu = prec_uint(&req->body, "cpu", &u) ? (unsigned)u : 0;

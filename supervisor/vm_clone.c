@@ -58,6 +58,8 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 	st->state_fd = pmsg_take_fd(rep, 1);
 	st->disk_fd = pmsg_take_fd(rep, 2);
 	st->image_fd = pmsg_take_fd(rep, 3);
+	st->disk_base_fd = pmsg_take_fd(rep, 4);
+	vm->qc.disk_overlay = strcmp(prec_str(b, "disk_format") ? prec_str(b, "disk_format") : "", "qcow2") == 0;
 	prec_uint(b, "owner", &owner);
 	prec_uint(b, "cpu", &cpu);
 	prec_uint(b, "mem", &mem);

@@ -78,14 +78,16 @@ void snap_serve_open(struct helper_ctx *h, const struct pmsg *req, struct pmsg *
 {
 	const char *tag = prec_str(&req->body, "tag");
 	struct snap_meta m;
-	int fds[4];
-	int rc = snap_open(h->state, tag, prec_str(&req->body, "disk"), &m, fds);
+	int fds[SNAP_OPEN_FDS];
+	bool overlay = false;
+	int rc = snap_open(h->state, tag, prec_str(&req->body, "disk"), &m, fds, &overlay);
 	if (rc < 0) {
 		helper_fail(h, rep, rc, tag);
 		return;
 	}
 	put_meta(rep, &rep->body, &m, NULL);
-	for (int i = 0; i < 4; i++)
+	prec_set_str(rep, &rep->body, "disk_format", overlay ? "qcow2" : "raw");
+	for (int i = 0; i < SNAP_OPEN_FDS; i++)
 		pmsg_add_fd(rep, fds[i]);
 }
 

@@ -336,12 +336,47 @@ static int template_of(struct store *s, int sd, const struct snap_meta *m)
 	return fd; /* the cache is full: this clone's alone */
 }
 
-int snap_open(struct store *s, const char *tag, const char *disk, struct snap_meta *m, int fds[4])
+/* disks/DISK for a clone: a reflink (btrfs, XFS) of the snapshot's disk.img; on a plain
+ * filesystem a qcow2 overlay on it (nothing copied: QEMU reads through to disk.img, which
+ * therefore stays until the overlay goes: snap_remove refuses meanwhile). */
+static int clone_disk(struct store *s, const char *tag, const char *disk, int src, bool *overlay, int *fd)
 {
-	char tname[96];
-	int r, sd, src = -1;
+	char tname[96], record[96];
+	int r;
+	*overlay = s->backend == STORE_COPY;
+	if (*overlay) {
+		snprintf(record, sizeof(record), "snapshots/%s", tag);
+		/* QEMU gets disk.img as a node of its own (backing=): the name is never opened */
+		return store_overlay_on(s, disk, 0, src, record, "fcvm-snapshot-disk", fd);
+	}
+	if ((r = store_absent(s->disks, disk)) < 0 || (r = store_tmp_name(tname, sizeof(tname), disk)) < 0 ||
+	    (r = store_mk_obj_dir(s, tname)) < 0)
+		return r;
+	int dfd = store_openat(s->tmp, tname, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+	int out = dfd < 0 ? dfd : store_openat(dfd, DISK_FILE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+	r = out < 0 ? out : store_clone_or_copy(s, src, out);
+	if (dfd >= 0)
+		close(dfd);
+	if (!r && (fsync(out) < 0 || fchmod(out, 0600) < 0))
+		r = -errno;
+	if (!r)
+		r = store_publish(s, tname, s->disks, disk);
+	if (r < 0) {
+		if (out >= 0)
+			close(out);
+		store_rm_tree(s->tmp, tname, 0);
+		return r;
+	}
+	*fd = out;
+	return 0;
+}
 
-	for (int i = 0; i < 4; i++)
+int snap_open(struct store *s, const char *tag, const char *disk, struct snap_meta *m, int fds[SNAP_OPEN_FDS],
+	      bool *overlay)
+{
+	int r, sd;
+
+	for (int i = 0; i < SNAP_OPEN_FDS; i++)
 		fds[i] = -1;
 	if (!store_name_ok(tag) || !store_name_ok(disk))
 		return -EINVAL;
@@ -356,43 +391,12 @@ int snap_open(struct store *s, const char *tag, const char *disk, struct snap_me
 	if (r >= 0)
 		r = fds[3] = store_openat(sd, IMAGE_FILE, O_RDONLY | O_NOFOLLOW, 0);
 	if (r >= 0)
-		r = src = store_openat(sd, DISK_FILE, O_RDONLY | O_NOFOLLOW, 0);
+		r = fds[4] = store_openat(sd, DISK_FILE, O_RDONLY | O_NOFOLLOW, 0);
 	close(sd);
-	/* the clone's own disk: disks/DISK from disk.img, as any disk is built */
 	if (r >= 0)
-		r = store_absent(s->disks, disk);
-	if (r >= 0) {
-		struct stat st;
-		r = fstat(src, &st) < 0 ? -errno : 0;
-		if (!r && s->backend == STORE_COPY)
-			r = store_need_space(s, (uint64_t)st.st_blocks * 512);
-		if (!r)
-			r = store_tmp_name(tname, sizeof(tname), disk);
-		if (!r)
-			r = store_mk_obj_dir(s, tname);
-		if (!r) {
-			int dfd = store_openat(s->tmp, tname, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
-			int out = dfd < 0 ? dfd : store_openat(dfd, DISK_FILE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-			r = out < 0 ? out : store_clone_or_copy(s, src, out);
-			if (dfd >= 0)
-				close(dfd);
-			if (!r && (fsync(out) < 0 || fchmod(out, 0600) < 0))
-				r = -errno;
-			if (!r)
-				r = store_publish(s, tname, s->disks, disk);
-			if (r < 0) {
-				if (out >= 0)
-					close(out);
-				store_rm_tree(s->tmp, tname, 0);
-			} else {
-				fds[2] = out;
-			}
-		}
-	}
-	if (src >= 0)
-		close(src);
+		r = clone_disk(s, tag, disk, fds[4], overlay, &fds[2]);
 	if (r < 0) {
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < SNAP_OPEN_FDS; i++) {
 			if (fds[i] >= 0)
 				close(fds[i]);
 			fds[i] = -1;
@@ -413,6 +417,9 @@ int snap_remove(struct store *s, const char *tag)
 		return -ENOENT;
 	if (r != -EEXIST)
 		return r;
+	snprintf(tname, sizeof(tname), "snapshots/%s", tag);
+	if ((r = store_base_in_use(s, tname)) != 0)
+		return r < 0 ? r : -EBUSY; /* a clone's overlay reads through its disk */
 	if ((r = store_tmp_name(tname, sizeof(tname), tag)) < 0)
 		return r;
 	/* writable again (btrfs: a read-only subvolume is neither renamed nor emptied), out of

@@ -19,6 +19,7 @@
 #ifndef FCVM_SNAPSHOT_H
 #define FCVM_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "helpers/stored/store.h"
@@ -43,9 +44,13 @@ int snap_begin(struct store *s, const char *tag, int *state_fd);
 int snap_commit(struct store *s, const struct snap_meta *m, const char *disk, int ram_fd, int image_fd);
 int snap_abort(struct store *s, const char *tag);
 /* fds: [0] the sealed template RAM, [1] the state (O_RDONLY), [2] disks/DISK (new, O_RDWR),
- * [3] the image (O_RDONLY). */
-int snap_open(struct store *s, const char *tag, const char *disk, struct snap_meta *m, int fds[4]);
-/* Removes snapshots/TAG (and forgets its template: running clones keep theirs). */
+ * [3] the image (O_RDONLY), [4] the snapshot's disk (O_RDONLY). *OVERLAY: [2] is a qcow2
+ * overlay on [4] (plain filesystems), else a raw reflink of it. */
+#define SNAP_OPEN_FDS 5
+int snap_open(struct store *s, const char *tag, const char *disk, struct snap_meta *m, int fds[SNAP_OPEN_FDS],
+	      bool *overlay);
+/* Removes snapshots/TAG (and forgets its template: running clones keep theirs); -EBUSY while
+ * a clone's overlay reads through its disk. */
 int snap_remove(struct store *s, const char *tag);
 int snap_read_meta(struct store *s, const char *tag, struct snap_meta *m);
 int snap_usage_of(struct store *s, const char *tag, struct snap_usage *u);

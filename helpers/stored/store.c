@@ -586,7 +586,7 @@ static int write_base_record(int dir, const char *image)
 	if (fd < 0)
 		return fd;
 	size_t n = strlen(image);
-	int r = write(fd, image, n) == (ssize_t)n ? 0 : -EIO;
+	int r = pwrite(fd, image, n, 0) == (ssize_t)n ? 0 : -EIO;
 	close(fd);
 	return r;
 }
@@ -602,7 +602,7 @@ struct base_scan {
 static void check_base(const char *disk, void *arg)
 {
 	struct base_scan *b = arg;
-	char path[96], buf[STORE_NAME_MAX + 1];
+	char path[96], buf[128]; /* an image's name, or snapshots/TAG */
 	snprintf(path, sizeof(path), "%.64s/" BASE_RECORD, disk);
 	int fd = store_openat(b->s->disks, path, O_RDONLY | O_NOFOLLOW, 0);
 	if (fd < 0)
@@ -618,9 +618,8 @@ static void check_base(const char *disk, void *arg)
 int store_create_overlay(struct store *s, const char *name, uint64_t size, const char *base_image,
 			 const char *backing_name, int *fd)
 {
-	char tname[96], path[128];
-	struct stat st;
-	int r, base, dfd, outfd = -1;
+	char path[128];
+	int base, r;
 
 	if (!store_name_ok(name) || !base_image || !store_name_ok(base_image) || !qcow2_backing_name_ok(backing_name) ||
 	    !fd || size > QCOW2_MAX_SIZE)
@@ -631,10 +630,24 @@ int store_create_overlay(struct store *s, const char *name, uint64_t size, const
 	base = store_openat(s->images, path, O_PATH | O_NOFOLLOW, 0);
 	if (base < 0)
 		return base;
-	r = fstat(base, &st) < 0 ? -errno : 0;
+	r = store_overlay_on(s, name, size, base, base_image, backing_name, fd);
 	close(base);
-	if (r < 0)
-		return r;
+	return r;
+}
+
+int store_overlay_on(struct store *s, const char *name, uint64_t size, int base, const char *record,
+		     const char *backing_name, int *fd)
+{
+	char tname[96];
+	struct stat st;
+	int r, dfd, outfd = -1;
+
+	if (!store_name_ok(name) || !qcow2_backing_name_ok(backing_name) || !fd || size > QCOW2_MAX_SIZE)
+		return -EINVAL;
+	if (fstat(base, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
 	if (!size)
 		size = (uint64_t)st.st_size;
 	if (size < (uint64_t)st.st_size)
@@ -656,7 +669,7 @@ int store_create_overlay(struct store *s, const char *name, uint64_t size, const
 	r = dfd;
 	if (dfd >= 0) {
 		outfd = store_openat(dfd, OVERLAY_FILE, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-		r = outfd < 0 ? outfd : write_base_record(dfd, base_image);
+		r = outfd < 0 ? outfd : write_base_record(dfd, record);
 		close(dfd);
 	}
 	if (!r)
@@ -702,15 +715,21 @@ int store_remove_disk(struct store *s, const char *name)
 	return remove_obj(s, s->disks, name);
 }
 
+int store_base_in_use(struct store *s, const char *record)
+{
+	struct base_scan b = {s, record, 0};
+	int r = store_list_objs(s, "disks", check_base, &b);
+	return r < 0 ? r : b.busy;
+}
+
 int store_remove_image(struct store *s, const char *name)
 {
-	struct base_scan b = {s, name, 0};
 	if (!store_name_ok(name))
 		return -EINVAL;
-	int r = store_list_objs(s, "disks", check_base, &b);
+	int r = store_base_in_use(s, name);
 	if (r < 0)
 		return r;
-	if (b.busy)
+	if (r)
 		return -EBUSY; /* an overlay reads through it */
 	return remove_obj(s, s->images, name);
 }

@@ -24,6 +24,14 @@ int store_clone_or_copy(struct store *s, int in, int out);
 int store_need_space(struct store *s, uint64_t bytes);
 /* 0 if DIR/NAME does not exist (as anything), -EEXIST if it does. */
 int store_absent(int dir, const char *name);
+/* disks/NAME/disk.qcow2: an empty qcow2 overlay on the raw file BASE (any open fd of it),
+ * QEMU to open BACKING_NAME as that file; RECORD names the base (disks/NAME/base), which
+ * store_base_in_use finds. SIZE 0: the base's. As store_create_overlay otherwise. */
+int store_overlay_on(struct store *s, const char *name, uint64_t size, int base, const char *record,
+		     const char *backing_name, int *fd);
+/* 1 while some disk's overlay names RECORD as its base, else 0 (or -errno). */
+int store_base_in_use(struct store *s, const char *record);
+
 /* FN for each valid object name under SUB (a directory beneath the root). */
 int store_list_objs(struct store *s, const char *sub, void (*fn)(const char *name, void *arg), void *arg);
 

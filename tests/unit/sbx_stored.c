@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "helpers/stored/qcow2.h"
 #include "helpers/stored/snapshot.h"
 #include "helpers/stored/store.h"
 #include "tests/unit/check.h"
@@ -771,7 +772,7 @@ static void snapshots(const char *type, int mb)
 {
 	struct store s;
 	struct snap_meta m = meta_for("t", 128), got;
-	int disk = -1, st = -1, fds[4];
+	int disk = -1, st = -1;
 
 	fs_up(type, mb);
 	open_store(&s);
@@ -823,7 +824,10 @@ static void snapshots(const char *type, int mb)
 	CHECK(!strcmp(got.vm, "src") && got.owner == 1000 && got.mem == 128 && !strcmp(got.network, "none"));
 
 	/* a clone's parts: the template sealed, the state, a disk of its own, the image */
-	CHECK_EQ(snap_open(&s, "t", "vm-c1", &got, fds), 0);
+	int fds[SNAP_OPEN_FDS], again[SNAP_OPEN_FDS];
+	bool overlay = false;
+	CHECK_EQ(snap_open(&s, "t", "vm-c1", &got, fds, &overlay), 0);
+	CHECK_EQ(overlay, !strcmp(type, "ext4")); /* no reflinks: a qcow2 overlay, nothing copied */
 	int seals = fcntl(fds[0], F_GET_SEALS);
 	CHECK(seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) ==
 				(F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
@@ -839,24 +843,37 @@ static void snapshots(const char *type, int mb)
 	char buf[8] = "";
 	CHECK(pread(fds[1], buf, sizeof(buf), 0) == 5 && !memcmp(buf, "STATE", 5));
 	CHECK(pwrite(fds[1], "x", 1, 0) < 0);
-	CHECK(same(fds[2], 0, 4 << 20, 1) && same(fds[3], 0, 4096, 4));
-	fill(fds[2], 0, 1 << 20, 9); /* the clone's disk is its own */
-	CHECK(fsync(fds[2]) == 0);
-	int again[4];
-	CHECK_EQ(snap_open(&s, "t", "vm-c2", &got, again), 0);
+	CHECK(same(fds[3], 0, 4096, 4) && same(fds[4], 0, 4 << 20, 1));
+	CHECK(pwrite(fds[4], "x", 1, 0) < 0); /* the snapshot's disk: read-only */
+	if (overlay) {
+		uint64_t vsize = 0;
+		CHECK_EQ(qcow2_read_size(fds[2], &vsize), 0);
+		CHECK_EQ(vsize, 32 << 20);
+		CHECK(exists("data/disks/vm-c1/disk.qcow2"));
+	} else {
+		CHECK(same(fds[2], 0, 4 << 20, 1));
+		fill(fds[2], 0, 1 << 20, 9); /* the clone's disk is its own */
+		CHECK(fsync(fds[2]) == 0 && same(fds[4], 0, 4 << 20, 1));
+	}
+	CHECK_EQ(snap_open(&s, "t", "vm-c2", &got, again, &overlay), 0);
 	struct stat a1, a2;
 	CHECK(fstat(fds[0], &a1) == 0 && fstat(again[0], &a2) == 0 && a1.st_ino == a2.st_ino); /* one template */
-	CHECK(same(again[2], 0, 4 << 20, 1));
-	CHECK_EQ(snap_open(&s, "t", "vm-c2", &got, again + 0), -EEXIST);
-	CHECK_EQ(snap_open(&s, "nosuch", "vm-c3", &got, again), -ENOENT);
-	CHECK_EQ(snap_open(&s, "t", "../vm-c3", &got, again), -EINVAL);
+	for (int i = 0; i < SNAP_OPEN_FDS; i++)
+		close(again[i]);
+	CHECK_EQ(snap_open(&s, "t", "vm-c2", &got, again, &overlay), -EEXIST);
+	CHECK_EQ(snap_open(&s, "nosuch", "vm-c3", &got, again, &overlay), -ENOENT);
+	CHECK_EQ(snap_open(&s, "t", "../vm-c3", &got, again, &overlay), -EINVAL);
+	if (overlay) /* the overlays read through its disk */
+		CHECK_EQ(snap_remove(&s, "t"), -EBUSY);
+	CHECK_EQ(store_remove_disk(&s, "vm-c1"), 0);
+	CHECK_EQ(store_remove_disk(&s, "vm-c2"), 0);
 
 	/* a damaged meta is never cloned */
 	CHECK_EQ(snap_remove(&s, "t"), 0);
 	CHECK(!exists("data/snapshots/t") && tmp_empty());
 	CHECK_EQ(snap_remove(&s, "t"), -ENOENT);
 	CHECK(same(fds[0], 0, 1 << 20, 2)); /* running clones keep their template */
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < SNAP_OPEN_FDS; i++)
 		close(fds[i]);
 	close(ram);
 	close(image);

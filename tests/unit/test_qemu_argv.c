@@ -215,7 +215,8 @@ TEST(exact_command_line_of_a_clone)
 	const char *argv[QEMU_ARGV_MAX];
 	char buf[8192];
 	CHECK_EQ(VMM_FD_STATE, 12);
-	CHECK_EQ(VMM_FD_TAP(&c), 13);
+	CHECK_EQ(VMM_FD_DISK_BASE, 13);
+	CHECK_EQ(VMM_FD_TAP(&c), 14);
 	int n = build(&c, argv, buf, sizeof(buf));
 	CHECK(n > 20);
 	CHECK_STR(argv[11], "memory-backend-file,id=ram,size=512M,mem-path=/proc/self/fd/11,share=off");
@@ -223,8 +224,21 @@ TEST(exact_command_line_of_a_clone)
 	CHECK_STR(argv[n - 1], "defer");
 	bool tap = false;
 	for (int i = 0; i < n; i++)
-		tap |= strcmp(argv[i], "tap,id=net0,fd=13") == 0;
+		tap |= strcmp(argv[i], "tap,id=net0,fd=14") == 0;
 	CHECK(tap);
+
+	/* its disk a qcow2 overlay: the snapshot's disk a read-only node of its own beneath it */
+	c.disk_overlay = true;
+	n = build(&c, argv, buf, sizeof(buf));
+	int base = -1, state = -1;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(argv[i], "driver=raw,file=base-file,node-name=base,read-only=on") == 0)
+			base = i;
+		if (strcmp(argv[i], "driver=qcow2,file=state-file,backing=base,node-name=state,read-only=off") == 0)
+			state = i;
+	}
+	CHECK(base > 0 && state > base);
+	CHECK_STR(argv[base - 4], "fd=13,set=11");
 }
 
 /* Whatever is not a dotted quad or a MAC would be pasted into QEMU's and the kernel's command
