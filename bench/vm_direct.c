@@ -23,38 +23,7 @@
 #include "proto/stream.h"
 #include "launcher/qemu_argv.h"
 
-static int listener(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
-		return -1;
-	return fd;
-}
-
-static int connect_to(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -1;
-	return fd;
-}
-
-/* Read byte by byte up to the agent's sync marker. */
-static int skip_to_marker(int fd)
-{
-	size_t got = 0;
-	unsigned char c;
-	while (got < AGENT_SYNC_MARKER_LEN) {
-		if (read(fd, &c, 1) != 1)
-			return -1;
-		got = c == (unsigned char)AGENT_SYNC_MARKER[got] ? got + 1 : (c == 0 ? 1 : 0);
-	}
-	return 0;
-}
+#include "bench/direct.h"
 
 static int one_run(const struct assets *a, const char *dir, unsigned long tsc, unsigned cpus, double *ready_ms,
 		   double *run_ms)
@@ -94,18 +63,7 @@ static int one_run(const struct assets *a, const char *dir, unsigned long tsc, u
 	argv[n + 1] = NULL;
 
 	uint64_t t0 = now_mono_ns();
-	pid_t pid = fork();
-	if (pid == 0) {
-		int high[VFD__COUNT];
-		for (int i = 0; i < VFD__COUNT; i++)
-			high[i] = fcntl(fds[i], F_DUPFD, 64);
-		for (int i = 0; i < VFD__COUNT; i++)
-			dup2(high[i], VMM_FD(i));
-		dup2(VMM_FD(VFD_CONSOLE), 1);
-		dup2(VMM_FD(VFD_CONSOLE), 2);
-		execvp(argv[0], (char **)argv);
-		_exit(127);
-	}
+	pid_t pid = spawn_qemu((char **)argv, fds, VFD__COUNT, fds[VFD_CONSOLE]);
 	for (int i = 0; i < VFD__COUNT; i++)
 		close(fds[i]);
 	int s = connect_to(agent);
