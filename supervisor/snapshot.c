@@ -1,11 +1,10 @@
 /* Taking a snapshot of a running VM, and the client operations on snapshots.
  *
- * Outside the pause: x-ignore-shared on the VM's QEMU (its RAM is a shared memfd: not in
- * the stream), stored makes .tmp/TAG.<random>/ and hands out the state file, which goes to
- * QEMU with getfd. The pause: stop; migrate to that fd (only device state: tens of KB);
- * stored copies the RAM memfd, the disk (flushed: QEMU inactivates its images when the
- * migration completes) and the image into the snapshot and publishes it; cont. A failure
- * anywhere aborts the snapshot and lets the VM run on. */
+ * stored makes .tmp/TAG.<random>/ and hands out its state file. The pause: the VMM pauses
+ * and saves its device state into that file (vmm.h; the RAM is a shared memfd, not in the
+ * state); stored copies the RAM memfd, the disk (flushed: QEMU inactivates its images when
+ * the save completes) and the image into the snapshot and publishes it; the VMM resumes. A
+ * failure anywhere aborts the snapshot and lets the VM run on. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,10 +19,7 @@
 #include "supervisor/client.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/vm.h"
-
-#define MIGRATE_POLL_MS	   1
-#define MIGRATE_TIMEOUT_MS 60000
-#define STATE_FD_NAME	   "fcvm-snapshot"
+#include "supervisor/vmm.h"
 
 struct snapshot_job {
 	struct supervisor *s;
@@ -34,13 +30,7 @@ struct snapshot_job {
 	int state_fd;
 	bool begun, stopped;
 	uint64_t t_stop, t_state;
-	struct event *poll;
 };
-
-json_t *snapshot_qmp_caps(void)
-{
-	return json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "x-ignore-shared", "state", 1);
-}
 
 /* "kernel-HASH.vmlinux" -> "HASH" */
 static void content_name(const char *path, char *out, size_t n)
@@ -76,20 +66,17 @@ static void job_free(struct snapshot_job *j)
 {
 	if (j->vm)
 		j->vm->snapshot = NULL;
-	if (j->poll)
-		event_free(j->poll);
 	close_fdp(&j->state_fd);
 	client_release(j->c);
 	pmsg_free(&j->rep);
 	free(j);
 }
 
-static void on_cont_after_failure(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+static void on_resumed_after_failure(struct vm *vm, bool ok, const char *error, void *arg)
 {
-	(void)ret;
 	(void)arg;
 	if (!ok)
-		log_err("%s: cont after a failed snapshot: %s", vm->name, error ? error : "?");
+		log_err("%s: not resumed after a failed snapshot: %s", vm->name, error ? error : "?");
 }
 
 /* The snapshot failed: stored discards what it built, the VM runs on, the client is told. */
@@ -109,13 +96,15 @@ static void job_fail(struct snapshot_job *j, int code, const char *fmt, ...)
 		helper_call(j->s, HELPER_STORED, &req, ignore_reply, NULL);
 		pmsg_free(&req);
 	}
-	if (j->vm && j->stopped && j->vm->qmp)
-		qmp_command(j->vm, "cont", on_cont_after_failure, NULL);
+	if (j->vm && j->stopped)
+		vmm_of(j->vm)->resume(j->vm, on_resumed_after_failure, NULL);
 	pmsg_set_error(&j->rep, code, "%s", msg);
 	client_send(j->c, &j->rep);
 	job_free(j);
 }
 
+/* The VM goes away while a snapshot of it is being taken: the step in flight (the VMM's,
+ * failed as it goes, or stored's) ends the job. */
 void snapshot_vm_gone(struct vm *vm)
 {
 	struct snapshot_job *j = vm->snapshot;
@@ -123,19 +112,12 @@ void snapshot_vm_gone(struct vm *vm)
 		return;
 	vm->snapshot = NULL;
 	j->vm = NULL;
-	/* waiting on the timer, nothing else will wake the job: end it now; otherwise the
-	 * step in flight (QMP, failed as the VMM goes, or stored) ends it */
-	if (evtimer_pending(j->poll, NULL)) {
-		event_del(j->poll);
-		job_fail(j, PE_UNAVAILABLE, "the VM went away during the snapshot");
-	}
 }
 
-static void on_cont(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+static void on_resumed(struct vm *vm, bool ok, const char *error, void *arg)
 {
 	struct snapshot_job *j = arg;
 	uint64_t now = now_mono_ms();
-	(void)ret;
 	if (!ok) /* the snapshot is made; the VM could not be resumed */
 		log_err("%s: not resumed after snapshot '%s': %s", vm->name, j->tag, error ? error : "?");
 	prec_set_uint(&j->rep, &j->rep.body, "pause_ms", now - j->t_stop);
@@ -162,14 +144,20 @@ static void on_commit(struct pmsg *rep, void *arg)
 	static const char *const sizes[] = {"mem_bytes", "state_bytes", "disk_bytes", "size"};
 	prec_set_str(&j->rep, &j->rep.body, "tag", j->tag);
 	prec_copy_fields(&j->rep, &j->rep.body, &rep->body, sizes, ARRAY_LEN(sizes));
-	qmp_command(j->vm, "cont", on_cont, j);
+	vmm_of(j->vm)->resume(j->vm, on_resumed, j);
 }
 
-static void commit(struct snapshot_job *j)
+/* The device state is written: stored copies the RAM, the disk and the image. */
+static void on_saved(struct vm *vm, bool ok, const char *error, void *arg)
 {
-	struct vm *vm = j->vm;
+	struct snapshot_job *j = arg;
 	struct pmsg req;
 	char disk[80], assets[80];
+	close_fdp(&j->state_fd);
+	if (!ok || !j->vm) {
+		job_fail(j, PE_INTERNAL, "QEMU could not save the device state: %s", error ? error : "the VM went away");
+		return;
+	}
 	j->t_state = now_mono_ms();
 	if (snapshot_assets_id(j->s, assets, sizeof(assets)) < 0) {
 		job_fail(j, PE_NOT_FOUND, "the guest assets cannot be read");
@@ -202,77 +190,16 @@ static void commit(struct snapshot_job *j)
 	pmsg_free(&req);
 }
 
-static void poll_migration(evutil_socket_t fd, short what, void *arg);
-
-static void on_query(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
+static void on_paused(struct vm *vm, bool ok, const char *error, void *arg)
 {
 	struct snapshot_job *j = arg;
-	const char *status = json_string_value(json_object_get(ret, "status"));
-	(void)vm;
 	if (!ok || !j->vm) {
-		job_fail(j, PE_INTERNAL, "query-migrate: %s", error ? error : "the VM went away");
-		return;
-	}
-	if (status && strcmp(status, "completed") == 0) {
-		commit(j);
-		return;
-	}
-	if (status && (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0)) {
-		const char *why = json_string_value(json_object_get(ret, "error-desc"));
-		job_fail(j, PE_INTERNAL, "QEMU could not save the device state: %s", why ? why : status);
-		return;
-	}
-	if (now_mono_ms() - j->t_stop > MIGRATE_TIMEOUT_MS) {
-		job_fail(j, PE_INTERNAL, "QEMU did not save the device state in time");
-		return;
-	}
-	struct timeval tv = {0, MIGRATE_POLL_MS * 1000};
-	evtimer_add(j->poll, &tv);
-}
-
-static void poll_migration(evutil_socket_t fd, short what, void *arg)
-{
-	struct snapshot_job *j = arg;
-	(void)fd;
-	(void)what;
-	qmp_command(j->vm, "query-migrate", on_query, j);
-}
-
-static void on_migrate(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
-{
-	struct snapshot_job *j = arg;
-	(void)vm;
-	(void)ret;
-	if (!ok || !j->vm) {
-		job_fail(j, PE_INTERNAL, "migrate: %s", error ? error : "the VM went away");
-		return;
-	}
-	poll_migration(-1, 0, j);
-}
-
-static void on_stopped(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
-{
-	struct snapshot_job *j = arg;
-	(void)ret;
-	if (!ok || !j->vm) {
-		job_fail(j, PE_INTERNAL, "stop: %s", error ? error : "the VM went away");
+		job_fail(j, PE_INTERNAL, "the VM could not be paused: %s", error ? error : "it went away");
 		return;
 	}
 	j->stopped = true;
 	j->t_stop = now_mono_ms();
-	qmp_execute(vm, "migrate", json_pack("{s:s}", "uri", "fd:" STATE_FD_NAME), -1, on_migrate, j);
-}
-
-static void on_getfd(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
-{
-	struct snapshot_job *j = arg;
-	(void)ret;
-	close_fdp(&j->state_fd); /* QEMU holds it now */
-	if (!ok || !j->vm) {
-		job_fail(j, PE_INTERNAL, "getfd: %s", error ? error : "the VM went away");
-		return;
-	}
-	qmp_command(vm, "stop", on_stopped, j);
+	vmm_of(vm)->save_state(vm, j->state_fd, on_saved, j);
 }
 
 static void on_begun(struct pmsg *rep, void *arg)
@@ -293,23 +220,7 @@ static void on_begun(struct pmsg *rep, void *arg)
 		job_fail(j, PE_UNAVAILABLE, "the VM went away during the snapshot");
 		return;
 	}
-	qmp_execute(j->vm, "getfd", json_pack("{s:s}", "fdname", STATE_FD_NAME), j->state_fd, on_getfd, j);
-}
-
-static void on_caps(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
-{
-	struct snapshot_job *j = arg;
-	(void)vm;
-	(void)ret;
-	if (!ok || !j->vm) {
-		job_fail(j, PE_INTERNAL, "migrate-set-capabilities: %s", error ? error : "the VM went away");
-		return;
-	}
-	struct pmsg req;
-	pmsg_init(&req, PK_REQUEST, OP_STORE_SNAP_BEGIN, 0);
-	prec_set_str(&req, &req.body, "tag", j->tag);
-	helper_call(j->s, HELPER_STORED, &req, on_begun, j);
-	pmsg_free(&req);
+	vmm_of(j->vm)->pause(j->vm, on_paused, j);
 }
 
 static bool may_see(const struct client *c, uid_t owner)
@@ -353,12 +264,15 @@ void op_snapshot_create(struct client *c, const struct pmsg *req)
 	j->c = c;
 	j->vm = vm;
 	j->state_fd = -1;
-	j->poll = evtimer_new(c->sup->base, poll_migration, j);
 	snprintf(j->tag, sizeof(j->tag), "%s", tag);
 	client_hold(c);
 	pmsg_init_reply(&j->rep, req);
 	vm->snapshot = j;
-	qmp_execute(vm, "migrate-set-capabilities", snapshot_qmp_caps(), -1, on_caps, j);
+	struct pmsg sreq;
+	pmsg_init(&sreq, PK_REQUEST, OP_STORE_SNAP_BEGIN, 0);
+	prec_set_str(&sreq, &sreq.body, "tag", j->tag);
+	helper_call(j->s, HELPER_STORED, &sreq, on_begun, j);
+	pmsg_free(&sreq);
 }
 
 void op_snapshot_run(struct client *c, const struct pmsg *req)

@@ -5,8 +5,6 @@
 
 #include <stddef.h>
 
-#include <jansson.h>
-
 #include "proto/proto.h"
 
 struct client;
@@ -21,8 +19,6 @@ void op_snapshot_remove(struct client *c, const struct pmsg *req);
 /* The guest assets a snapshot depends on (kernel and root filesystem, by their content
  * names): a clone runs only on the same. 0 or -1. */
 int snapshot_assets_id(struct supervisor *s, char *buf, size_t n);
-/* migrate-set-capabilities' arguments, the same on both sides: x-ignore-shared. */
-json_t *snapshot_qmp_caps(void);
 /* The VM goes away while a snapshot of it is being taken: the snapshot fails. */
 void snapshot_vm_gone(struct vm *vm);
 

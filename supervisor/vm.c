@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "supervisor/client.h"
 #include "supervisor/vm.h"
+#include "supervisor/vmm.h"
 #include "supervisor/vm_start.h"
 
 #define BOOT_TIMEOUT_MS 120000	     /* VMM start to agent hello (TCG on a busy host) */
@@ -177,7 +178,7 @@ static void on_vmm_spawned(struct pmsg *rep, void *arg)
 	vm->status = VM_BOOTING;
 	vm->spawned_mono_ms = now_mono_ms();
 	int rc;
-	if ((rc = qmp_open(vm)) < 0 || (rc = agent_link_open(vm)) < 0)
+	if ((rc = vmm_of(vm)->attach(vm)) < 0 || (rc = agent_link_open(vm)) < 0)
 		log_err("%s: cannot connect to the VMM's sockets: %s", vm->name, strerror(-rc));
 	vm_boot_deadline(vm);
 	vm_record_save(vm);

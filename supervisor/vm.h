@@ -107,7 +107,7 @@ struct vm {
 	int ram_fd;   /* the guest's RAM (memfd) while the VMM runs; -1 after a supervisor restart */
 	int image_fd; /* its image disk, likewise: a snapshot keeps a copy */
 	char clone_of[65]; /* a clone: its snapshot's tag */
-	struct restore *restore;	/* a clone being restored (vm_clone.c) */
+	struct vmm_op *vmm_op;		/* the VMM saving or restoring (vmm_qemu.c) */
 	bool identity_set;		/* a clone's agent acknowledged agent_restore */
 	struct snapshot_job *snapshot; /* a snapshot being taken of it (snapshot.c) */
 	int log_fd; /* the container's output, records of [stream u8][len u32 BE][bytes] */
@@ -144,7 +144,6 @@ void vm_records_attach(struct supervisor *s); /* once the loop runs: connect to 
 /* The clone's VMM runs, paused: load its device state (x-ignore-shared: the RAM is the
  * template it maps), then let it run. Failing, the VM is stopped. */
 void clone_restore(struct vm *vm);
-void clone_restore_cancel(struct vm *vm); /* the VMM is gone: nothing more to do */
 /* The agent answered: tell it it is a clone (clock, entropy, hostname, neighbours); once it
  * acknowledges, vm->identity_set and vm_agent_ready again. */
 void clone_identity(struct vm *vm);

@@ -4,6 +4,7 @@
  * RAM is not in the stream: it is the template), migrate-incoming from the state fd the
  * launcher placed, and cont. Its container runs already: the supervisor follows it. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,8 @@
 #include "supervisor/client.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/vm.h"
+#include "supervisor/vmm.h"
 #include "supervisor/vm_start.h"
-
-#define MIGRATE_POLL_MS	   2
-#define MIGRATE_TIMEOUT_MS 60000
 
 static void on_snapshot(struct pmsg *rep, void *arg);
 
@@ -110,121 +109,24 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 	start_have_disk(st);
 }
 
-/* ---- restoring, once QEMU runs ----
- * The steps find their state through vm->restore (never a pointer of their own): when the
- * VMM goes, clone_restore_cancel frees it first and the QMP calls still pending, failed by
- * qmp_close, find nothing to do. */
+/* ---- restoring, once the VMM runs ---- */
 
-struct restore {
-	uint64_t started_ms;
-	struct event *poll;
-};
-
-void clone_restore_cancel(struct vm *vm)
+static void on_restored(struct vm *vm, bool ok, const char *error, void *arg)
 {
-	struct restore *r = vm->restore;
-	if (!r)
-		return;
-	vm->restore = NULL;
-	event_free(r->poll);
-	free(r);
-}
-
-static void restore_failed(struct vm *vm, const char *what, const char *error)
-{
-	log_err("%s: restore from snapshot '%s' failed: %s: %s", vm->name, vm->clone_of, what, error ? error : "?");
-	clone_restore_cancel(vm);
-	vm_stop(vm, "its restore failed");
-}
-
-static void on_cont(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
-{
-	struct restore *r = vm->restore;
-	(void)ret;
-	(void)arg;
-	if (!r)
-		return;
+	uint64_t started = (uint64_t)(uintptr_t)arg;
 	if (!ok) {
-		restore_failed(vm, "cont", error);
+		log_err("%s: restore from snapshot '%s' failed: %s", vm->name, vm->clone_of, error ? error : "?");
+		if (vm->qmp) /* the VMM still runs: stop it */
+			vm_stop(vm, "its restore failed");
 		return;
 	}
 	log_info("%s: restored from '%s' in %llu ms", vm->name, vm->clone_of,
-		 (unsigned long long)(now_mono_ms() - r->started_ms));
-	clone_restore_cancel(vm); /* done: nothing left to cancel */
-}
-
-static void on_query(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
-{
-	struct restore *r = vm->restore;
-	const char *status = json_string_value(json_object_get(ret, "status"));
-	(void)arg;
-	if (!r)
-		return;
-	if (!ok) {
-		restore_failed(vm, "query-migrate", error);
-		return;
-	}
-	if (status && strcmp(status, "completed") == 0) {
-		qmp_command(vm, "cont", on_cont, NULL);
-		return;
-	}
-	if (status && (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0)) {
-		restore_failed(vm, "the device state did not load", json_string_value(json_object_get(ret, "error-desc")));
-		return;
-	}
-	if (now_mono_ms() - r->started_ms > MIGRATE_TIMEOUT_MS) {
-		restore_failed(vm, "the device state did not load", "timed out");
-		return;
-	}
-	struct timeval tv = {0, MIGRATE_POLL_MS * 1000};
-	evtimer_add(r->poll, &tv);
-}
-
-static void poll_migration(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	qmp_command(arg, "query-migrate", on_query, NULL);
-}
-
-static void on_incoming(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
-{
-	(void)ret;
-	(void)arg;
-	if (!vm->restore)
-		return;
-	if (!ok) {
-		restore_failed(vm, "migrate-incoming", error);
-		return;
-	}
-	poll_migration(-1, 0, vm);
-}
-
-static void on_caps(struct vm *vm, bool ok, const char *error, json_t *ret, void *arg)
-{
-	char uri[32];
-	(void)ret;
-	(void)arg;
-	if (!vm->restore)
-		return;
-	if (!ok) {
-		restore_failed(vm, "migrate-set-capabilities", error);
-		return;
-	}
-	/* the fd the launcher placed (a number: QEMU takes it as it is) */
-	snprintf(uri, sizeof(uri), "fd:%d", VMM_FD_STATE);
-	qmp_execute(vm, "migrate-incoming", json_pack("{s:s}", "uri", uri), -1, on_incoming, NULL);
+		 (unsigned long long)(now_mono_ms() - started));
 }
 
 void clone_restore(struct vm *vm)
 {
-	struct restore *r = calloc(1, sizeof(*r));
-	if (!r)
-		abort();
-	r->started_ms = now_mono_ms();
-	r->poll = evtimer_new(vm->sup->base, poll_migration, vm);
-	vm->restore = r;
-	qmp_execute(vm, "migrate-set-capabilities", snapshot_qmp_caps(), -1, on_caps, NULL);
+	vmm_of(vm)->restore(vm, on_restored, (void *)(uintptr_t)now_mono_ms());
 }
 
 /* ---- the clone's identity, once its agent answers ---- */

@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/vm.h"
+#include "supervisor/vmm.h"
 
 #define RECORD	   "vm.json"
 #define RECORD_TMP "vm.json.tmp"
@@ -167,9 +168,9 @@ void vm_records_attach(struct supervisor *s)
 			run->resync = true;
 		}
 		int rc;
-		if ((rc = qmp_open(vm)) < 0 || (rc = agent_link_open(vm)) < 0) {
+		if ((rc = vmm_of(vm)->attach(vm)) < 0 || (rc = agent_link_open(vm)) < 0) {
 			log_err("%s: its VMM (pid %d) is gone (%s); marked lost", vm->name, vm->pid, strerror(-rc));
-			qmp_close(vm);
+			vmm_of(vm)->detach(vm);
 			agent_link_close(vm);
 			vm->status = VM_LOST;
 			vm->pid = 0;

@@ -14,6 +14,7 @@
 #include "supervisor/client.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/vm.h"
+#include "supervisor/vmm.h"
 
 #define STOP_AGENT_MS 15000 /* orderly shutdown through the agent */
 #define STOP_QMP_MS   5000  /* then `quit` */
@@ -34,7 +35,7 @@ static void on_quit_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_err("%s: the VMM (pid %d) does not exit; marking it lost", vm->name, vm->pid);
-	qmp_close(vm);
+	vmm_of(vm)->detach(vm);
 	agent_link_close(vm);
 	vm->status = VM_LOST;
 	vm_vmm_gone(vm);
@@ -46,7 +47,7 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_info("%s: no orderly shutdown in time; asking QEMU to quit", vm->name);
-	qmp_command(vm, "quit", NULL, NULL);
+	vmm_of(vm)->quit(vm);
 	arm(vm, STOP_QMP_MS, on_quit_timeout);
 }
 
@@ -56,7 +57,7 @@ static void on_shutdown_reply(struct vm *vm, struct pmsg *rep, void *arg)
 	if (rep->err_code != PE_OK && vm->status == VM_STOPPING) {
 		log_info("%s: agent shutdown failed (%s); asking QEMU to quit", vm->name,
 			 rep->err_msg ? rep->err_msg : "?");
-		qmp_command(vm, "quit", NULL, NULL);
+		vmm_of(vm)->quit(vm);
 		arm(vm, STOP_QMP_MS, on_quit_timeout);
 	}
 }
@@ -77,7 +78,7 @@ void vm_stop(struct vm *vm, const char *why)
 		pmsg_free(&req);
 		arm(vm, STOP_AGENT_MS, on_stop_timeout);
 	} else {
-		qmp_command(vm, "quit", NULL, NULL);
+		vmm_of(vm)->quit(vm);
 		arm(vm, STOP_QMP_MS, on_quit_timeout);
 	}
 }
@@ -106,9 +107,9 @@ void vm_vmm_gone(struct vm *vm)
 	if (vm->status == VM_STOPPED || (vm->status == VM_LOST && !vm->qmp && vm->pid == 0))
 		return;
 	bool expected = vm->status == VM_STOPPING || vm->status == VM_LOST;
-	clone_restore_cancel(vm);
 	snapshot_vm_gone(vm);
-	qmp_close(vm);
+	vmm_of(vm)->detach(vm); /* what was asked of it fails, seeing it detached */
+	vmm_of(vm)->gone(vm);
 	agent_link_close(vm);
 	event_del(vm->timer);
 	if (vm->health_timer)
@@ -147,8 +148,8 @@ static void free_vm(struct vm *vm)
 		pmsg_free(&vm->rm_reply);
 	}
 	TAILQ_REMOVE(&vm->sup->vms, vm, link);
-	clone_restore_cancel(vm);
 	snapshot_vm_gone(vm);
+	vmm_of(vm)->gone(vm);
 	if (vm->dirfd >= 0) {
 		static const char *const files[] = {"qmp.sock", "agent.sock", "console.log", "output.log", "vm.json"};
 		for (size_t i = 0; i < ARRAY_LEN(files); i++)
