@@ -2,7 +2,8 @@
 # that carry on from that instant while the source carries on too; what each clone may not
 # touch (the source's files, the template's bytes); who each clone is (its clock, its random
 # numbers, its hostname); what a snapshot refuses (another size, removal while cloned); a
-# clone killed, a supervisor killed, and cycles of clones that leave nothing behind.
+# clone killed, a supervisor killed, cycles of clones that leave nothing behind, and a
+# networked clone serving on a port of its own.
 . "$(dirname "$0")/lib.sh"
 
 t_need_vm || exit 0
@@ -141,7 +142,22 @@ done
 	[ "$(f status --json | jq '.vmms // [] | length')" = 0 ]
 t_result "clone_cycles_leave_nothing ($cycles cycles)"
 
-# 9. removal once unused: nothing left of it
+# 9. a VM with a network and a published port: its clones get their own, and answer on them
+P1=$((20001 + ($$ % 9000) * 3)) P2=$((P1 + 1))
+answers() { [ "$(curl -s -m 5 "http://127.0.0.1:$1/index.html")" = "$2" ]; }
+f podman run -d --name web --publish "$P1:80" demo \
+	sh -c 'mkdir -p /w && echo served >/w/index.html && exec httpd -f -p 80 -h /w' >/dev/null
+t_wait_until 120 healthy web && t_wait_until 20 answers "$P1" served
+t_result networked_source_serves
+f snapshot create web --tag tnet >/dev/null && remove web
+t_result networked_snapshot_taken
+f snapshot run tnet --name cnet -d --publish "$P2:80" >/dev/null
+t_wait_until 60 healthy cnet && t_wait_until 20 answers "$P2" served
+t_result "networked_clone_serves_on_its_own_port ($(field cnet network))"
+remove cnet && f snapshot rm tnet
+t_result networked_clone_and_snapshot_removed
+
+# 10. removal once unused: nothing left of it
 f snapshot rm t1 && [ ! -e "$snaps/t1" ] && [ "$(f snapshot ls --json | jq length)" = 0 ] &&
 	[ -z "$(ls -A "$S/data/.tmp")" ]
 t_result rm_leaves_nothing
