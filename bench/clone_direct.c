@@ -122,7 +122,9 @@ static int wait_migration(int fd)
 	for (;;) {
 		json_t *r = qmp(fd, "query-migrate", NULL, -1);
 		const char *st = json_string_value(json_object_get(r, "status"));
-		int done = st && !strcmp(st, "completed") ? 1 : st && (!strcmp(st, "failed") || !strcmp(st, "cancelled")) ? -1 : 0;
+		int done = st && !strcmp(st, "completed")			       ? 1
+			   : st && (!strcmp(st, "failed") || !strcmp(st, "cancelled")) ? -1
+										       : 0;
 		json_decref(r);
 		if (!r || done < 0)
 			return -1;
@@ -171,7 +173,8 @@ static int agent_run(int fd, uint32_t sid, const char *kind, const char *cmd)
 		if (stream_recv_msg(fd, &m, &e) <= 0)
 			return -1;
 		uint64_t s = 0;
-		bool done = m.kind == PK_EVENT && m.op->id == OP_PROC_EXIT && prec_uint(&m.body, "session", &s) && s == sid;
+		bool done =
+		    m.kind == PK_EVENT && m.op->id == OP_PROC_EXIT && prec_uint(&m.body, "session", &s) && s == sid;
 		bool started = m.kind == PK_REPLY && m.id == sid && m.err_code == PE_OK;
 		int err = m.kind == PK_REPLY && m.id == sid && m.err_code != PE_OK;
 		pmsg_free(&m);
@@ -396,7 +399,8 @@ int main(int argc, char **argv)
 	    qmp_ok(src.qmp, "migrate", json_pack("{s:s}", "uri", "fd:st"), -1) < 0 || wait_migration(src.qmp) < 0)
 		goto out;
 	uint64_t t_state = now_mono_ns();
-	int mem = file_in(snap, "mem", O_RDWR | O_CREAT | O_TRUNC), sdisk = file_in(snap, "disk.img", O_RDWR | O_CREAT | O_TRUNC);
+	int mem = file_in(snap, "mem", O_RDWR | O_CREAT | O_TRUNC),
+	    sdisk = file_in(snap, "disk.img", O_RDWR | O_CREAT | O_TRUNC);
 	if (mem < 0 || sdisk < 0 || sparse_copy(ram, mem) < 0 || sparse_copy(disk, sdisk) < 0 || fsync(mem) < 0 ||
 	    fsync(sdisk) < 0 || qmp_ok(src.qmp, "cont", NULL, -1) < 0)
 		goto out;
@@ -418,9 +422,11 @@ int main(int argc, char **argv)
 	/* one at a time */
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "c%u", i);
-		int d = clone_disk(snap, name), st = file_in(snap, "state", O_RDONLY), base = file_in(snap, "disk.img", O_RDONLY);
+		int d = clone_disk(snap, name), st = file_in(snap, "state", O_RDONLY),
+		    base = file_in(snap, "disk.img", O_RDONLY);
 		uint64_t s0 = now_mono_ns();
-		if (d < 0 || start(&c[i], name, tmpl, d, st, base) < 0 || restore(&c[i]) < 0 || agent_hello(c[i].agent) < 0)
+		if (d < 0 || start(&c[i], name, tmpl, d, st, base) < 0 || restore(&c[i]) < 0 ||
+		    agent_hello(c[i].agent) < 0)
 			goto out;
 		uint64_t s1 = now_mono_ns();
 		if (agent_run(c[i].agent, 1000, "exec", "true") < 0)
@@ -464,7 +470,8 @@ int main(int argc, char **argv)
 			opened[up][0] = clone_disk(snap, name);
 			opened[up][1] = file_in(snap, "state", O_RDONLY);
 			opened[up][2] = file_in(snap, "disk.img", O_RDONLY);
-			if (opened[up][0] < 0 || start(&c[up], name, tmpl, opened[up][0], opened[up][1], opened[up][2]) < 0 ||
+			if (opened[up][0] < 0 ||
+			    start(&c[up], name, tmpl, opened[up][0], opened[up][1], opened[up][2]) < 0 ||
 			    restore(&c[up]) < 0 || agent_hello(c[up].agent) < 0) {
 				fprintf(stderr, "clone_direct: clone %u of %u did not come up\n", up + 1, ks[k]);
 				goto out;

@@ -79,11 +79,16 @@ static int snap_create(int argc, char **argv, struct cli_opts *o)
 static int snap_run(int argc, char **argv, struct cli_opts *o)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, NULL, 'n'},   {"cpu", required_argument, NULL, 'c'},
-	    {"mem", required_argument, NULL, 'm'},    {"detach", no_argument, NULL, 'd'},
-	    {"interactive", no_argument, NULL, 'i'},  {"tty", no_argument, NULL, 't'},
-	    {"rm", no_argument, NULL, 'r'},	      {"network", required_argument, NULL, 'N'},
-	    {"publish", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"cpu", required_argument, NULL, 'c'},
+	    {"mem", required_argument, NULL, 'm'},
+	    {"detach", no_argument, NULL, 'd'},
+	    {"interactive", no_argument, NULL, 'i'},
+	    {"tty", no_argument, NULL, 't'},
+	    {"rm", no_argument, NULL, 'r'},
+	    {"network", required_argument, NULL, 'N'},
+	    {"publish", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct pmsg req;
@@ -206,8 +211,9 @@ static int snap_ls(int argc, char **argv, struct cli_opts *o)
 			cli_age(created, when, sizeof(when));
 			mib(size, s1, sizeof(s1));
 			snprintf(s2, sizeof(s2), "%llu MiB", (unsigned long long)mem);
-			printf("%-20s %-20s %-24.24s %-12s %10s %10s %6llu %6llu\n", prec_str(r, "tag"), prec_str(r, "vm"),
-			       prec_str(r, "image"), when, s1, s2, (unsigned long long)clones, (unsigned long long)owner);
+			printf("%-20s %-20s %-24.24s %-12s %10s %10s %6llu %6llu\n", prec_str(r, "tag"),
+			       prec_str(r, "vm"), prec_str(r, "image"), when, s1, s2, (unsigned long long)clones,
+			       (unsigned long long)owner);
 		}
 	}
 	pmsg_free(&rep);

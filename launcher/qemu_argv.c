@@ -74,7 +74,8 @@ int qemu_build_argv(const struct vm_config *c, const char **argv, size_t max, ch
 			argv_add(&b, "-add-fd");
 			argv_add(&b, "fd=%d,set=%d", VMM_FD_DISK_BASE, VFD__COUNT + 2);
 			argv_add(&b, "-blockdev");
-			argv_add(&b, "driver=file,filename=/dev/fdset/%d,node-name=base-file,read-only=on", VFD__COUNT + 2);
+			argv_add(&b, "driver=file,filename=/dev/fdset/%d,node-name=base-file,read-only=on",
+				 VFD__COUNT + 2);
 			argv_add(&b, "-blockdev");
 			argv_add(&b, "driver=raw,file=base-file,node-name=base,read-only=on");
 		}

@@ -22,8 +22,8 @@ static int check_ram(const struct pmsg *req, const struct vm_config *c, struct p
 	struct stat st;
 	int fd = req->fds[VFD_MEM], seals = fcntl(fd, F_GET_SEALS);
 	if (fstat(fd, &st) < 0 || seals < 0 || (uint64_t)st.st_size != (uint64_t)c->mem_mib << 20) {
-		launcher_refuse(rep, PE_INVALID, "VMM for %s: the RAM memfd is not of %u MiB", prec_str(&req->body, "vm"),
-				c->mem_mib);
+		launcher_refuse(rep, PE_INVALID, "VMM for %s: the RAM memfd is not of %u MiB",
+				prec_str(&req->body, "vm"), c->mem_mib);
 		return -1;
 	}
 	if (c->restore ? (seals & VMM_TEMPLATE_SEALS) != VMM_TEMPLATE_SEALS : (seals & F_SEAL_WRITE) != 0) {

@@ -348,11 +348,11 @@ static const struct field_def snap_info_fields[] = {
     F_UINT("cpu", true, 1, 16),
     F_UINT("mem", true, 128, 65536), /* MiB: the guest's, as every clone gets */
     F_STR("accel", true, 1, 8, SC_IDENT),
-    F_STR("assets", true, 1, 64, SC_IDENT), /* the kernel and rootfs it ran on: clones need them */
-    F_STR("network", true, 1, 16, SC_IDENT), /* none, or its NIC's mode: a clone has the same devices */
-    F_UINT("mem_bytes", false, 0, UINT64_MAX),   /* allocated: the RAM the guest had touched */
+    F_STR("assets", true, 1, 64, SC_IDENT),	 /* the kernel and rootfs it ran on: clones need them */
+    F_STR("network", true, 1, 16, SC_IDENT),	 /* none, or its NIC's mode: a clone has the same devices */
+    F_UINT("mem_bytes", false, 0, UINT64_MAX),	 /* allocated: the RAM the guest had touched */
     F_UINT("state_bytes", false, 0, UINT64_MAX), /* the device state */
-    F_UINT("disk_bytes", false, 0, UINT64_MAX),  /* allocated, extents shared with the VM included */
+    F_UINT("disk_bytes", false, 0, UINT64_MAX),	 /* allocated, extents shared with the VM included */
     F_UINT("size", false, 0, UINT64_MAX),	 /* all of it, allocated */
     F_UINT("clones", false, 0, UINT32_MAX),	 /* running clones (the supervisor's count) */
     F_STR("disk_format", false, 3, 5, SC_IDENT), /* store_snap_open: the clone's disk, raw | qcow2 */
@@ -372,7 +372,7 @@ static const struct field_def snapshot_create_rep[] = {
     F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
     F_UINT("pause_ms", true, 0, UINT64_MAX), /* stop to cont: what the VM lost */
     F_UINT("state_ms", true, 0, UINT64_MAX), /* of it: the device state written by QEMU */
-    F_UINT("copy_ms", true, 0, UINT64_MAX),	 /* of it: RAM, disk and image into the snapshot */
+    F_UINT("copy_ms", true, 0, UINT64_MAX),  /* of it: RAM, disk and image into the snapshot */
     F_UINT("mem_bytes", false, 0, UINT64_MAX),
     F_UINT("state_bytes", false, 0, UINT64_MAX),
     F_UINT("disk_bytes", false, 0, UINT64_MAX),
@@ -381,7 +381,7 @@ static const struct field_def snapshot_create_rep[] = {
 static const struct field_def snapshot_run_req[] = {
     F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
     F_STR("name", false, 1, VM_NAME_MAX, SC_IDENT),
-    F_UINT("cpu", false, 1, 16),	  /* refused unless the snapshot's */
+    F_UINT("cpu", false, 1, 16),      /* refused unless the snapshot's */
     F_UINT("mem", false, 128, 65536), /* refused unless the snapshot's */
     F_BOOL("tty", false),
     F_BOOL("stdin", false),
@@ -414,9 +414,9 @@ static const struct field_def store_snap_open_req[] = {
 /* A clone is not the VM it was snapshotted from: the wall clock, the kernel's entropy and
  * the hostname are set again, the neighbour cache flushed (its gateway is another tap). */
 static const struct field_def agent_restore_req[] = {
-    F_UINT("epoch", true, 1, UINT32_MAX),	 /* restores of this guest so far, counting this one */
-    F_UINT("time_ns", true, 0, UINT64_MAX),	 /* the host's CLOCK_REALTIME as it sends this */
-    F_BIN("entropy", true, 32, 256),		 /* fresh bytes from the host's getrandom */
+    F_UINT("epoch", true, 1, UINT32_MAX),	       /* restores of this guest so far, counting this one */
+    F_UINT("time_ns", true, 0, UINT64_MAX),	       /* the host's CLOCK_REALTIME as it sends this */
+    F_BIN("entropy", true, 32, 256),		       /* fresh bytes from the host's getrandom */
     F_STR("hostname", true, 1, VM_NAME_MAX, SC_IDENT), /* the clone's name */
 };
 static const struct field_def agent_restore_rep[] = {
@@ -558,10 +558,7 @@ static const struct op_def ops[OP__COUNT] = {
 			 .name = "snapshot_run",
 			 .req = REC(snapshot_run_req),
 			 .rep = REC(vm_run_rep)},
-    [OP_SNAPSHOT_LIST] = {.id = OP_SNAPSHOT_LIST,
-			  .name = "snapshot_list",
-			  .req = REC_EMPTY,
-			  .rep = REC(snap_list_rep)},
+    [OP_SNAPSHOT_LIST] = {.id = OP_SNAPSHOT_LIST, .name = "snapshot_list", .req = REC_EMPTY, .rep = REC(snap_list_rep)},
     [OP_SNAPSHOT_REMOVE] = {.id = OP_SNAPSHOT_REMOVE,
 			    .name = "snapshot_remove",
 			    .req = REC(snap_tag_req),

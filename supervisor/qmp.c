@@ -75,9 +75,9 @@ static int send_with_fd(struct qmp *q, const char *line, size_t n, int fd)
 void qmp_execute(struct vm *vm, const char *cmd, json_t *args, int fd, qmp_reply_cb cb, void *arg)
 {
 	struct qmp *q = vm->qmp;
-	const char *why = !q ? "no QMP connection"
+	const char *why = !q						? "no QMP connection"
 			  : pending_count(&q->calls) >= QMP_MAX_PENDING ? "too many QMP commands in flight"
-									   : NULL;
+									: NULL;
 	if (why) {
 		json_decref(args);
 		if (cb)

@@ -155,7 +155,8 @@ static void on_saved(struct vm *vm, bool ok, const char *error, void *arg)
 	char disk[80], assets[80];
 	close_fdp(&j->state_fd);
 	if (!ok || !j->vm) {
-		job_fail(j, PE_INTERNAL, "QEMU could not save the device state: %s", error ? error : "the VM went away");
+		job_fail(j, PE_INTERNAL, "QEMU could not save the device state: %s",
+			 error ? error : "the VM went away");
 		return;
 	}
 	j->t_state = now_mono_ms();
@@ -242,8 +243,8 @@ void op_snapshot_create(struct client *c, const struct pmsg *req)
 		return;
 	}
 	if (vm->qc.restore) {
-		client_refuse(c, req, PE_INVALID, "VM '%s' is a clone of '%s': snapshot the VM it was cloned from", name,
-			      vm->clone_of);
+		client_refuse(c, req, PE_INVALID, "VM '%s' is a clone of '%s': snapshot the VM it was cloned from",
+			      name, vm->clone_of);
 		return;
 	}
 	if (vm->ram_fd < 0 || vm->image_fd < 0) {

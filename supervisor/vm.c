@@ -275,8 +275,9 @@ static void spawn_vmm(struct vm_start *st)
 	}
 	for (int i = 0; i < VFD__COUNT; i++)
 		if (fds[i] < 0) {
-			static const char *const what[] = {"QMP socket", "agent socket", "kernel",	 "initramfs", "rootfs",
-							   "disk",	 "image",	 "console file", "RAM"};
+			static const char *const what[] = {"QMP socket", "agent socket", "kernel",
+							   "initramfs",	 "rootfs",	 "disk",
+							   "image",	 "console file", "RAM"};
 			int e = fds[i] == -1 ? errno : -fds[i];
 			for (int j = 0; j < VFD__COUNT; j++)
 				close_fdp(&fds[j]);
@@ -286,14 +287,14 @@ static void spawn_vmm(struct vm_start *st)
 
 	struct pmsg req;
 	bool tap = st->net_fds[0] >= 0;
-	enum proto_op op = vm->qc.restore ? (tap ? OP_VMM_RESTORE_NET : OP_VMM_RESTORE)
-					  : (tap ? OP_VMM_SPAWN_NET : OP_VMM_SPAWN);
+	enum proto_op op =
+	    vm->qc.restore ? (tap ? OP_VMM_RESTORE_NET : OP_VMM_RESTORE) : (tap ? OP_VMM_SPAWN_NET : OP_VMM_SPAWN);
 	pmsg_init(&req, PK_REQUEST, op, 0);
 	prec_set_str(&req, &req.body, "vm", vm->name);
 	int rc = vmconfig_put(&req, &vm->qc);
 	for (int i = 0; i < VFD__COUNT; i++)
 		pmsg_add_fd(&req, fds[i]); /* the message owns them now */
-	if (vm->qc.restore) { /* the device state to load, the snapshot's disk, then (below) the tap */
+	if (vm->qc.restore) {		   /* the device state to load, the snapshot's disk, then (below) the tap */
 		pmsg_add_fd(&req, st->state_fd);
 		pmsg_add_fd(&req, st->disk_base_fd);
 		st->state_fd = st->disk_base_fd = -1;

@@ -103,14 +103,14 @@ struct vm {
 	struct client *rm_waiter; /* `fcvm rm` is answered once everything is gone */
 	struct pmsg rm_reply;
 	bool disk_made;
-	int dirfd;  /* STATE/vms/NAME */
-	int ram_fd;   /* the guest's RAM (memfd) while the VMM runs; -1 after a supervisor restart */
-	int image_fd; /* its image disk, likewise: a snapshot keeps a copy */
-	char clone_of[65]; /* a clone: its snapshot's tag */
-	struct vmm_op *vmm_op;		/* the VMM saving or restoring (vmm_qemu.c) */
-	bool identity_set;		/* a clone's agent acknowledged agent_restore */
+	int dirfd;		       /* STATE/vms/NAME */
+	int ram_fd;		       /* the guest's RAM (memfd) while the VMM runs; -1 after a supervisor restart */
+	int image_fd;		       /* its image disk, likewise: a snapshot keeps a copy */
+	char clone_of[65];	       /* a clone: its snapshot's tag */
+	struct vmm_op *vmm_op;	       /* the VMM saving or restoring (vmm_qemu.c) */
+	bool identity_set;	       /* a clone's agent acknowledged agent_restore */
 	struct snapshot_job *snapshot; /* a snapshot being taken of it (snapshot.c) */
-	int log_fd; /* the container's output, records of [stream u8][len u32 BE][bytes] */
+	int log_fd;		       /* the container's output, records of [stream u8][len u32 BE][bytes] */
 	struct agent_link agent;
 	bool agent_up;
 	struct qmp *qmp;

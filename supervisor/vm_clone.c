@@ -89,7 +89,8 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 		if (st->net_asked) {
 			start_fail(st, PE_INVALID,
 				   "snapshot '%s' is of a VM %s network: a clone has the same devices (%s)", st->tag,
-				   nic ? "with a" : "without", nic ? "--network bridged or rootless" : "--network none");
+				   nic ? "with a" : "without",
+				   nic ? "--network bridged or rootless" : "--network none");
 			return;
 		}
 		if (!nic) { /* the default was a network: the snapshot has none */
@@ -97,7 +98,8 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 			st->has_net = false;
 			snprintf(vm->network, sizeof(vm->network), "none");
 		} else {
-			start_fail(st, PE_INVALID, "snapshot '%s' is of a VM with a network: give the clone one too", st->tag);
+			start_fail(st, PE_INVALID, "snapshot '%s' is of a VM with a network: give the clone one too",
+				   st->tag);
 			return;
 		}
 	}

@@ -16,11 +16,11 @@ struct vm_start {
 	struct pmsg rep; /* the client's reply, sent once the VMM runs */
 	int image_fd;
 	int disk_fd;
-	int ram_fd, state_fd; /* a clone's: its snapshot's template RAM and device state */
-	int disk_base_fd;     /* a clone's: the snapshot's disk (its qcow2 disk's backing file) */
-	unsigned want_cpu, want_mem; /* a clone: what the client asked (0: the snapshot's) */
-	char tag[65];		     /* a clone: its snapshot */
-	unsigned helper_tries;	     /* asked a helper that was (re)starting */
+	int ram_fd, state_fd;		    /* a clone's: its snapshot's template RAM and device state */
+	int disk_base_fd;		    /* a clone's: the snapshot's disk (its qcow2 disk's backing file) */
+	unsigned want_cpu, want_mem;	    /* a clone: what the client asked (0: the snapshot's) */
+	char tag[65];			    /* a clone: its snapshot */
+	unsigned helper_tries;		    /* asked a helper that was (re)starting */
 	void (*retry)(struct vm_start *st); /* what to ask again */
 	char warning[320];
 	struct pmsg net_req; /* netd's net_create, unless --network none */

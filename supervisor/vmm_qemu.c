@@ -14,9 +14,9 @@
 #include "supervisor/vm.h"
 #include "supervisor/vmm.h"
 
-#define POLL_MS	      1
+#define POLL_MS	       1
 #define MIGRATE_MAX_MS 60000
-#define STATE_FD_NAME "fcvm-state"
+#define STATE_FD_NAME  "fcvm-state"
 
 /* The operation in flight (vm->vmm_op): the steps find it there, never through a pointer of
  * their own, so that vmm_gone can end it while QMP calls of it are still pending. */
@@ -26,7 +26,7 @@ struct vmm_op {
 	vmm_done_cb cb;
 	void *arg;
 	bool restore;
-	int fd; /* save_state's, lent until getfd has passed it */
+	int fd;		/* save_state's, lent until getfd has passed it */
 	enum step next; /* what follows the QMP call in flight */
 	uint64_t started_ms;
 	struct event *poll;

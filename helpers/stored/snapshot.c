@@ -35,11 +35,13 @@ static struct pending {
 
 /* Sealed templates handed out, one per snapshot: every clone maps the same pages. */
 #define TEMPLATES_MAX 32
-static struct template {
+static struct template
+{
 	char tag[STORE_NAME_MAX + 1];
 	int fd;
 	uint64_t ino; /* of snapshots/TAG/mem: a snapshot made again under the tag is another */
-} templates[TEMPLATES_MAX];
+}
+templates[TEMPLATES_MAX];
 
 static struct pending *find_pending(const char *tag)
 {
@@ -116,10 +118,11 @@ static int put_file(struct store *s, int dir, const char *name, int src)
 static int write_meta(int dir, const struct snap_meta *m)
 {
 	char buf[META_MAX];
-	int n = snprintf(buf, sizeof(buf),
-			 "tag=%s\nvm=%s\nimage=%s\naccel=%s\nassets=%s\nnetwork=%s\nowner=%" PRIu64 "\ncreated_ms=%" PRIu64
-			 "\ncpu=%" PRIu64 "\nmem=%" PRIu64 "\n",
-			 m->tag, m->vm, m->image, m->accel, m->assets, m->network, m->owner, m->created_ms, m->cpu, m->mem);
+	int n =
+	    snprintf(buf, sizeof(buf),
+		     "tag=%s\nvm=%s\nimage=%s\naccel=%s\nassets=%s\nnetwork=%s\nowner=%" PRIu64 "\ncreated_ms=%" PRIu64
+		     "\ncpu=%" PRIu64 "\nmem=%" PRIu64 "\n",
+		     m->tag, m->vm, m->image, m->accel, m->assets, m->network, m->owner, m->created_ms, m->cpu, m->mem);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -E2BIG;
 	int fd = store_openat(dir, META_FILE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0400);

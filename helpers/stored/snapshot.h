@@ -30,7 +30,7 @@ struct snap_meta {
 	char image[257];
 	char accel[9];
 	char assets[STORE_NAME_MAX + 1];
-	char network[17]; /* none | bridged | rootless */
+	char network[17];		      /* none | bridged | rootless */
 	uint64_t owner, created_ms, cpu, mem; /* mem: MiB */
 };
 

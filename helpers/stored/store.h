@@ -36,11 +36,11 @@ enum store_backend {
 #define STORE_DEFAULT_MARGIN (16ULL << 20)
 
 struct store {
-	int root;   /* the data directory (owned) */
-	int images; /* root/images (owned) */
-	int disks;  /* root/disks (owned) */
+	int root;      /* the data directory (owned) */
+	int images;    /* root/images (owned) */
+	int disks;     /* root/disks (owned) */
 	int snapshots; /* root/snapshots (owned) */
-	int tmp;    /* root/.tmp (owned) */
+	int tmp;       /* root/.tmp (owned) */
 	enum store_backend backend;
 	uint64_t margin; /* STORE_DEFAULT_MARGIN unless changed after store_open */
 };
