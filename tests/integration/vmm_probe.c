@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/vmconfig.h"
 #include "launcher/launcher.h"
 
 int main(int argc, char **argv)
@@ -50,19 +51,19 @@ int main(int argc, char **argv)
 	int spawner = spawner_start(&ls);
 	if (spawner < 0 || ls.exe_fd[PROG_QEMU] < 0)
 		return 1;
-	/* QEMU's 8 fds: what they are does not matter to the probe; the 8th is its stdout */
-	int fds[8];
-	for (int i = 0; i < 8; i++)
+	/* QEMU's fds: what they are does not matter to the probe; the console is its stdout */
+	int fds[VFD__COUNT];
+	for (int i = 0; i < VFD__COUNT; i++)
 		fds[i] = memfd_create("probe", MFD_CLOEXEC);
 	static struct spawn_order o;
 	o.prog = PROG_QEMU;
 	o.nargs = 1;
-	o.out_fd = 7;
+	o.out_fd = VFD_CONSOLE;
 	int n = snprintf(o.args, sizeof(o.args), "%llu", (unsigned long long)target);
 	if (n < 0)
 		return 1;
 	char msg[256];
-	pid_t pid = spawner_ask(spawner, &o, fds, 8, msg, sizeof(msg));
+	pid_t pid = spawner_ask(spawner, &o, fds, VFD__COUNT, msg, sizeof(msg));
 	if (pid < 0) {
 		fprintf(stderr, "it_vmm_probe: %s\n", msg);
 		return 1;

@@ -283,7 +283,7 @@ TEST(ram_not_fitting_the_request_refused)
 	for (int kind = 0; kind < 4; kind++) {
 		struct frame f;
 		struct pmsg rep;
-		int fds[VFD__COUNT + 2];
+		int fds[VFD__COUNT + 3];
 		bool restore = kind >= 2;
 		begin(&f, restore ? "vmm_restore" : "vmm_spawn", 20 + (unsigned)kind, restore ? 6 : 5);
 		vm_fields(&f, 1, 512, "tcg");
@@ -311,8 +311,10 @@ TEST(ram_not_fitting_the_request_refused)
 			audit = "not sealed against writes";
 			break;
 		}
-		if (restore)
+		if (restore) { /* the device state and the snapshot's disk */
 			fds[n++] = memfd_create("vm-state", MFD_CLOEXEC);
+			fds[n++] = memfd_create("vm-disk-base", MFD_CLOEXEC);
+		}
 		serve(&f, fds, n, &rep);
 		expect_refused(&rep, PE_INVALID, audit);
 		expect_nothing_started();

@@ -54,9 +54,12 @@ static void fill(struct pmsg *m, struct precord *r, unsigned salt)
 			make_str(s, min_sz(f->max, 40 + salt), f->cls, salt + (unsigned)i);
 			CHECK_EQ(prec_set_str(m, r, f->name, s), 0);
 			break;
-		case FT_BIN:
-			CHECK_EQ(prec_set_bin(m, r, f->name, "\0\1\2", min_sz(f->max, 3)), 0);
+		case FT_BIN: {
+			static const unsigned char bytes[PROTO_MAX_STR];
+			size_t n = f->min > 3 ? (size_t)f->min : min_sz(f->max, 3);
+			CHECK_EQ(prec_set_bin(m, r, f->name, bytes, n), 0);
 			break;
+		}
 		case FT_UINT: {
 			uint64_t v = f->min + salt;
 			if (salt & 1 || v > f->max || v < f->min)
