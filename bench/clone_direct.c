@@ -55,8 +55,7 @@ static json_t *qmp(int fd, const char *cmd, json_t *args, int pass_fd)
 	json_decref(j);
 	size_t n = strlen(line);
 	char *full = malloc(n + 3);
-	memcpy(full, line, n);
-	memcpy(full + n, "\r\n", 3);
+	snprintf(full, n + 3, "%s\r\n", line);
 	free(line);
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -316,8 +315,10 @@ static long pss_kib(pid_t pid)
 	FILE *f = fopen(p, "r");
 	long kib = 0;
 	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "Pss: %ld kB", &kib) == 1)
+		if (!strncmp(line, "Pss:", 4)) {
+			kib = strtol(line + 4, NULL, 10);
 			break;
+		}
 	if (f)
 		fclose(f);
 	return kib;
@@ -330,14 +331,14 @@ static long ram_private_kib(pid_t pid)
 	char p[64], line[512];
 	snprintf(p, sizeof(p), "/proc/%d/smaps", (int)pid);
 	FILE *f = fopen(p, "r");
-	long kib = 0, v;
+	long kib = 0;
 	bool in = false;
 	while (f && fgets(line, sizeof(line), f)) {
 		char *dash = strchr(line, '-'), *sp = strchr(line, ' ');
 		if (isxdigit((unsigned char)line[0]) && dash && sp && dash < sp) /* a mapping's header */
 			in = strstr(line, "memfd:") != NULL;
-		else if (in && sscanf(line, "Anonymous: %ld kB", &v) == 1) /* pages copied on write */
-			kib += v;
+		else if (in && !strncmp(line, "Anonymous:", 10)) /* pages copied on write */
+			kib += strtol(line + 10, NULL, 10);
 	}
 	if (f)
 		fclose(f);
@@ -378,7 +379,7 @@ int main(int argc, char **argv)
 	int rc = 1;
 
 	/* the source: RAM a shared memfd, a container running */
-	struct vm src;
+	struct vm src = {0};
 	int ram = memfd_create("ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	int disk = file_in(root, "src.img", O_RDWR | O_CREAT | O_TRUNC);
 	if (ram < 0 || ftruncate(ram, (off_t)MEM_MIB << 20) < 0 || disk < 0 || ftruncate(disk, 4ll << 30) < 0 ||
@@ -417,7 +418,7 @@ int main(int argc, char **argv)
 		goto out;
 	close(mem);
 
-	struct vm c[MAX_N];
+	struct vm c[MAX_N] = {0};
 	char name[32];
 	/* one at a time */
 	for (unsigned i = 0; i < n; i++) {

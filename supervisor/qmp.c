@@ -103,8 +103,7 @@ void qmp_execute(struct vm *vm, const char *cmd, json_t *args, int fd, qmp_reply
 		char *full = malloc(n + 3);
 		if (!full)
 			abort();
-		memcpy(full, line, n);
-		memcpy(full + n, "\r\n", 3);
+		snprintf(full, n + 3, "%s\r\n", line);
 		rc = send_with_fd(q, full, n + 2, fd);
 		free(full);
 	} else {
