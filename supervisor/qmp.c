@@ -99,7 +99,7 @@ void qmp_execute(struct vm *vm, const char *cmd, json_t *args, int fd, qmp_reply
 	size_t n = strlen(line);
 	int rc = 0;
 	if (fd >= 0) {
-		/* json_dumps leaves room for nothing: the CRLF goes in its own write */
+		/* the fd goes with the whole line, CRLF included, in one sendmsg */
 		char *full = malloc(n + 3);
 		if (!full)
 			abort();
