@@ -84,6 +84,9 @@ void cli_set_stdio(struct pmsg *req, bool tty, bool in);
 /* Send req (freed here), take the session number from its reply, then relay the session
  * (s->sid is set here). Returns cli_session's code, or the call's failure. */
 int cli_call_session(struct cli_opts *o, struct pmsg *req, struct cli_session *s);
+/* The reply to a VM start (podman run, snapshot run) already sent on fd: its warning shown,
+ * then the VM's name printed (detached) or its container's session relayed to the end. */
+int cli_started(int fd, enum proto_op op, bool detach, bool tty, bool in);
 /* Send req with one fd beside it (SCM_RIGHTS with the frame's first byte). 0 or -errno. */
 int cli_send_with_fd(int sock, const struct pmsg *req, int fd);
 

@@ -160,25 +160,7 @@ static int snap_run(int argc, char **argv, struct cli_opts *o)
 		fprintf(stderr, "fcvm: sending the request failed: %s\n", e.msg);
 		return EXIT_FAIL;
 	}
-	struct pmsg rep;
-	if ((code = cli_reply(fd, OP_SNAPSHOT_RUN, &rep)) != EXIT_OK) {
-		pmsg_free(&rep);
-		return code;
-	}
-	const char *warning = prec_str(&rep.body, "warning");
-	if (warning && !getenv("FCVM_QUIET"))
-		fprintf(stderr, "fcvm: warning: %s\n", warning);
-	char name[80];
-	snprintf(name, sizeof(name), "%s", prec_str(&rep.body, "name"));
-	uint64_t sid = 0;
-	bool attached = prec_uint(&rep.body, "session", &sid);
-	pmsg_free(&rep);
-	if (detach || !attached) {
-		printf("%s\n", name);
-		return EXIT_OK;
-	}
-	struct cli_session s = {.sid = (uint32_t)sid, .vm = name, .tty = tty, .stdin_open = in};
-	return cli_session(fd, &s);
+	return cli_started(fd, OP_SNAPSHOT_RUN, detach, tty, in);
 }
 
 static int snap_ls(int argc, char **argv, struct cli_opts *o)

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
@@ -223,4 +224,28 @@ int cli_call_session(struct cli_opts *o, struct pmsg *req, struct cli_session *s
 		return code;
 	s->sid = (uint32_t)sid;
 	return cli_session(fd, s);
+}
+
+int cli_started(int fd, enum proto_op op, bool detach, bool tty, bool in)
+{
+	struct pmsg rep;
+	int code = cli_reply(fd, op, &rep);
+	if (code != EXIT_OK) {
+		pmsg_free(&rep);
+		return code;
+	}
+	const char *warning = prec_str(&rep.body, "warning");
+	if (warning && !getenv("FCVM_QUIET"))
+		fprintf(stderr, "fcvm: warning: %s\n", warning);
+	char name[80];
+	snprintf(name, sizeof(name), "%s", prec_str(&rep.body, "name"));
+	uint64_t sid = 0;
+	bool attached = prec_uint(&rep.body, "session", &sid);
+	pmsg_free(&rep);
+	if (detach || !attached) {
+		printf("%s\n", name);
+		return EXIT_OK;
+	}
+	struct cli_session s = {.sid = (uint32_t)sid, .vm = name, .tty = tty, .stdin_open = in};
+	return cli_session(fd, &s);
 }
