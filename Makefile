@@ -120,14 +120,15 @@ $(BUILD)/fcvm-uffdd: $(call obj_of,$(UFFDD_SRC)) $(BUILD)/libfcvm.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HELPER_LIBS)
 
 # The guest agent: static (it is PID 1 of a guest with no libraries of ours), proto/ and
-# common/util.c only, linked with msgpack-c's static library.
+# common/util.c only, linked with the static libraries of msgpack-c, jansson (the container's
+# OCI config, for exec) and libcap.
 AGENT_SRC := $(wildcard agent/*.c) $(wildcard proto/*.c) common/util.c
 AGENT_OBJ := $(patsubst %.c,$(BUILD)/agent/%.o,$(AGENT_SRC))
 $(BUILD)/agent/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(CFLAGS) $(WARN) $(DEFS) -I. -I$(BUILD) -MMD -MP -c -o $@ $<
 $(BUILD)/fcvm-agent: $(AGENT_OBJ)
-	$(CC) -static -o $@ $^ -lmsgpackc
+	$(CC) -static -o $@ $^ -lmsgpackc -ljansson -lcap
 # tests/unit/test_agent.c runs the agent binary
 $(BUILD)/tests/test_agent: $(BUILD)/fcvm-agent
 

@@ -69,6 +69,8 @@ struct session {
 	unsigned nchunks;
 	bool exit_sent, released;
 	char **argv, **env; /* SK_RUN: kept until podman load is done */
+	char *workdir, *user;  /* -w, -u (NULL: the container's own) */
+	bool privileged, detach;
 };
 
 /* starting: `podman run` spawned, the container not yet running (podman exec would fail) */
@@ -130,6 +132,14 @@ void dispatch_frame(const unsigned char *buf, size_t len);
 struct session *session_find(uint32_t id);
 int session_start(const struct precord *req, char *why, size_t whylen);
 int session_spawn(struct session *s, char *const *argv, char *const *envp);
+int session_spawn_exec(struct session *s, char *const *argv, char *const *envp, bool fast);
+
+/* fastexec.c: exec in the container without podman exec where that gives the same result */
+bool fastexec_possible(const struct session *s);
+/* the container's /dev/pts/ptmx as the guest reaches it (/proc/PID/root/...), if known */
+bool fastexec_ptmx(char *path, size_t len);
+void fastexec_child(const struct session *s, char *const *podman_argv, char *const *podman_envp)
+    __attribute__((noreturn));
 void session_fail(struct session *s, int code, const char *text);
 void session_input(struct session *s, const void *data, size_t n, bool eof);
 void session_resize(struct session *s, unsigned rows, unsigned cols);

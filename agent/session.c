@@ -46,6 +46,8 @@ static void session_free(struct session *s)
 	}
 	strv_free(s->argv);
 	strv_free(s->env);
+	free(s->workdir);
+	free(s->user);
 	free(s->inq);
 	free(s);
 }
@@ -56,6 +58,11 @@ struct session *session_find(uint32_t id)
 		if (s->id == id)
 			return s;
 	return NULL;
+}
+
+static char *str_dup_or_null(const char *v)
+{
+	return v ? strdup(v) : NULL;
 }
 
 static int dup_cloexec(int fd)
@@ -69,19 +76,22 @@ static int set_nonblock(int fd)
 }
 
 /* Make the child's stdio (kept in child_fd until the spawn) and our ends. */
-static int session_stdio(struct session *s, unsigned rows, unsigned cols)
+/* A pty of the guest's devpts, or of ptmx's (the container's, so that its /dev/pts shows it). */
+static int session_stdio(struct session *s, unsigned rows, unsigned cols, const char *ptmx)
 {
 	int p[2];
 
 	if (s->tty) {
 		char name[64];
-		int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		int m = ptmx ? open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC) : posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (m < 0)
 			return -1;
 		s->pty = m;
-		if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0)
-			return -1;
-		int sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		int sl = -1;
+		if (ptmx)
+			sl = unlockpt(m) < 0 ? -1 : ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		else if (grantpt(m) == 0 && unlockpt(m) == 0 && ptsname_r(m, name, sizeof(name)) == 0)
+			sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (sl < 0)
 			return -1;
 		struct winsize ws = {.ws_row = (unsigned short)(rows ? rows : 24),
@@ -124,6 +134,12 @@ static int session_stdio(struct session *s, unsigned rows, unsigned cols)
 
 int session_spawn(struct session *s, char *const *argv, char *const *envp)
 {
+	return session_spawn_exec(s, argv, envp, false);
+}
+
+/* fast: argv is podman exec's, tried only if fastexec_child cannot do without it */
+int session_spawn_exec(struct session *s, char *const *argv, char *const *envp, bool fast)
+{
 	pid_t pid = fork();
 
 	if (pid < 0)
@@ -140,6 +156,8 @@ int session_spawn(struct session *s, char *const *argv, char *const *envp)
 		if (s->tty && ioctl(0, TIOCSCTTY, 0) < 0)
 			_exit(126);
 		syscall(SYS_close_range, 3U, ~0U, 0U);
+		if (fast)
+			fastexec_child(s, argv, envp);
 		/* execvpe would search the agent's PATH; the command's own one is meant */
 		environ = (char **)envp;
 		execvp(argv[0], argv);
@@ -249,9 +267,15 @@ int session_start(const struct precord *req, char *why, size_t whylen)
 	s->want_stdin = prec_bool(req, "stdin", &b) && b;
 	s->argv = strv_dup(argv);
 	s->env = strv_dup(env);
-	if (!s->argv || !s->env)
+	s->privileged = prec_bool(req, "privileged", &b) && b;
+	s->detach = prec_bool(req, "detach", &b) && b;
+	s->workdir = str_dup_or_null(prec_str(req, "workdir"));
+	s->user = str_dup_or_null(prec_str(req, "user"));
+	if (!s->argv || !s->env || (prec_str(req, "workdir") && !s->workdir) || (prec_str(req, "user") && !s->user))
 		goto fail;
-	if (session_stdio(s, (unsigned)rows, (unsigned)cols) < 0) {
+	bool fast = k == SK_EXEC && fastexec_possible(s);
+	char ptmx[64];
+	if (session_stdio(s, (unsigned)rows, (unsigned)cols, fast && s->tty && fastexec_ptmx(ptmx, sizeof(ptmx)) ? ptmx : NULL) < 0) {
 		snprintf(why, whylen, "stdio: %s", strerror(errno));
 		goto fail;
 	}
@@ -263,7 +287,7 @@ int session_start(const struct precord *req, char *why, size_t whylen)
 	} else {
 		char **cmd = k == SK_VM ? s->argv : container_exec_argv(s, s->argv, s->env);
 		char **envp = default_env(k == SK_VM ? s->env : NULL, s->tty);
-		int r = cmd && envp ? session_spawn(s, cmd, envp) : -1;
+		int r = cmd && envp ? session_spawn_exec(s, cmd, envp, fast) : -1;
 		int err = errno;
 		if (cmd != s->argv)
 			strv_free(cmd);

@@ -59,6 +59,9 @@ int cmd_setup(int argc, char **argv, struct cli_opts *o);
 int cmd_podman(int argc, char **argv, struct cli_opts *o);
 /* --publish [IP:]HOST:GUEST[/tcp|udp][,...] into req's "ports" (cli/publish.c); 0 or -1 (said why). */
 int cli_add_publish(struct pmsg *req, const char *arg);
+/* -e KEY[=VALUE] and --env-file FILE into req's "env" (cli/env_opts.c); 0 or -1 (said why). */
+int cli_add_env(struct pmsg *req, const char *arg);
+int cli_add_env_file(struct pmsg *req, const char *path);
 int cmd_exec(int argc, char **argv, struct cli_opts *o);
 int cmd_ls(int argc, char **argv, struct cli_opts *o);
 int cmd_stop(int argc, char **argv, struct cli_opts *o);

@@ -188,12 +188,10 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 			prec_set_uint(&req, &req.body, c == 'c' ? "cpu" : "mem", v);
 			break;
 		case 'e':
-			if (!strchr(optarg, '=')) {
-				fprintf(stderr, "fcvm: --env wants KEY=VALUE, not '%s'\n", optarg);
+			if (cli_add_env(&req, optarg) < 0) {
 				pmsg_free(&req);
 				return EXIT_USAGE;
 			}
-			prec_add_str(&req, &req.body, "env", optarg);
 			break;
 		case 'd':
 			detach = true;

@@ -1,5 +1,4 @@
-/* fcvm exec NAME [--vm] [-i] [-t] [--env K=V]... -- CMD... | ls [--json] | stop NAME | rm NAME |
- * logs NAME [-f] */
+/* fcvm exec [OPTIONS] NAME [--] CMD... | ls [--json] | stop NAME | rm NAME | logs NAME [-f] */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,45 +9,85 @@
 #include "common/util.h"
 #include "proto/stream.h"
 
+/* Podman's order: options, NAME, then the command (`--` before it optional); an option after
+ * NAME is part of the command, as with podman exec. */
 int cmd_exec(int argc, char **argv, struct cli_opts *o)
 {
-	static const char usage[] = "usage: fcvm exec NAME [--vm] [-i] [-t] [--env KEY=VALUE]... -- CMD [ARG...]\n";
+	static const char usage[] =
+	    "usage: fcvm exec [OPTIONS] NAME [--] CMD [ARG...]\n"
+	    "  -i, --interactive      keep stdin open\n"
+	    "  -t, --tty              a terminal\n"
+	    "  -e, --env KEY[=VALUE]  set a variable (KEY alone: this shell's value)\n"
+	    "      --env-file FILE    variables from FILE, one KEY[=VALUE] a line\n"
+	    "  -w, --workdir DIR      the working directory in the container\n"
+	    "  -u, --user USER[:GROUP]\n"
+	    "                         a name or id of the container's /etc/passwd (and group)\n"
+	    "  -d, --detach           run in the background (podman exec -d)\n"
+	    "      --privileged       every capability, no seccomp filter (podman exec --privileged)\n"
+	    "      --vm               in the guest itself rather than the container\n"
+	    "  Options after NAME are part of the command.\n";
+	enum { OPT_ENV_FILE = 256, OPT_PRIVILEGED };
 	static const struct option opts[] = {
-	    {"vm", no_argument, NULL, 'v'},   {"interactive", no_argument, NULL, 'i'},
-	    {"tty", no_argument, NULL, 't'},  {"env", required_argument, NULL, 'e'},
-	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+	    {"vm", no_argument, NULL, 'v'},
+	    {"interactive", no_argument, NULL, 'i'},
+	    {"tty", no_argument, NULL, 't'},
+	    {"env", required_argument, NULL, 'e'},
+	    {"env-file", required_argument, NULL, OPT_ENV_FILE},
+	    {"workdir", required_argument, NULL, 'w'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"detach", no_argument, NULL, 'd'},
+	    {"privileged", no_argument, NULL, OPT_PRIVILEGED},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct pmsg req;
 	pmsg_init(&req, PK_REQUEST, OP_VM_EXEC, 0);
-	bool tty = false, in = false;
+	bool tty = false, in = false, bad = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+ite:h", opts, NULL)) != -1) {
-		if (c == 'v')
+	while (!bad && (c = getopt_long(argc, argv, "+ite:w:u:dh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v':
 			prec_set_bool(&req, &req.body, "vm", true);
-		else if (c == 'i')
+			break;
+		case 'i':
 			in = true;
-		else if (c == 't')
+			break;
+		case 't':
 			tty = true;
-		else if (c == 'e')
-			prec_add_str(&req, &req.body, "env", optarg);
-		else {
+			break;
+		case 'e':
+			bad = cli_add_env(&req, optarg) < 0;
+			break;
+		case OPT_ENV_FILE:
+			bad = cli_add_env_file(&req, optarg) < 0;
+			break;
+		case 'w':
+			prec_set_str(&req, &req.body, "workdir", optarg);
+			break;
+		case 'u':
+			prec_set_str(&req, &req.body, "user", optarg);
+			break;
+		case 'd':
+			prec_set_bool(&req, &req.body, "detach", true);
+			break;
+		case OPT_PRIVILEGED:
+			prec_set_bool(&req, &req.body, "privileged", true);
+			break;
+		default:
 			fputs(usage, c == 'h' ? stdout : stderr);
 			pmsg_free(&req);
 			return c == 'h' ? EXIT_OK : EXIT_USAGE;
 		}
 	}
 	/* NAME, then the command (after an optional --) */
-	if (optind >= argc) {
-		fputs(usage, stderr);
-		pmsg_free(&req);
-		return EXIT_USAGE;
-	}
-	prec_set_str(&req, &req.body, "name", argv[optind++]);
-	if (optind < argc && strcmp(argv[optind], "--") == 0)
+	if (!bad && optind < argc)
+		prec_set_str(&req, &req.body, "name", argv[optind++]);
+	if (!bad && optind < argc && strcmp(argv[optind], "--") == 0)
 		optind++;
-	if (optind >= argc) {
-		fputs(usage, stderr);
+	if (bad || optind >= argc) {
+		if (!bad)
+			fputs(usage, stderr);
 		pmsg_free(&req);
 		return EXIT_USAGE;
 	}

@@ -232,6 +232,10 @@ static const struct field_def proc_start_req[] = {
     F_UINT("rows", false, 1, 4096),
     F_UINT("cols", false, 1, 4096),
     F_STR("image", false, 1, 256, SC_TEXT), /* run: a reference already in the guest's store: no load */
+    F_STR("workdir", false, 1, 4096, SC_ANY), /* -w (exec) */
+    F_STR("user", false, 1, 256, SC_TEXT),	  /* -u USER[:GROUP] (exec) */
+    F_BOOL("privileged", false),		  /* exec --privileged */
+    F_BOOL("detach", false),			  /* exec -d: podman exec's own */
 };
 static const struct field_def proc_input_ev[] = {
     F_UINT("session", true, 1, SESSION_MAX), F_BIN("data", false, 0, CHUNK_MAX),
@@ -302,6 +306,10 @@ static const struct field_def vm_exec_req[] = {
     F_BOOL("stdin", false),
     F_UINT("rows", false, 1, 4096),
     F_UINT("cols", false, 1, 4096),
+    F_STR("workdir", false, 1, 4096, SC_ANY),
+    F_STR("user", false, 1, 256, SC_TEXT),
+    F_BOOL("privileged", false),
+    F_BOOL("detach", false),
 };
 static const struct field_def vm_session_rep[] = {
     F_UINT("session", true, 1, SESSION_MAX),

@@ -131,6 +131,16 @@ void op_vm_exec(struct client *c, const struct pmsg *req)
 	struct vm *vm = named_vm(c, req);
 	if (!vm)
 		return;
+	bool b, in_vm = prec_bool(&req->body, "vm", &b) && b;
+	/* booting, or its container starting: as with Podman, the exec waits for it to run */
+	bool starting = vm->status == VM_BOOTING ||
+			(vm->status == VM_RUNNING && !in_vm && strcmp(vm->health, "healthy") != 0 &&
+			 vm->exit_code < 0);
+	if (starting) {
+		if (!vm_wait_exec(vm, c, req, in_vm))
+			client_refuse(c, req, PE_INTERNAL, "out of memory");
+		return;
+	}
 	if (vm->status != VM_RUNNING) {
 		client_refuse(c, req, PE_BUSY, "VM '%s' is %s, not running", vm->name, vm_status_name(vm->status));
 		return;
@@ -142,13 +152,12 @@ void op_vm_exec(struct client *c, const struct pmsg *req)
 		client_refuse(c, req, PE_INTERNAL, "out of memory");
 		return;
 	}
-	bool b;
 	j->c = c;
 	j->sid = se->sid;
 	pmsg_init_reply(&j->rep, req);
 	client_hold(c);
 	struct pmsg ps;
-	vm_proc_start(&ps, se->sid, prec_bool(&req->body, "vm", &b) && b ? "vm" : "exec", &req->body);
+	vm_proc_start(&ps, se->sid, in_vm ? "vm" : "exec", &req->body);
 	agent_call(vm, &ps, on_exec_started, j);
 	pmsg_free(&ps);
 }

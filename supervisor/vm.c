@@ -215,7 +215,9 @@ static void start_done(struct vm_start *st)
 	struct vm_session *run = TAILQ_FIRST(&vm->sessions);
 	if (run && run->client)
 		prec_set_uint(&st->rep, &st->rep.body, "session", run->sid);
-	client_send(st->c, &st->rep);
+	/* detached: answered once the container runs, as podman run -d is */
+	if ((run && run->client) || !vm_wait_run(vm, st->c, &st->rep))
+		client_send(st->c, &st->rep);
 	start_free(st);
 	log_info("%s: VMM pid %d (%s, %u vCPU, %u MiB)", vm->name, vm->pid, accel_name(vm->qc.accel), vm->qc.cpus,
 		 vm->qc.mem_mib);
@@ -490,6 +492,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 	vm->qc.debug_console = getenv("FCVM_DEBUG_CONSOLE") != NULL;
 	vm->timer = vm_timer_new(vm);
 	TAILQ_INIT(&vm->sessions);
+	TAILQ_INIT(&vm->waiters);
 	TAILQ_INIT(&vm->followers);
 	TAILQ_INSERT_TAIL(&s->vms, vm, link);
 	vm->status = VM_STOPPED; /* until the VMM runs: vm_remove may free it */

@@ -71,6 +71,8 @@ struct vm_follower {
 };
 TAILQ_HEAD(vm_follower_list, vm_follower);
 
+TAILQ_HEAD(vm_waiter_list, vm_waiter);
+
 /* ---- the VM's network (supervisor/vm_net.c) ---- */
 #define VM_PORTS_MAX 16
 struct vm_net {
@@ -118,6 +120,7 @@ struct vm {
 	bool run_started;
 	struct vm_session_list sessions;
 	struct vm_follower_list followers;
+	struct vm_waiter_list waiters; /* until its container runs (vm_wait.c) */
 	uint32_t next_sid;
 	struct event *timer;	    /* boot deadline, then stop deadline */
 	struct event *health_timer; /* asks the agent how the container is, while running */
@@ -134,6 +137,15 @@ int vm_net_made(struct vm *vm, struct pmsg *rep, int fds[3]);
 void vm_net_pasta(struct vm *vm, const struct pmsg *net_req, int userns_fd, int netns_fd, peer_reply_cb cb, void *arg);
 void vm_net_release(struct vm *vm); /* the VMM is gone: netd removes what is left on the host */
 void vm_net_list(const struct vm *vm, struct pmsg *rep, struct precord *r); /* ls fields */
+
+/* ---- waiting for the container to run (supervisor/vm_wait.c) ---- */
+/* exec req again once the container runs (vm_only: once the agent answers); false: no memory */
+bool vm_wait_exec(struct vm *vm, struct client *c, const struct pmsg *req, bool vm_only);
+/* a detached run's reply, sent once the container runs */
+bool vm_wait_run(struct vm *vm, struct client *c, struct pmsg *rep);
+void vm_wait_ready(struct vm *vm, bool container); /* the agent answers / the container runs */
+void vm_wait_ended(struct vm *vm);		   /* the VM stopped: each is answered why */
+void vm_wait_check(struct vm *vm);		   /* those past their bound are refused */
 
 /* ---- records, re-attach after a supervisor restart (supervisor/vm_record.c) ---- */
 void vm_record_save(struct vm *vm);

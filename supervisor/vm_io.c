@@ -218,6 +218,9 @@ void vm_on_exit(struct vm *vm, const struct precord *ev)
 }
 
 #define HEALTH_INTERVAL_MS 1000
+#define HEALTH_STARTING_MS 100 /* until the container first runs: who waits for it hears soon */
+
+static void health_every(struct vm *vm, unsigned ms);
 
 /* healthy: the container runs (podman exec works); starting: loading or starting it */
 static void on_health(struct vm *vm, struct pmsg *rep, void *arg)
@@ -230,7 +233,14 @@ static void on_health(struct vm *vm, struct pmsg *rep, void *arg)
 			: strcmp(c, "running") == 0 ? "healthy"
 			: strcmp(c, "exited") == 0  ? "unhealthy"
 						    : "starting";
+	bool was_healthy = strcmp(vm->health, "healthy") == 0;
 	snprintf(vm->health, sizeof(vm->health), "%s", h);
+	if (!was_healthy && strcmp(h, "healthy") == 0) {
+		health_every(vm, HEALTH_INTERVAL_MS);
+		vm_wait_ready(vm, true);
+	} else {
+		vm_wait_check(vm);
+	}
 }
 
 static void on_health_timer(evutil_socket_t fd, short what, void *arg)
@@ -246,13 +256,18 @@ static void on_health_timer(evutil_socket_t fd, short what, void *arg)
 	pmsg_free(&req);
 }
 
-static void start_health_checks(struct vm *vm)
+static void health_every(struct vm *vm, unsigned ms)
 {
-	struct timeval tv = {0, HEALTH_INTERVAL_MS * 1000};
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 	if (!vm->health_timer)
 		vm->health_timer = event_new(vm->sup->base, -1, EV_PERSIST, on_health_timer, vm);
 	if (vm->health_timer)
 		event_add(vm->health_timer, &tv);
+}
+
+static void start_health_checks(struct vm *vm)
+{
+	health_every(vm, strcmp(vm->health, "healthy") == 0 ? HEALTH_INTERVAL_MS : HEALTH_STARTING_MS);
 	on_health_timer(-1, 0, vm);
 }
 
@@ -304,6 +319,7 @@ void vm_agent_ready(struct vm *vm, const struct precord *hello)
 				start_health_checks(vm);
 		}
 		vm_record_save(vm);
+		vm_wait_ready(vm, false);
 	}
 	if (!vm->run_started && vm->status == VM_RUNNING) {
 		vm->run_started = true;
@@ -344,7 +360,8 @@ void vm_client_gone(struct supervisor *s, struct client *c)
 void vm_proc_start(struct pmsg *m, uint32_t sid, const char *kind, const struct precord *from)
 {
 	/* what vm_run and vm_exec share with proc_start */
-	static const char *const fields[] = {"argv", "env", "tty", "stdin", "rows", "cols"};
+	static const char *const fields[] = {"argv",	"env",	"tty",	      "stdin", "rows",
+					     "cols",	"workdir", "user", "privileged", "detach"};
 	pmsg_init(m, PK_REQUEST, OP_PROC_START, 0);
 	prec_set_uint(m, &m->body, "session", sid);
 	prec_set_str(m, &m->body, "kind", kind);

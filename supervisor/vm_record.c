@@ -126,6 +126,7 @@ static struct vm *load_one(struct supervisor *s, const char *name)
 	vm->log_fd = openat(dirfd, "output.log", O_RDWR | O_APPEND | O_CLOEXEC);
 	vm->next_sid = 1000; /* above what the predecessor handed out */
 	TAILQ_INIT(&vm->sessions);
+	TAILQ_INIT(&vm->waiters);
 	TAILQ_INIT(&vm->followers);
 	json_decref(j);
 	return vm;

@@ -126,6 +126,7 @@ void vm_vmm_gone(struct vm *vm)
 		vm->status = VM_STOPPED;
 	snprintf(vm->health, sizeof(vm->health), "unknown");
 	pmsg_free(&vm->run_start);
+	vm_wait_ended(vm);
 	if (vm->remove_on_stop) {
 		vm_remove(vm); /* its sessions are told after the disk is gone */
 		return;
@@ -141,6 +142,7 @@ struct vm_removal {
 
 static void free_vm(struct vm *vm)
 {
+	vm_wait_ended(vm);
 	finish_sessions(vm);
 	if (vm->rm_waiter) {
 		client_send(vm->rm_waiter, &vm->rm_reply);
