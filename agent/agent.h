@@ -68,8 +68,8 @@ struct session {
 	uint64_t acked, sent, total;
 	unsigned nchunks;
 	bool exit_sent, released;
-	char **argv, **env; /* SK_RUN: kept until podman load is done */
-	char *workdir, *user;  /* -w, -u (NULL: the container's own) */
+	char **argv, **env;   /* SK_RUN: kept until podman load is done */
+	char *workdir, *user; /* -w, -u (NULL: the container's own) */
 	bool privileged, detach;
 };
 

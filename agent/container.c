@@ -243,8 +243,9 @@ static void start_watch(void)
 		static const char crun_state[] =
 		    "for i in $(seq 6000); do [ -s \"$1\" ] && crun state \"$(cat \"$1\")\" 2>/dev/null | "
 		    "grep -q '\"status\": \"running\"' && exit 0; sleep 0.02; done; exit 1";
-		char *const argv[] = {"sh", "-c", (char *)(ag.boot ? crun_state : podman_wait), (char *)ag.podman,
-				      (char *)ag.cidfile, NULL};
+		char *const argv[] = {
+		    "sh", "-c", (char *)(ag.boot ? crun_state : podman_wait), (char *)ag.podman, (char *)ag.cidfile,
+		    NULL};
 		execvp(argv[0], argv);
 		_exit(127);
 	}

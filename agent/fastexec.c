@@ -177,9 +177,8 @@ static bool creds_resolve(const json_t *process, const char *spec, struct creds 
 		size_t i;
 		c->uid = (uid_t)json_integer_value(json_object_get(u, "uid"));
 		c->gid = (gid_t)json_integer_value(json_object_get(u, "gid"));
-		json_array_foreach (json_object_get(u, "additionalGids"), i, g)
-			if (c->ngroups < GROUPS_MAX)
-				c->groups[c->ngroups++] = (gid_t)json_integer_value(g);
+		json_array_foreach(json_object_get(u, "additionalGids"), i, g) if (c->ngroups < GROUPS_MAX)
+		    c->groups[c->ngroups++] = (gid_t)json_integer_value(g);
 		passwd_find(NULL, c->uid, &pw, c->home, sizeof(c->home));
 		return true;
 	}
@@ -226,7 +225,8 @@ static char **exec_env(const json_t *process, char *const *extra, const char *ho
 	bool has_home = false;
 	if (!v)
 		return NULL;
-	json_array_foreach (env, i, e) {
+	json_array_foreach(env, i, e)
+	{
 		const char *kv = json_string_value(e);
 		if (kv && strchr(kv, '=') && !env_key_is(kv, "HOSTNAME") && !env_key_is(kv, "HOME"))
 			v[k++] = (char *)kv;
@@ -254,19 +254,22 @@ static const struct {
 	const char *name;
 	int res;
 } rlimit_names[] = {
-    {"RLIMIT_CPU", RLIMIT_CPU},		  {"RLIMIT_FSIZE", RLIMIT_FSIZE},     {"RLIMIT_DATA", RLIMIT_DATA},
-    {"RLIMIT_STACK", RLIMIT_STACK},	  {"RLIMIT_CORE", RLIMIT_CORE},	      {"RLIMIT_RSS", RLIMIT_RSS},
-    {"RLIMIT_NPROC", RLIMIT_NPROC},	  {"RLIMIT_NOFILE", RLIMIT_NOFILE},   {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-    {"RLIMIT_AS", RLIMIT_AS},		  {"RLIMIT_LOCKS", RLIMIT_LOCKS},     {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},	      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+    {"RLIMIT_CPU", RLIMIT_CPU},		  {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_DATA", RLIMIT_DATA},	  {"RLIMIT_STACK", RLIMIT_STACK},
+    {"RLIMIT_CORE", RLIMIT_CORE},	  {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},	  {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},	  {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},	  {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},	  {"RLIMIT_RTTIME", RLIMIT_RTTIME},
 };
 
 static bool apply_rlimits(const json_t *process)
 {
 	json_t *r;
 	size_t i;
-	json_array_foreach (json_object_get(process, "rlimits"), i, r) {
+	json_array_foreach(json_object_get(process, "rlimits"), i, r)
+	{
 		const char *type = json_string_value(json_object_get(r, "type"));
 		size_t k = 0;
 		while (k < ARRAY_LEN(rlimit_names) && (!type || strcmp(type, rlimit_names[k].name) != 0))
@@ -286,7 +289,8 @@ static bool caps_of(const json_t *caps, const char *set, cap_t c, cap_flag_t fla
 {
 	json_t *e;
 	size_t i;
-	json_array_foreach (json_object_get(caps, set), i, e) {
+	json_array_foreach(json_object_get(caps, set), i, e)
+	{
 		cap_value_t v;
 		const char *name = json_string_value(e);
 		if (!name || cap_from_name(name, &v) < 0)
@@ -337,7 +341,8 @@ static bool enter_creds(const struct container *ct, const struct creds *c)
 	cap_free(final);
 	json_t *e;
 	size_t i;
-	json_array_foreach (json_object_get(caps, "ambient"), i, e) {
+	json_array_foreach(json_object_get(caps, "ambient"), i, e)
+	{
 		cap_value_t v;
 		if (ok && cap_from_name(json_string_value(e), &v) == 0 && v <= CAP_LAST_CAP)
 			ok = cap_set_ambient(v, CAP_SET) == 0;
@@ -369,8 +374,8 @@ static const char *const ns_names[] = {"ipc", "uts", "net", "cgroup", "mnt"}; /*
 
 /* The command's process: already in the container's PID namespace; err is where it says it
  * failed before running the command (its CLOEXEC end closes unread when exec works). */
-static void __attribute__((noreturn)) command(const struct container *ct, const int ns[], const struct session *s,
-					       const sigset_t *mask, int err)
+static void __attribute__((noreturn))
+command(const struct container *ct, const int ns[], const struct session *s, const sigset_t *mask, int err)
 {
 	struct creds c;
 	if (ct->cgroup_procs[0]) {

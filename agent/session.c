@@ -275,7 +275,8 @@ int session_start(const struct precord *req, char *why, size_t whylen)
 		goto fail;
 	bool fast = k == SK_EXEC && fastexec_possible(s);
 	char ptmx[64];
-	if (session_stdio(s, (unsigned)rows, (unsigned)cols, fast && s->tty && fastexec_ptmx(ptmx, sizeof(ptmx)) ? ptmx : NULL) < 0) {
+	if (session_stdio(s, (unsigned)rows, (unsigned)cols,
+			  fast && s->tty && fastexec_ptmx(ptmx, sizeof(ptmx)) ? ptmx : NULL) < 0) {
 		snprintf(why, whylen, "stdio: %s", strerror(errno));
 		goto fail;
 	}

@@ -231,11 +231,11 @@ static const struct field_def proc_start_req[] = {
     F_BOOL("stdin", false),
     F_UINT("rows", false, 1, 4096),
     F_UINT("cols", false, 1, 4096),
-    F_STR("image", false, 1, 256, SC_TEXT), /* run: a reference already in the guest's store: no load */
+    F_STR("image", false, 1, 256, SC_TEXT),   /* run: a reference already in the guest's store: no load */
     F_STR("workdir", false, 1, 4096, SC_ANY), /* -w (exec) */
-    F_STR("user", false, 1, 256, SC_TEXT),	  /* -u USER[:GROUP] (exec) */
-    F_BOOL("privileged", false),		  /* exec --privileged */
-    F_BOOL("detach", false),			  /* exec -d: podman exec's own */
+    F_STR("user", false, 1, 256, SC_TEXT),    /* -u USER[:GROUP] (exec) */
+    F_BOOL("privileged", false),	      /* exec --privileged */
+    F_BOOL("detach", false),		      /* exec -d: podman exec's own */
 };
 static const struct field_def proc_input_ev[] = {
     F_UINT("session", true, 1, SESSION_MAX), F_BIN("data", false, 0, CHUNK_MAX),
@@ -317,7 +317,7 @@ static const struct field_def vm_session_rep[] = {
 static const struct field_def vm_info_fields[] = {
     F_STR("name", true, 1, VM_NAME_MAX, SC_IDENT),
     F_STR("id", true, 1, 32, SC_IDENT),
-    F_STR("status", true, 1, 16, SC_IDENT), /* booting | running | stopping | stopped | lost */
+    F_STR("status", true, 1, 16, SC_IDENT), /* creating | booting | running | stopping | stopped | lost */
     F_STR("health", true, 1, 16, SC_IDENT), /* starting | healthy | unhealthy | unknown */
     F_STR("image", true, 1, 256, SC_TEXT),
     F_UINT("owner", true, 0, UINT32_MAX),

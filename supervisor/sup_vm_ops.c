@@ -133,9 +133,8 @@ void op_vm_exec(struct client *c, const struct pmsg *req)
 		return;
 	bool b, in_vm = prec_bool(&req->body, "vm", &b) && b;
 	/* booting, or its container starting: as with Podman, the exec waits for it to run */
-	bool starting = vm->status == VM_BOOTING ||
-			(vm->status == VM_RUNNING && !in_vm && strcmp(vm->health, "healthy") != 0 &&
-			 vm->exit_code < 0);
+	bool starting = vm->status == VM_CREATING || vm->status == VM_BOOTING ||
+			(vm->status == VM_RUNNING && !in_vm && strcmp(vm->health, "healthy") != 0 && vm->exit_code < 0);
 	if (starting) {
 		if (!vm_wait_exec(vm, c, req, in_vm))
 			client_refuse(c, req, PE_INTERNAL, "out of memory");
@@ -179,7 +178,8 @@ void op_vm_logs(struct client *c, const struct pmsg *req)
 	pmsg_free(&rep);
 	uint64_t offset = 0;
 	vm_send_log(vm, c, sid, &offset);
-	if (follow && (vm->status == VM_BOOTING || vm->status == VM_RUNNING || vm->status == VM_STOPPING)) {
+	if (follow && (vm->status == VM_CREATING || vm->status == VM_BOOTING || vm->status == VM_RUNNING ||
+		       vm->status == VM_STOPPING)) {
 		struct vm_follower *f = calloc(1, sizeof(*f));
 		if (f) {
 			f->client = c;

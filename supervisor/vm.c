@@ -35,7 +35,7 @@
 
 const char *vm_status_name(enum vm_status s)
 {
-	static const char *const names[] = {"booting", "running", "stopping", "stopped", "lost"};
+	static const char *const names[] = {"booting", "running", "stopping", "stopped", "lost", "creating"};
 	return names[s];
 }
 
@@ -219,6 +219,10 @@ static void start_done(struct vm_start *st)
 	if ((run && run->client) || !vm_wait_run(vm, st->c, &st->rep))
 		client_send(st->c, &st->rep);
 	start_free(st);
+	if (vm->stop_on_start) {
+		vm_stop(vm, "asked while it was being created");
+		return;
+	}
 	log_info("%s: VMM pid %d (%s, %u vCPU, %u MiB)", vm->name, vm->pid, accel_name(vm->qc.accel), vm->qc.cpus,
 		 vm->qc.mem_mib);
 }
@@ -495,7 +499,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 	TAILQ_INIT(&vm->waiters);
 	TAILQ_INIT(&vm->followers);
 	TAILQ_INSERT_TAIL(&s->vms, vm, link);
-	vm->status = VM_STOPPED; /* until the VMM runs: vm_remove may free it */
+	vm->status = VM_CREATING; /* until the VMM runs (start_fail makes it stopped, then removes it) */
 
 	st->vm = vm;
 	st->c = c;

@@ -21,7 +21,8 @@ struct supervisor;
 struct client;
 struct vm;
 
-enum vm_status { VM_BOOTING, VM_RUNNING, VM_STOPPING, VM_STOPPED, VM_LOST };
+/* creating: its disk, network and VMM are being made (stop waits for the VMM, rm refuses) */
+enum vm_status { VM_BOOTING, VM_RUNNING, VM_STOPPING, VM_STOPPED, VM_LOST, VM_CREATING };
 const char *vm_status_name(enum vm_status s);
 
 /* ---- the agent's port (supervisor/agent_link.c) ---- */
@@ -100,6 +101,7 @@ struct vm {
 	uid_t vmm_uid; /* the uid the launcher ran it as (its own, system mode) */
 	int exit_code; /* the container's, -1 until it exits */
 	bool remove_on_stop;
+	bool stop_on_start;	  /* stopped while it was created: stopped once its VMM runs */
 	bool reattached;	  /* found running by a restarted supervisor */
 	bool removing;		  /* its disk is being removed: gone from listings */
 	struct client *rm_waiter; /* `fcvm rm` is answered once everything is gone */

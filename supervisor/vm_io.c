@@ -360,8 +360,8 @@ void vm_client_gone(struct supervisor *s, struct client *c)
 void vm_proc_start(struct pmsg *m, uint32_t sid, const char *kind, const struct precord *from)
 {
 	/* what vm_run and vm_exec share with proc_start */
-	static const char *const fields[] = {"argv",	"env",	"tty",	      "stdin", "rows",
-					     "cols",	"workdir", "user", "privileged", "detach"};
+	static const char *const fields[] = {"argv", "env",	"tty",	"stdin",      "rows",
+					     "cols", "workdir", "user", "privileged", "detach"};
 	pmsg_init(m, PK_REQUEST, OP_PROC_START, 0);
 	prec_set_uint(m, &m->body, "session", sid);
 	prec_set_str(m, &m->body, "kind", kind);

@@ -64,6 +64,11 @@ static void on_shutdown_reply(struct vm *vm, struct pmsg *rep, void *arg)
 
 void vm_stop(struct vm *vm, const char *why)
 {
+	if (vm->status == VM_CREATING) {
+		log_info("%s: to stop once its VMM runs (%s)", vm->name, why);
+		vm->stop_on_start = true;
+		return;
+	}
 	if (vm->status != VM_BOOTING && vm->status != VM_RUNNING)
 		return;
 	log_info("%s: stopping (%s)", vm->name, why);

@@ -97,8 +97,7 @@ void vm_wait_ended(struct vm *vm)
 	struct vm_waiter *w;
 	/* a container that ran and ended has done what a detached run waits for */
 	bool ran = vm->exit_code >= 0 && vm->exit_code != 125;
-	snprintf(why, sizeof(why), "VM '%s' stopped before its container ran (see `fcvm logs %s`)", vm->name,
-		 vm->name);
+	snprintf(why, sizeof(why), "VM '%s' stopped before its container ran (see `fcvm logs %s`)", vm->name, vm->name);
 	while ((w = TAILQ_FIRST(&vm->waiters))) {
 		if (ran && !w->is_run)
 			snprintf(why, sizeof(why), "VM '%s': its container exited (code %d)", vm->name, vm->exit_code);
@@ -111,8 +110,7 @@ void vm_wait_check(struct vm *vm)
 	uint64_t now = now_mono_ms();
 	char why[256];
 	struct vm_waiter *w, *next;
-	snprintf(why, sizeof(why), "VM '%s' is still starting its container after %d s", vm->name,
-		 WAIT_MAX_MS / 1000);
+	snprintf(why, sizeof(why), "VM '%s' is still starting its container after %d s", vm->name, WAIT_MAX_MS / 1000);
 	for (w = TAILQ_FIRST(&vm->waiters); w; w = next) {
 		next = TAILQ_NEXT(w, link);
 		if (now >= w->deadline_ms)
