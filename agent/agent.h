@@ -70,6 +70,7 @@ struct session {
 	bool exit_sent, released;
 	char **argv, **env;   /* SK_RUN: kept until podman load is done */
 	char *workdir, *user; /* -w, -u (NULL: the container's own) */
+	char **run_opts;      /* SK_RUN: podman run's options, each --NAME[=VALUE] */
 	bool privileged, detach;
 };
 
@@ -136,6 +137,12 @@ int session_spawn_exec(struct session *s, char *const *argv, char *const *envp, 
 
 /* fastexec.c: exec in the container without podman exec where that gives the same result */
 bool fastexec_possible(const struct session *s);
+/* health.c: --health-cmd, run in the container every interval once it runs */
+void health_configure(const char *cmd, unsigned interval_s, unsigned retries);
+const char *health_state_name(void); /* starting | healthy | unhealthy; NULL: no command */
+void health_tick(uint64_t now, int *timeout);
+bool health_reaped(pid_t pid, int status);
+
 /* the container's /dev/pts/ptmx as the guest reaches it (/proc/PID/root/...), if known */
 bool fastexec_ptmx(char *path, size_t len);
 void fastexec_child(const struct session *s, char *const *podman_argv, char *const *podman_envp)
@@ -159,6 +166,7 @@ const char *container_state_name(void);
 /* ref: an image already in the guest's image store (run it, no load); NULL: load the image disk. */
 int container_run(struct session *s, const char *ref, char *why, size_t whylen);
 char **container_exec_argv(const struct session *s, char *const *argv, char *const *env);
+char **container_run_options(const struct precord *req);
 bool container_reaped(pid_t pid, int status);
 void container_run_exited(int code);
 int container_pollfd(struct pollfd *p);

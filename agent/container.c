@@ -164,6 +164,37 @@ char **container_exec_argv(const struct session *s, char *const *argv, char *con
 	return sv_done(&sv);
 }
 
+/* podman run's options of a run request, each one argument --NAME[=VALUE]: a value can
+ * never be taken for another option */
+char **container_run_options(const struct precord *req)
+{
+	static const char *const strs[][2] = {{"workdir", "--workdir"},
+					      {"user", "--user"},
+					      {"hostname", "--hostname"},
+					      {"entrypoint", "--entrypoint"}};
+	static const char *const lists[][2] = {
+	    {"labels", "--label"}, {"tmpfs", "--tmpfs"}, {"cap_add", "--cap-add"}, {"cap_drop", "--cap-drop"}};
+	struct strv sv = {0};
+	char arg[PROTO_MAX_STR + 32];
+	bool b;
+	for (size_t i = 0; i < ARRAY_LEN(strs); i++) {
+		const char *v = prec_str(req, strs[i][0]);
+		if (v && snprintf(arg, sizeof(arg), "%s=%s", strs[i][1], v) < (int)sizeof(arg))
+			sv_add(&sv, arg);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(lists); i++) {
+		const struct pval *l = prec_get(req, lists[i][0]);
+		for (uint32_t k = 0; l && k < l->list.n; k++)
+			if (snprintf(arg, sizeof(arg), "%s=%s", lists[i][1], l->list.v[k]) < (int)sizeof(arg))
+				sv_add(&sv, arg);
+	}
+	if (prec_bool(req, "read_only", &b) && b)
+		sv_add(&sv, "--read-only");
+	if (prec_bool(req, "privileged", &b) && b)
+		sv_add(&sv, "--privileged");
+	return sv_done(&sv);
+}
+
 static char **run_argv(const struct session *s, const char *ref)
 {
 	struct strv sv = {0};
@@ -176,6 +207,8 @@ static char **run_argv(const struct session *s, const char *ref)
 	sv_add(&sv, "--cidfile");
 	sv_add(&sv, ag.cidfile);
 	podman_stdio_args(&sv, s, s->env);
+	for (char **o = s->run_opts; o && *o; o++)
+		sv_add(&sv, *o);
 	sv_add(&sv, ref);
 	for (char **a = s->argv; *a; a++)
 		sv_add(&sv, *a);

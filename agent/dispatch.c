@@ -43,6 +43,8 @@ static void do_health(const struct pmsg *req)
 
 	pmsg_init_reply(&r, req);
 	prec_set_str(&r, &r.body, "container", container_state_name());
+	if (health_state_name())
+		prec_set_str(&r, &r.body, "health", health_state_name());
 	if (ag.cstate == CS_EXITED)
 		prec_set_uint(&r, &r.body, "exit_code", (uint64_t)ag.cexit);
 	prec_set_uint(&r, &r.body, "uptime_ms", boottime_ms());

@@ -81,7 +81,7 @@ static void reap(void)
 		host_sigio();
 	/* PID 1 inherits every orphan: reap them all, ours or not. */
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (container_reaped(pid, status))
+		if (container_reaped(pid, status) || health_reaped(pid, status))
 			continue;
 		session_reaped(pid, status);
 	}
@@ -200,6 +200,7 @@ static void loop(void)
 		n += (size_t)ncont;
 		size_t sess_at = n;
 		n = (size_t)sessions_pollfds(&p, &cap, n, &who, &whocap);
+		health_tick(now, &timeout);
 
 		int r = poll(p, n, timeout);
 		if (r < 0 && errno != EINTR) {

@@ -48,6 +48,7 @@ static void session_free(struct session *s)
 	strv_free(s->env);
 	free(s->workdir);
 	free(s->user);
+	strv_free(s->run_opts);
 	free(s->inq);
 	free(s);
 }
@@ -281,6 +282,12 @@ int session_start(const struct precord *req, char *why, size_t whylen)
 		goto fail;
 	}
 	if (k == SK_RUN) {
+		uint64_t interval = 0, retries = 0;
+		prec_uint(req, "health_interval", &interval);
+		prec_uint(req, "health_retries", &retries);
+		health_configure(prec_str(req, "health_cmd"), (unsigned)interval, (unsigned)retries);
+		if (!(s->run_opts = container_run_options(req)))
+			goto fail;
 		/* podman load first (the run is spawned when the load ends), unless the image is
 		 * already in the guest's store */
 		if ((rc = container_run(s, prec_str(req, "image"), why, whylen)) != PE_OK)

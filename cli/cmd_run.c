@@ -1,6 +1,5 @@
-/* fcvm podman run [--name N] [--cpu N] [--mem MiB] [--env K=V]... [-d] [-i] [-t] [--rm]
- *                 [--network bridged|rootless|none] [-p|--publish [IP:]HOST:GUEST[/tcp|udp]]...
- *                 [--accel auto|kvm|tcg] IMAGE [CMD...]
+/* fcvm podman run [OPTIONS] IMAGE [CMD...]: the VM's options (name, size, network, ports) and
+ * podman run's own (usage_text), in Podman's order: options after IMAGE are the command's.
  *
  * The image is opened here, as the user, and handed to the supervisor as an fd: the built-in
  * demo image, an OCI archive path, or an image in the user's podman storage (exported with
@@ -21,11 +20,33 @@
 #include "proto/stream.h"
 
 static const char usage_text[] =
-    "usage: fcvm podman run [--name NAME] [--cpu N] [--mem MiB] [--env KEY=VALUE]... [-d] [-i] [-t]\n"
-    "                       [--rm] [--network bridged|rootless|none] [-p|--publish [IP:]HOST:GUEST[/tcp|udp]]...\n"
-    "                       [--accel auto|kvm|tcg] IMAGE [CMD [ARG...]]\n"
+    "usage: fcvm podman run [OPTIONS] IMAGE [CMD [ARG...]]\n"
+    "  the VM:  --name NAME, --cpu N, --mem MiB, --accel auto|kvm|tcg, --rm, -d/--detach,\n"
+    "           --network bridged|rootless|none, -p/--publish [IP:]HOST:GUEST[/tcp|udp]\n"
+    "  as podman run: -i, -t, -e/--env KEY[=VALUE], --env-file FILE, -w/--workdir DIR,\n"
+    "           -u/--user USER[:GROUP], --hostname NAME, --entrypoint CMD, -l/--label K=V,\n"
+    "           --read-only, --tmpfs DIR[:OPTS], --cap-add CAP, --cap-drop CAP, --privileged,\n"
+    "           --restart no, --health-cmd CMD, --health-interval SECONDS, --health-retries N\n"
     "  IMAGE: 'demo' (the built-in busybox image), an OCI archive file, or an image in your\n"
-    "  podman storage (podman images).\n";
+    "  podman storage (podman images). Options after IMAGE are the command's.\n";
+
+/* podman run options that have no meaning here yet, and why (refused, never ignored) */
+static const struct {
+	const char *name;
+	const char *why;
+} refused[] = {
+    {"volume", "host directories are not shared into the VM yet"},
+    {"mount", "host directories are not shared into the VM yet"},
+    {"pod", "each container is a VM of its own: there are no pods"},
+    {"pid", "the container's PID namespace is the VM's own"},
+    {"ipc", "the container's IPC namespace is the VM's own"},
+    {"uts", "use --hostname"},
+    {"userns", "the VM is the isolation boundary; user namespaces in the guest are not set up"},
+    {"device", "host devices are not passed into the VM"},
+    {"gpus", "host devices are not passed into the VM"},
+    {"pull", "images come from a file or your podman storage: there is no registry pull yet"},
+    {"systemd", "the guest has no systemd"},
+};
 
 int cli_send_with_fd(int sock, const struct pmsg *req, int fd)
 {
@@ -143,6 +164,18 @@ static int open_image(const char *image)
 	return fd < 0 ? -1 : fd;
 }
 
+static int refuse_option(const char *arg)
+{
+	const char *name = arg + 2;
+	size_t n = strcspn(name, "=");
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (strlen(refused[i].name) == n && strncmp(refused[i].name, name, n) == 0) {
+			fprintf(stderr, "fcvm: podman run --%s is not supported: %s\n", refused[i].name, refused[i].why);
+			return 1;
+		}
+	return 0;
+}
+
 int cmd_podman(int argc, char **argv, struct cli_opts *o)
 {
 	if (argc < 2 || strcmp(argv[1], "run") != 0) {
@@ -151,47 +184,92 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 	}
 	argc--;
 	argv++;
+	enum {
+		O_NAME = 256,
+		O_CPU,
+		O_MEM,
+		O_RM,
+		O_NETWORK,
+		O_ACCEL,
+		O_ENV_FILE,
+		O_HOSTNAME,
+		O_ENTRYPOINT,
+		O_READ_ONLY,
+		O_TMPFS,
+		O_CAP_ADD,
+		O_CAP_DROP,
+		O_PRIVILEGED,
+		O_RESTART,
+		O_HEALTH_CMD,
+		O_HEALTH_INTERVAL,
+		O_HEALTH_RETRIES,
+	};
 	static const struct option opts[] = {
-	    {"name", required_argument, NULL, 'n'},
-	    {"cpu", required_argument, NULL, 'c'},
-	    {"mem", required_argument, NULL, 'm'},
+	    {"name", required_argument, NULL, O_NAME},
+	    {"cpu", required_argument, NULL, O_CPU},
+	    {"mem", required_argument, NULL, O_MEM},
 	    {"env", required_argument, NULL, 'e'},
+	    {"env-file", required_argument, NULL, O_ENV_FILE},
 	    {"detach", no_argument, NULL, 'd'},
 	    {"interactive", no_argument, NULL, 'i'},
 	    {"tty", no_argument, NULL, 't'},
-	    {"rm", no_argument, NULL, 'r'},
-	    {"network", required_argument, NULL, 'N'},
-	    {"accel", required_argument, NULL, 'A'},
+	    {"rm", no_argument, NULL, O_RM},
+	    {"network", required_argument, NULL, O_NETWORK},
+	    {"accel", required_argument, NULL, O_ACCEL},
 	    {"publish", required_argument, NULL, 'p'},
+	    {"workdir", required_argument, NULL, 'w'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"hostname", required_argument, NULL, O_HOSTNAME},
+	    {"entrypoint", required_argument, NULL, O_ENTRYPOINT},
+	    {"label", required_argument, NULL, 'l'},
+	    {"read-only", no_argument, NULL, O_READ_ONLY},
+	    {"tmpfs", required_argument, NULL, O_TMPFS},
+	    {"cap-add", required_argument, NULL, O_CAP_ADD},
+	    {"cap-drop", required_argument, NULL, O_CAP_DROP},
+	    {"privileged", no_argument, NULL, O_PRIVILEGED},
+	    {"restart", required_argument, NULL, O_RESTART},
+	    {"health-cmd", required_argument, NULL, O_HEALTH_CMD},
+	    {"health-interval", required_argument, NULL, O_HEALTH_INTERVAL},
+	    {"health-retries", required_argument, NULL, O_HEALTH_RETRIES},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct pmsg req;
 	pmsg_init(&req, PK_REQUEST, OP_VM_RUN, 0);
-	bool detach = false, tty = false, in = false;
+	bool detach = false, tty = false, in = false, bad = false;
 	uint64_t v;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+e:dithp:", opts, NULL)) != -1) {
+	opterr = 0; /* the refused options get their reason; others getopt's message below */
+	while (!bad && (c = getopt_long(argc, argv, "+e:dithp:w:u:l:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'n':
+		case O_NAME:
 			prec_set_str(&req, &req.body, "name", optarg);
 			break;
-		case 'c':
-		case 'm':
-			if (!parse_uint(optarg, 65536, &v)) {
-				fprintf(stderr, "fcvm: --%s wants a number, not '%s'\n", c == 'c' ? "cpu" : "mem",
-					optarg);
-				pmsg_free(&req);
-				return EXIT_USAGE;
+		case O_CPU:
+		case O_MEM:
+		case O_HEALTH_INTERVAL:
+		case O_HEALTH_RETRIES: {
+			const char *f = c == O_CPU ? "cpu" : c == O_MEM ? "mem" : c == O_HEALTH_INTERVAL ? "health_interval" : "health_retries";
+			/* --health-interval takes podman's 30s spelling too */
+			char num[32];
+			snprintf(num, sizeof(num), "%s", optarg);
+			size_t len = strlen(num);
+			if (c == O_HEALTH_INTERVAL && len > 1 && num[len - 1] == 's')
+				num[len - 1] = 0;
+			if (!parse_uint(num, 65536 * 2, &v) || v == 0) {
+				fprintf(stderr, "fcvm: %s wants a number, not '%s'\n", argv[optind - 1], optarg);
+				bad = true;
+				break;
 			}
-			prec_set_uint(&req, &req.body, c == 'c' ? "cpu" : "mem", v);
+			prec_set_uint(&req, &req.body, f, v);
 			break;
+		}
 		case 'e':
-			if (cli_add_env(&req, optarg) < 0) {
-				pmsg_free(&req);
-				return EXIT_USAGE;
-			}
+			bad = cli_add_env(&req, optarg) < 0;
+			break;
+		case O_ENV_FILE:
+			bad = cli_add_env_file(&req, optarg) < 0;
 			break;
 		case 'd':
 			detach = true;
@@ -202,29 +280,72 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 		case 't':
 			tty = true;
 			break;
-		case 'r':
+		case O_RM:
 			prec_set_bool(&req, &req.body, "remove", true);
 			break;
-		case 'N':
+		case O_NETWORK:
 			prec_set_str(&req, &req.body, "network", optarg);
 			break;
-		case 'A':
+		case O_ACCEL:
 			prec_set_str(&req, &req.body, "accel", optarg);
 			break;
 		case 'p':
-			if (cli_add_publish(&req, optarg) < 0) {
-				pmsg_free(&req);
-				return EXIT_USAGE;
+			bad = cli_add_publish(&req, optarg) < 0;
+			break;
+		case 'w':
+			prec_set_str(&req, &req.body, "workdir", optarg);
+			break;
+		case 'u':
+			prec_set_str(&req, &req.body, "user", optarg);
+			break;
+		case O_HOSTNAME:
+			prec_set_str(&req, &req.body, "hostname", optarg);
+			break;
+		case O_ENTRYPOINT:
+			prec_set_str(&req, &req.body, "entrypoint", optarg);
+			break;
+		case 'l':
+			prec_add_str(&req, &req.body, "labels", optarg);
+			break;
+		case O_READ_ONLY:
+			prec_set_bool(&req, &req.body, "read_only", true);
+			break;
+		case O_TMPFS:
+			prec_add_str(&req, &req.body, "tmpfs", optarg);
+			break;
+		case O_CAP_ADD:
+		case O_CAP_DROP:
+			prec_add_str(&req, &req.body, c == O_CAP_ADD ? "cap_add" : "cap_drop", optarg);
+			break;
+		case O_PRIVILEGED:
+			prec_set_bool(&req, &req.body, "privileged", true);
+			break;
+		case O_RESTART:
+			if (strcmp(optarg, "no") != 0) {
+				fprintf(stderr,
+					"fcvm: --restart %s is not supported: the VM ends with its container (only 'no')\n",
+					optarg);
+				bad = true;
 			}
 			break;
-		default:
-			fputs(usage_text, c == 'h' ? stdout : stderr);
+		case O_HEALTH_CMD:
+			prec_set_str(&req, &req.body, "health_cmd", optarg);
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
 			pmsg_free(&req);
-			return c == 'h' ? EXIT_OK : EXIT_USAGE;
+			return EXIT_OK;
+		default: {
+			const char *arg = argv[optind - 1];
+			if (!(strncmp(arg, "--", 2) == 0 && refuse_option(arg)))
+				fprintf(stderr, "fcvm: podman run: unknown or incomplete option '%s'\n%s", arg, usage_text);
+			bad = true;
+		}
 		}
 	}
-	if (optind >= argc) {
-		fputs(usage_text, stderr);
+	if (bad || optind >= argc) {
+		if (!bad)
+			fputs(usage_text, stderr);
 		pmsg_free(&req);
 		return EXIT_USAGE;
 	}

@@ -217,6 +217,7 @@ static const struct field_def agent_hello_rep[] = {
 };
 static const struct field_def agent_health_rep[] = {
     F_STR("container", true, 1, 16, SC_IDENT),
+    F_STR("health", false, 1, 16, SC_IDENT), /* with --health-cmd: starting | healthy | unhealthy */
     F_UINT("exit_code", false, 0, 255), /* when exited */
     F_UINT("uptime_ms", true, 0, UINT64_MAX),
 };
@@ -236,6 +237,17 @@ static const struct field_def proc_start_req[] = {
     F_STR("user", false, 1, 256, SC_TEXT),    /* -u USER[:GROUP] (exec) */
     F_BOOL("privileged", false),	      /* exec --privileged */
     F_BOOL("detach", false),		      /* exec -d: podman exec's own */
+    /* run: podman run's options, each passed as --NAME=VALUE (never a separate argument) */
+    F_STR("hostname", false, 1, 64, SC_IDENT),
+    F_STR("entrypoint", false, 1, ARG_LEN_MAX, SC_ANY), /* a command, or a JSON array of one */
+    F_STRLIST("labels", false, 64, 256, SC_TEXT),	  /* KEY=VALUE */
+    F_BOOL("read_only", false),
+    F_STRLIST("tmpfs", false, 16, 256, SC_TEXT), /* DIR[:OPTIONS] */
+    F_STRLIST("cap_add", false, 64, 32, SC_IDENT),
+    F_STRLIST("cap_drop", false, 64, 32, SC_IDENT),
+    F_STR("health_cmd", false, 1, ARG_LEN_MAX, SC_ANY), /* run by the agent in the container (sh -c) */
+    F_UINT("health_interval", false, 1, 86400),	  /* seconds between health_cmd runs */
+    F_UINT("health_retries", false, 1, 100),	  /* failures in a row that make it unhealthy */
 };
 static const struct field_def proc_input_ev[] = {
     F_UINT("session", true, 1, SESSION_MAX), F_BIN("data", false, 0, CHUNK_MAX),
@@ -291,6 +303,20 @@ static const struct field_def vm_run_req[] = {
     F_STR("accel", false, 1, 8, SC_IDENT),		 /* auto | kvm | tcg */
     F_UINT("rows", false, 1, 4096),
     F_UINT("cols", false, 1, 4096),
+    /* podman run's options (proc_start says what each is) */
+    F_STR("workdir", false, 1, 4096, SC_ANY),
+    F_STR("user", false, 1, 256, SC_TEXT),
+    F_BOOL("privileged", false),
+    F_STR("hostname", false, 1, 64, SC_IDENT),
+    F_STR("entrypoint", false, 1, ARG_LEN_MAX, SC_ANY),
+    F_STRLIST("labels", false, 64, 256, SC_TEXT),
+    F_BOOL("read_only", false),
+    F_STRLIST("tmpfs", false, 16, 256, SC_TEXT),
+    F_STRLIST("cap_add", false, 64, 32, SC_IDENT),
+    F_STRLIST("cap_drop", false, 64, 32, SC_IDENT),
+    F_STR("health_cmd", false, 1, ARG_LEN_MAX, SC_ANY),
+    F_UINT("health_interval", false, 1, 86400),
+    F_UINT("health_retries", false, 1, 100),
 };
 static const struct field_def vm_run_rep[] = {
     F_STR("name", true, 1, VM_NAME_MAX, SC_IDENT), F_STR("id", true, 1, 32, SC_IDENT),

@@ -28,7 +28,7 @@
 #define PROTO_MAX_STR	 4096	     /* bytes in one string or binary field */
 #define PROTO_MAX_ARRAY	 256	     /* elements in one array or map */
 #define PROTO_MAX_DEPTH	 6	     /* nesting of arrays/maps, envelope included */
-#define PROTO_MAX_FIELDS 24	     /* fields in one record (at most 32: a bitmask) */
+#define PROTO_MAX_FIELDS 32	     /* fields in one record (at most 32: a bitmask) */
 #define PROTO_MAX_FDS	 12	     /* file descriptors beside one frame (a VMM's start takes 8) */
 
 enum proto_kind { PK_REQUEST = 0, PK_REPLY = 1, PK_EVENT = 2 };

@@ -57,9 +57,40 @@ static void send_frame(struct vm *vm, const struct pmsg *m)
 	bufferevent_write(vm->agent.bev, buf, len);
 }
 
+#define AGENT_QUEUE_MAX (2 * 1024 * 1024)
+
+/* Until the VM runs (its agent up, the container's proc_start sent) events wait, in order: a
+ * run's stdin arrives while the guest boots. At most AGENT_QUEUE_MAX bytes of them. */
 void agent_send_event(struct vm *vm, const struct pmsg *ev)
 {
-	send_frame(vm, ev);
+	bool early = !vm->agent_up || vm->status == VM_BOOTING || vm->status == VM_CREATING;
+	if (!early && !vm->agent_queue) {
+		send_frame(vm, ev);
+		return;
+	}
+	unsigned char buf[STREAM_HDR + PROTO_MAX_FRAME];
+	size_t len;
+	struct perr e;
+	if (stream_encode(ev, buf, sizeof(buf), &len, &e) < 0)
+		return;
+	if (!vm->agent_queue && !(vm->agent_queue = evbuffer_new()))
+		return;
+	if (evbuffer_get_length(vm->agent_queue) + len > AGENT_QUEUE_MAX) {
+		log_err("%s: more than %d bytes sent before the VM runs: '%s' dropped", vm->name, AGENT_QUEUE_MAX,
+			ev->op->name);
+		return;
+	}
+	evbuffer_add(vm->agent_queue, buf, len);
+}
+
+void agent_flush_events(struct vm *vm)
+{
+	if (!vm->agent_queue)
+		return;
+	if (vm->agent.bev)
+		bufferevent_write_buffer(vm->agent.bev, vm->agent_queue);
+	evbuffer_free(vm->agent_queue);
+	vm->agent_queue = NULL;
 }
 
 void agent_call(struct vm *vm, struct pmsg *req, agent_reply_cb cb, void *arg)

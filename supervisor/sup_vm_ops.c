@@ -134,7 +134,7 @@ void op_vm_exec(struct client *c, const struct pmsg *req)
 	bool b, in_vm = prec_bool(&req->body, "vm", &b) && b;
 	/* booting, or its container starting: as with Podman, the exec waits for it to run */
 	bool starting = vm->status == VM_CREATING || vm->status == VM_BOOTING ||
-			(vm->status == VM_RUNNING && !in_vm && strcmp(vm->health, "healthy") != 0 && vm->exit_code < 0);
+			(vm->status == VM_RUNNING && !in_vm && !vm->container_ran && vm->exit_code < 0);
 	if (starting) {
 		if (!vm_wait_exec(vm, c, req, in_vm))
 			client_refuse(c, req, PE_INTERNAL, "out of memory");

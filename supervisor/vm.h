@@ -8,6 +8,7 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <jansson.h>
@@ -38,7 +39,8 @@ int agent_link_open(struct vm *vm);   /* connect to the VM's agent socket and sa
 void agent_link_close(struct vm *vm); /* fails pending calls */
 /* A request to the agent; cb gets its reply (PE_UNAVAILABLE if the link goes first). */
 void agent_call(struct vm *vm, struct pmsg *req, agent_reply_cb cb, void *arg);
-void agent_send_event(struct vm *vm, const struct pmsg *ev);
+void agent_send_event(struct vm *vm, const struct pmsg *ev); /* kept in order until the VM runs */
+void agent_flush_events(struct vm *vm);			     /* it runs: what was kept goes */
 
 /* ---- QMP (supervisor/qmp.c) ---- */
 struct qmp;
@@ -101,6 +103,7 @@ struct vm {
 	uid_t vmm_uid; /* the uid the launcher ran it as (its own, system mode) */
 	int exit_code; /* the container's, -1 until it exits */
 	bool remove_on_stop;
+	bool container_ran;	  /* the agent said its container runs (an exec need not wait) */
 	bool stop_on_start;	  /* stopped while it was created: stopped once its VMM runs */
 	bool reattached;	  /* found running by a restarted supervisor */
 	bool removing;		  /* its disk is being removed: gone from listings */
@@ -116,6 +119,7 @@ struct vm {
 	struct snapshot_job *snapshot; /* a snapshot being taken of it (snapshot.c) */
 	int log_fd;		       /* the container's output, records of [stream u8][len u32 BE][bytes] */
 	struct agent_link agent;
+	struct evbuffer *agent_queue; /* events for the agent before the VM runs (agent_send_event) */
 	bool agent_up;
 	struct qmp *qmp;
 	struct pmsg run_start; /* proc_start for the container, sent once the agent answers */

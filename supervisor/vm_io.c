@@ -222,20 +222,23 @@ void vm_on_exit(struct vm *vm, const struct precord *ev)
 
 static void health_every(struct vm *vm, unsigned ms);
 
-/* healthy: the container runs (podman exec works); starting: loading or starting it */
+/* healthy: the container runs (podman exec works) and, with --health-cmd, its check passed;
+ * starting: loading or starting it, or its check has not passed yet */
 static void on_health(struct vm *vm, struct pmsg *rep, void *arg)
 {
 	(void)arg;
 	if (vm->status != VM_RUNNING)
 		return;
 	const char *c = rep->err_code == PE_OK ? prec_str(&rep->body, "container") : NULL;
+	const char *check = rep->err_code == PE_OK ? prec_str(&rep->body, "health") : NULL; /* --health-cmd */
 	const char *h = !c			    ? "unhealthy"
-			: strcmp(c, "running") == 0 ? "healthy"
+			: strcmp(c, "running") == 0 ? (check ? check : "healthy")
 			: strcmp(c, "exited") == 0  ? "unhealthy"
 						    : "starting";
-	bool was_healthy = strcmp(vm->health, "healthy") == 0;
 	snprintf(vm->health, sizeof(vm->health), "%s", h);
-	if (!was_healthy && strcmp(h, "healthy") == 0) {
+	/* what waits for the container waits for it to run, not for its health check */
+	if (!vm->container_ran && c && strcmp(c, "running") == 0) {
+		vm->container_ran = true;
 		health_every(vm, HEALTH_INTERVAL_MS);
 		vm_wait_ready(vm, true);
 	} else {
@@ -267,7 +270,7 @@ static void health_every(struct vm *vm, unsigned ms)
 
 static void start_health_checks(struct vm *vm)
 {
-	health_every(vm, strcmp(vm->health, "healthy") == 0 ? HEALTH_INTERVAL_MS : HEALTH_STARTING_MS);
+	health_every(vm, vm->container_ran ? HEALTH_INTERVAL_MS : HEALTH_STARTING_MS);
 	on_health_timer(-1, 0, vm);
 }
 
@@ -325,6 +328,8 @@ void vm_agent_ready(struct vm *vm, const struct precord *hello)
 		vm->run_started = true;
 		agent_call(vm, &vm->run_start, on_run_started, NULL);
 	}
+	if (vm->status == VM_RUNNING)
+		agent_flush_events(vm); /* after the container's proc_start: its stdin follows it */
 }
 
 void vm_client_gone(struct supervisor *s, struct client *c)
@@ -360,8 +365,10 @@ void vm_client_gone(struct supervisor *s, struct client *c)
 void vm_proc_start(struct pmsg *m, uint32_t sid, const char *kind, const struct precord *from)
 {
 	/* what vm_run and vm_exec share with proc_start */
-	static const char *const fields[] = {"argv", "env",	"tty",	"stdin",      "rows",
-					     "cols", "workdir", "user", "privileged", "detach"};
+	static const char *const fields[] = {
+	    "argv",	"env",	   "tty",     "stdin",	 "rows",   "cols",	 "workdir",    "user",
+	    "privileged", "detach", "hostname", "entrypoint", "labels", "read_only", "tmpfs",	       "cap_add",
+	    "cap_drop",	"health_cmd", "health_interval", "health_retries"};
 	pmsg_init(m, PK_REQUEST, OP_PROC_START, 0);
 	prec_set_uint(m, &m->body, "session", sid);
 	prec_set_str(m, &m->body, "kind", kind);

@@ -165,6 +165,8 @@ static void free_vm(struct vm *vm)
 		if (unlinkat(vm->sup->vms_dirfd, vm->name, AT_REMOVEDIR) < 0)
 			log_err("%s: cannot remove its directory: %s", vm->name, strerror(errno));
 	}
+	if (vm->agent_queue)
+		evbuffer_free(vm->agent_queue);
 	close_fdp(&vm->log_fd);
 	close_fdp(&vm->ram_fd);
 	close_fdp(&vm->image_fd);
