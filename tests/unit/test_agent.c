@@ -318,6 +318,9 @@ struct start {
 	const char *const *env;
 	bool tty, in;
 	unsigned rows, cols;
+	const char *const *strs;  /* more string fields: name, value, name, value, ..., NULL */
+	const char *const *lists; /* one string list field: its name, then its elements */
+	const char *flag;	  /* one boolean field set true */
 };
 
 static int start(struct host *h, uint32_t sid, const struct start *st)
@@ -351,6 +354,12 @@ static int start(struct host *h, uint32_t sid, const struct start *st)
 		prec_set_uint(&m, &m.body, "rows", st->rows);
 	if (st->cols)
 		prec_set_uint(&m, &m.body, "cols", st->cols);
+	for (int i = 0; st->strs && st->strs[i]; i += 2)
+		prec_set_str(&m, &m.body, st->strs[i], st->strs[i + 1]);
+	for (int i = 1; st->lists && st->lists[i]; i++)
+		CHECK(prec_add_str(&m, &m.body, st->lists[0], st->lists[i]) == 0);
+	if (st->flag)
+		prec_set_bool(&m, &m.body, st->flag, true);
 	send_msg(h->fd, &m);
 	return wait_reply(h, id, NULL);
 }
@@ -887,6 +896,43 @@ TEST(run_and_exec_with_fake_podman)
 	agent_down(&h, pid);
 	unlink(image);
 	rmdir(tmpdir);
+}
+
+/* podman run's and podman exec's options reach podman as single --NAME=VALUE arguments (a
+ * value is never taken for an option of its own); outside a guest exec is always podman's */
+TEST(run_and_exec_options_reach_podman)
+{
+	struct host h;
+	struct pmsg r;
+	pid_t pid = agent_up(&h, NULL);
+	const char *argv[] = {"sh", NULL};
+	const char *strs[] = {"workdir", "/w", "user", "1:2", "hostname", "h1", "entrypoint", "--volume=/:/x", NULL};
+	const char *labels[] = {"labels", "a=b", "c=-d", NULL};
+	struct start run = {.kind = "run",
+			    .image = "localhost/fcvm-demo:latest",
+			    .argv = argv,
+			    .strs = strs,
+			    .lists = labels,
+			    .flag = "read_only",
+			    .in = true}; /* the fake container lives until its stdin ends */
+	CHECK_EQ(start(&h, 1, &run), PE_OK);
+	struct sess *s = sess_get(&h, 1);
+	const char *want = "run --name fcvm --network=none --cidfile CID -i --workdir=/w --user=1:2 --hostname=h1 "
+			   "--entrypoint=--volume=/:/x --label=a=b --label=c=-d --read-only localhost/fcvm-demo:latest sh\n";
+	while (s->n1 < strlen(want))
+		CHECK_EQ(next_msg(&h, WAIT_MS, &r), 2);
+	CHECK(s->n1 == strlen(want) && memcmp(s->s1, want, s->n1) == 0);
+	health_until(&h, "running");
+
+	const char *ls[] = {"ls", NULL};
+	const char *xstrs[] = {"workdir", "/tmp", "user", "nobody", NULL};
+	struct start ex = {.kind = "exec", .argv = ls, .strs = xstrs, .flag = "privileged"};
+	CHECK_EQ(start(&h, 5, &ex), PE_OK);
+	struct sess *e = wait_exit(&h, 5);
+	CHECK(has_text(e, "exec -w /tmp -u nobody --privileged fcvm ls\n"));
+	input(&h, 1, "", 0, true);
+	wait_exit(&h, 1);
+	agent_down(&h, pid);
 }
 
 /* image: a reference already in the guest's store (the pre-loaded demo) is run as is, with
