@@ -168,10 +168,8 @@ char **container_exec_argv(const struct session *s, char *const *argv, char *con
  * never be taken for another option */
 char **container_run_options(const struct precord *req)
 {
-	static const char *const strs[][2] = {{"workdir", "--workdir"},
-					      {"user", "--user"},
-					      {"hostname", "--hostname"},
-					      {"entrypoint", "--entrypoint"}};
+	static const char *const strs[][2] = {
+	    {"workdir", "--workdir"}, {"user", "--user"}, {"hostname", "--hostname"}, {"entrypoint", "--entrypoint"}};
 	static const char *const lists[][2] = {
 	    {"labels", "--label"}, {"tmpfs", "--tmpfs"}, {"cap_add", "--cap-add"}, {"cap_drop", "--cap-drop"}};
 	struct strv sv = {0};

@@ -170,7 +170,8 @@ static int refuse_option(const char *arg)
 	size_t n = strcspn(name, "=");
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		if (strlen(refused[i].name) == n && strncmp(refused[i].name, name, n) == 0) {
-			fprintf(stderr, "fcvm: podman run --%s is not supported: %s\n", refused[i].name, refused[i].why);
+			fprintf(stderr, "fcvm: podman run --%s is not supported: %s\n", refused[i].name,
+				refused[i].why);
 			return 1;
 		}
 	return 0;
@@ -250,7 +251,10 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 		case O_MEM:
 		case O_HEALTH_INTERVAL:
 		case O_HEALTH_RETRIES: {
-			const char *f = c == O_CPU ? "cpu" : c == O_MEM ? "mem" : c == O_HEALTH_INTERVAL ? "health_interval" : "health_retries";
+			const char *f = c == O_CPU		 ? "cpu"
+					: c == O_MEM		 ? "mem"
+					: c == O_HEALTH_INTERVAL ? "health_interval"
+								 : "health_retries";
 			/* --health-interval takes podman's 30s spelling too */
 			char num[32];
 			snprintf(num, sizeof(num), "%s", optarg);
@@ -322,9 +326,10 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 			break;
 		case O_RESTART:
 			if (strcmp(optarg, "no") != 0) {
-				fprintf(stderr,
-					"fcvm: --restart %s is not supported: the VM ends with its container (only 'no')\n",
-					optarg);
+				fprintf(
+				    stderr,
+				    "fcvm: --restart %s is not supported: the VM ends with its container (only 'no')\n",
+				    optarg);
 				bad = true;
 			}
 			break;
@@ -338,7 +343,8 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 		default: {
 			const char *arg = argv[optind - 1];
 			if (!(strncmp(arg, "--", 2) == 0 && refuse_option(arg)))
-				fprintf(stderr, "fcvm: podman run: unknown or incomplete option '%s'\n%s", arg, usage_text);
+				fprintf(stderr, "fcvm: podman run: unknown or incomplete option '%s'\n%s", arg,
+					usage_text);
 			bad = true;
 		}
 		}

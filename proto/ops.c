@@ -218,20 +218,16 @@ static const struct field_def agent_hello_rep[] = {
 static const struct field_def agent_health_rep[] = {
     F_STR("container", true, 1, 16, SC_IDENT),
     F_STR("health", false, 1, 16, SC_IDENT), /* with --health-cmd: starting | healthy | unhealthy */
-    F_UINT("exit_code", false, 0, 255), /* when exited */
+    F_UINT("exit_code", false, 0, 255),	     /* when exited */
     F_UINT("uptime_ms", true, 0, UINT64_MAX),
 };
 /* kind: run (the container: podman load + podman run; once per VM), exec (podman exec in
  * it), vm (a command in the guest itself). An empty argv with run keeps the image's command. */
 static const struct field_def proc_start_req[] = {
-    F_UINT("session", true, 1, SESSION_MAX),
-    F_STR("kind", true, 1, 8, SC_IDENT),
+    F_UINT("session", true, 1, SESSION_MAX), F_STR("kind", true, 1, 8, SC_IDENT),
     F_STRLIST("argv", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY), /* absent: the image's command (run) */
     F_STRLIST("env", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY),  /* KEY=VALUE */
-    F_BOOL("tty", false),
-    F_BOOL("stdin", false),
-    F_UINT("rows", false, 1, 4096),
-    F_UINT("cols", false, 1, 4096),
+    F_BOOL("tty", false), F_BOOL("stdin", false), F_UINT("rows", false, 1, 4096), F_UINT("cols", false, 1, 4096),
     F_STR("image", false, 1, 256, SC_TEXT),   /* run: a reference already in the guest's store: no load */
     F_STR("workdir", false, 1, 4096, SC_ANY), /* -w (exec) */
     F_STR("user", false, 1, 256, SC_TEXT),    /* -u USER[:GROUP] (exec) */
@@ -239,15 +235,13 @@ static const struct field_def proc_start_req[] = {
     F_BOOL("detach", false),		      /* exec -d: podman exec's own */
     /* run: podman run's options, each passed as --NAME=VALUE (never a separate argument) */
     F_STR("hostname", false, 1, 64, SC_IDENT),
-    F_STR("entrypoint", false, 1, ARG_LEN_MAX, SC_ANY), /* a command, or a JSON array of one */
-    F_STRLIST("labels", false, 64, 256, SC_TEXT),	  /* KEY=VALUE */
-    F_BOOL("read_only", false),
-    F_STRLIST("tmpfs", false, 16, 256, SC_TEXT), /* DIR[:OPTIONS] */
-    F_STRLIST("cap_add", false, 64, 32, SC_IDENT),
-    F_STRLIST("cap_drop", false, 64, 32, SC_IDENT),
+    F_STR("entrypoint", false, 1, ARG_LEN_MAX, SC_ANY),			     /* a command, or a JSON array of one */
+    F_STRLIST("labels", false, 64, 256, SC_TEXT),			     /* KEY=VALUE */
+    F_BOOL("read_only", false), F_STRLIST("tmpfs", false, 16, 256, SC_TEXT), /* DIR[:OPTIONS] */
+    F_STRLIST("cap_add", false, 64, 32, SC_IDENT), F_STRLIST("cap_drop", false, 64, 32, SC_IDENT),
     F_STR("health_cmd", false, 1, ARG_LEN_MAX, SC_ANY), /* run by the agent in the container (sh -c) */
-    F_UINT("health_interval", false, 1, 86400),	  /* seconds between health_cmd runs */
-    F_UINT("health_retries", false, 1, 100),	  /* failures in a row that make it unhealthy */
+    F_UINT("health_interval", false, 1, 86400),		/* seconds between health_cmd runs */
+    F_UINT("health_retries", false, 1, 100),		/* failures in a row that make it unhealthy */
 };
 static const struct field_def proc_input_ev[] = {
     F_UINT("session", true, 1, SESSION_MAX), F_BIN("data", false, 0, CHUNK_MAX),

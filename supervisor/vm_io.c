@@ -366,9 +366,10 @@ void vm_proc_start(struct pmsg *m, uint32_t sid, const char *kind, const struct 
 {
 	/* what vm_run and vm_exec share with proc_start */
 	static const char *const fields[] = {
-	    "argv",	"env",	   "tty",     "stdin",	 "rows",   "cols",	 "workdir",    "user",
-	    "privileged", "detach", "hostname", "entrypoint", "labels", "read_only", "tmpfs",	       "cap_add",
-	    "cap_drop",	"health_cmd", "health_interval", "health_retries"};
+	    "argv",	"env",	      "tty",	    "stdin",	       "rows",
+	    "cols",	"workdir",    "user",	    "privileged",      "detach",
+	    "hostname", "entrypoint", "labels",	    "read_only",       "tmpfs",
+	    "cap_add",	"cap_drop",   "health_cmd", "health_interval", "health_retries"};
 	pmsg_init(m, PK_REQUEST, OP_PROC_START, 0);
 	prec_set_uint(m, &m->body, "session", sid);
 	prec_set_str(m, &m->body, "kind", kind);

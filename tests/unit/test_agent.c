@@ -917,8 +917,9 @@ TEST(run_and_exec_options_reach_podman)
 			    .in = true}; /* the fake container lives until its stdin ends */
 	CHECK_EQ(start(&h, 1, &run), PE_OK);
 	struct sess *s = sess_get(&h, 1);
-	const char *want = "run --name fcvm --network=none --cidfile CID -i --workdir=/w --user=1:2 --hostname=h1 "
-			   "--entrypoint=--volume=/:/x --label=a=b --label=c=-d --read-only localhost/fcvm-demo:latest sh\n";
+	const char *want =
+	    "run --name fcvm --network=none --cidfile CID -i --workdir=/w --user=1:2 --hostname=h1 "
+	    "--entrypoint=--volume=/:/x --label=a=b --label=c=-d --read-only localhost/fcvm-demo:latest sh\n";
 	while (s->n1 < strlen(want))
 		CHECK_EQ(next_msg(&h, WAIT_MS, &r), 2);
 	CHECK(s->n1 == strlen(want) && memcmp(s->s1, want, s->n1) == 0);
