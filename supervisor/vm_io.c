@@ -302,7 +302,10 @@ static void on_run_started(struct vm *vm, struct pmsg *rep, void *arg)
 
 void vm_agent_ready(struct vm *vm, const struct precord *hello)
 {
-	(void)hello;
+	/* a clone's (or a re-attached VM's) container may run already: its hello says so */
+	const char *c = hello ? prec_str(hello, "container") : NULL;
+	if (c && strcmp(c, "running") == 0)
+		vm->container_ran = true;
 	/* a clone answers nothing else until it knows it is one (vm_clone.c) */
 	if (vm->status == VM_BOOTING && vm->clone_of[0] && !vm->reattached && !vm->identity_set) {
 		clone_identity(vm);
@@ -322,7 +325,7 @@ void vm_agent_ready(struct vm *vm, const struct precord *hello)
 				start_health_checks(vm);
 		}
 		vm_record_save(vm);
-		vm_wait_ready(vm, false);
+		vm_wait_ready(vm, vm->container_ran);
 	}
 	if (!vm->run_started && vm->status == VM_RUNNING) {
 		vm->run_started = true;
