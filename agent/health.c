@@ -51,10 +51,10 @@ static void check_start(uint64_t now)
 		struct session s;
 		memset(&s, 0, sizeof(s));
 		char *argv[] = {"/bin/sh", "-c", h.cmd, NULL};
-		char *pargv[] = {(char *)ag.podman, "exec", CONTAINER_NAME, "/bin/sh", "-c", h.cmd, NULL};
 		char *none[] = {NULL};
 		s.argv = argv;
 		s.env = none;
+		char **pargv = container_exec_argv(&s, argv, NULL); /* podman exec fcvm /bin/sh -c CMD */
 		sigset_t empty;
 		sigemptyset(&empty);
 		sigprocmask(SIG_SETMASK, &empty, NULL);
@@ -63,6 +63,8 @@ static void check_start(uint64_t now)
 		for (int fd = 0; fd < 3 && nul >= 0; fd++)
 			dup2(nul, fd);
 		char **envp = default_env(NULL, false);
+		if (!pargv || !envp)
+			_exit(127);
 		if (fastexec_possible(&s))
 			fastexec_child(&s, pargv, envp);
 		environ = envp;

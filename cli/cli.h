@@ -59,9 +59,19 @@ int cmd_setup(int argc, char **argv, struct cli_opts *o);
 int cmd_podman(int argc, char **argv, struct cli_opts *o);
 /* --publish [IP:]HOST:GUEST[/tcp|udp][,...] into req's "ports" (cli/publish.c); 0 or -1 (said why). */
 int cli_add_publish(struct pmsg *req, const char *arg);
-/* -e KEY[=VALUE] and --env-file FILE into req's "env" (cli/env_opts.c); 0 or -1 (said why). */
+/* -e KEY[=VALUE] and --env-file FILE into req's "env" (cli/request_opts.c); 0 or -1 (said why). */
 int cli_add_env(struct pmsg *req, const char *arg);
 int cli_add_env_file(struct pmsg *req, const char *path);
+/* An option (getopt's value val) that only sets a field of the request: a string, a list
+ * element, true, a number (FO_SECONDS: "30" or "30s"), or -e / --env-file. */
+enum field_opt_kind { FO_STR, FO_LIST, FO_FLAG, FO_UINT, FO_SECONDS, FO_ENV, FO_ENV_FILE };
+struct field_opt {
+	int val;
+	const char *field;
+	enum field_opt_kind kind;
+};
+/* c one of table t's: its field set from arg. 1 done, -1 a bad value (said why), 0 not one of t's. */
+int cli_field_opt(struct pmsg *req, const struct field_opt *t, size_t n, int c, const char *arg);
 int cmd_exec(int argc, char **argv, struct cli_opts *o);
 int cmd_ls(int argc, char **argv, struct cli_opts *o);
 int cmd_stop(int argc, char **argv, struct cli_opts *o);

@@ -168,7 +168,7 @@ static int refuse_option(const char *arg)
 {
 	const char *name = arg + 2;
 	size_t n = strcspn(name, "=");
-	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+	for (size_t i = 0; i < ARRAY_LEN(refused); i++)
 		if (strlen(refused[i].name) == n && strncmp(refused[i].name, name, n) == 0) {
 			fprintf(stderr, "fcvm: podman run --%s is not supported: %s\n", refused[i].name,
 				refused[i].why);
@@ -235,46 +235,41 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	static const struct field_opt fields[] = {
+	    {O_NAME, "name", FO_STR},
+	    {O_CPU, "cpu", FO_UINT},
+	    {O_MEM, "mem", FO_UINT},
+	    {'e', NULL, FO_ENV},
+	    {O_ENV_FILE, NULL, FO_ENV_FILE},
+	    {O_RM, "remove", FO_FLAG},
+	    {O_NETWORK, "network", FO_STR},
+	    {O_ACCEL, "accel", FO_STR},
+	    {'w', "workdir", FO_STR},
+	    {'u', "user", FO_STR},
+	    {O_HOSTNAME, "hostname", FO_STR},
+	    {O_ENTRYPOINT, "entrypoint", FO_STR},
+	    {'l', "labels", FO_LIST},
+	    {O_READ_ONLY, "read_only", FO_FLAG},
+	    {O_TMPFS, "tmpfs", FO_LIST},
+	    {O_CAP_ADD, "cap_add", FO_LIST},
+	    {O_CAP_DROP, "cap_drop", FO_LIST},
+	    {O_PRIVILEGED, "privileged", FO_FLAG},
+	    {O_HEALTH_CMD, "health_cmd", FO_STR},
+	    {O_HEALTH_INTERVAL, "health_interval", FO_SECONDS},
+	    {O_HEALTH_RETRIES, "health_retries", FO_UINT},
+	};
 	struct pmsg req;
 	pmsg_init(&req, PK_REQUEST, OP_VM_RUN, 0);
 	bool detach = false, tty = false, in = false, bad = false;
-	uint64_t v;
-	int c;
+	int c, r;
 	optind = 1;
 	opterr = 0; /* the refused options get their reason; others getopt's message below */
 	while (!bad && (c = getopt_long(argc, argv, "+e:dithp:w:u:l:", opts, NULL)) != -1) {
-		switch (c) {
-		case O_NAME:
-			prec_set_str(&req, &req.body, "name", optarg);
-			break;
-		case O_CPU:
-		case O_MEM:
-		case O_HEALTH_INTERVAL:
-		case O_HEALTH_RETRIES: {
-			const char *f = c == O_CPU		 ? "cpu"
-					: c == O_MEM		 ? "mem"
-					: c == O_HEALTH_INTERVAL ? "health_interval"
-								 : "health_retries";
-			/* --health-interval takes podman's 30s spelling too */
-			char num[32];
-			snprintf(num, sizeof(num), "%s", optarg);
-			size_t len = strlen(num);
-			if (c == O_HEALTH_INTERVAL && len > 1 && num[len - 1] == 's')
-				num[len - 1] = 0;
-			if (!parse_uint(num, 65536 * 2, &v) || v == 0) {
-				fprintf(stderr, "fcvm: %s wants a number, not '%s'\n", argv[optind - 1], optarg);
-				bad = true;
-				break;
-			}
-			prec_set_uint(&req, &req.body, f, v);
-			break;
+		if ((r = cli_field_opt(&req, fields, ARRAY_LEN(fields), c, optarg)) != 0) {
+			bad = r < 0;
+			continue;
 		}
-		case 'e':
-			bad = cli_add_env(&req, optarg) < 0;
-			break;
-		case O_ENV_FILE:
-			bad = cli_add_env_file(&req, optarg) < 0;
-			break;
+		switch (c) {
 		case 'd':
 			detach = true;
 			break;
@@ -284,45 +279,8 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 		case 't':
 			tty = true;
 			break;
-		case O_RM:
-			prec_set_bool(&req, &req.body, "remove", true);
-			break;
-		case O_NETWORK:
-			prec_set_str(&req, &req.body, "network", optarg);
-			break;
-		case O_ACCEL:
-			prec_set_str(&req, &req.body, "accel", optarg);
-			break;
 		case 'p':
 			bad = cli_add_publish(&req, optarg) < 0;
-			break;
-		case 'w':
-			prec_set_str(&req, &req.body, "workdir", optarg);
-			break;
-		case 'u':
-			prec_set_str(&req, &req.body, "user", optarg);
-			break;
-		case O_HOSTNAME:
-			prec_set_str(&req, &req.body, "hostname", optarg);
-			break;
-		case O_ENTRYPOINT:
-			prec_set_str(&req, &req.body, "entrypoint", optarg);
-			break;
-		case 'l':
-			prec_add_str(&req, &req.body, "labels", optarg);
-			break;
-		case O_READ_ONLY:
-			prec_set_bool(&req, &req.body, "read_only", true);
-			break;
-		case O_TMPFS:
-			prec_add_str(&req, &req.body, "tmpfs", optarg);
-			break;
-		case O_CAP_ADD:
-		case O_CAP_DROP:
-			prec_add_str(&req, &req.body, c == O_CAP_ADD ? "cap_add" : "cap_drop", optarg);
-			break;
-		case O_PRIVILEGED:
-			prec_set_bool(&req, &req.body, "privileged", true);
 			break;
 		case O_RESTART:
 			if (strcmp(optarg, "no") != 0) {
@@ -332,9 +290,6 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 				    optarg);
 				bad = true;
 			}
-			break;
-		case O_HEALTH_CMD:
-			prec_set_str(&req, &req.body, "health_cmd", optarg);
 			break;
 		case 'h':
 			fputs(usage_text, stdout);

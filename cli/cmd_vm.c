@@ -40,41 +40,28 @@ int cmd_exec(int argc, char **argv, struct cli_opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	static const struct field_opt fields[] = {
+	    {'v', "vm", FO_FLAG},
+	    {'e', NULL, FO_ENV},
+	    {OPT_ENV_FILE, NULL, FO_ENV_FILE},
+	    {'w', "workdir", FO_STR},
+	    {'u', "user", FO_STR},
+	    {'d', "detach", FO_FLAG},
+	    {OPT_PRIVILEGED, "privileged", FO_FLAG},
+	};
 	struct pmsg req;
 	pmsg_init(&req, PK_REQUEST, OP_VM_EXEC, 0);
 	bool tty = false, in = false, bad = false;
-	int c;
+	int c, r;
 	optind = 1;
 	while (!bad && (c = getopt_long(argc, argv, "+ite:w:u:dh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'v':
-			prec_set_bool(&req, &req.body, "vm", true);
-			break;
-		case 'i':
+		if ((r = cli_field_opt(&req, fields, ARRAY_LEN(fields), c, optarg)) != 0)
+			bad = r < 0;
+		else if (c == 'i')
 			in = true;
-			break;
-		case 't':
+		else if (c == 't')
 			tty = true;
-			break;
-		case 'e':
-			bad = cli_add_env(&req, optarg) < 0;
-			break;
-		case OPT_ENV_FILE:
-			bad = cli_add_env_file(&req, optarg) < 0;
-			break;
-		case 'w':
-			prec_set_str(&req, &req.body, "workdir", optarg);
-			break;
-		case 'u':
-			prec_set_str(&req, &req.body, "user", optarg);
-			break;
-		case 'd':
-			prec_set_bool(&req, &req.body, "detach", true);
-			break;
-		case OPT_PRIVILEGED:
-			prec_set_bool(&req, &req.body, "privileged", true);
-			break;
-		default:
+		else {
 			fputs(usage, c == 'h' ? stdout : stderr);
 			pmsg_free(&req);
 			return c == 'h' ? EXIT_OK : EXIT_USAGE;

@@ -43,18 +43,23 @@ void agent_link_close(struct vm *vm)
 	pending_fail_all(&vm->agent.calls, PE_UNAVAILABLE, "the VM's agent is not connected");
 }
 
-static void send_frame(struct vm *vm, const struct pmsg *m)
+/* m encoded onto out (the agent's socket, or the queue of what waits for it) */
+static bool frame_onto(struct vm *vm, const struct pmsg *m, struct evbuffer *out)
 {
 	unsigned char buf[STREAM_HDR + PROTO_MAX_FRAME];
 	size_t len;
 	struct perr e;
-	if (!vm->agent.bev)
-		return;
 	if (stream_encode(m, buf, sizeof(buf), &len, &e) < 0) {
 		log_err("%s: '%s' for the agent does not fit the schema: %s", vm->name, m->op->name, e.msg);
-		return;
+		return false;
 	}
-	bufferevent_write(vm->agent.bev, buf, len);
+	return evbuffer_add(out, buf, len) == 0;
+}
+
+static void send_frame(struct vm *vm, const struct pmsg *m)
+{
+	if (vm->agent.bev)
+		frame_onto(vm, m, bufferevent_get_output(vm->agent.bev));
 }
 
 #define AGENT_QUEUE_MAX (2 * 1024 * 1024)
@@ -68,19 +73,14 @@ void agent_send_event(struct vm *vm, const struct pmsg *ev)
 		send_frame(vm, ev);
 		return;
 	}
-	unsigned char buf[STREAM_HDR + PROTO_MAX_FRAME];
-	size_t len;
-	struct perr e;
-	if (stream_encode(ev, buf, sizeof(buf), &len, &e) < 0)
-		return;
 	if (!vm->agent_queue && !(vm->agent_queue = evbuffer_new()))
 		return;
-	if (evbuffer_get_length(vm->agent_queue) + len > AGENT_QUEUE_MAX) {
+	if (evbuffer_get_length(vm->agent_queue) >= AGENT_QUEUE_MAX) {
 		log_err("%s: more than %d bytes sent before the VM runs: '%s' dropped", vm->name, AGENT_QUEUE_MAX,
 			ev->op->name);
 		return;
 	}
-	evbuffer_add(vm->agent_queue, buf, len);
+	frame_onto(vm, ev, vm->agent_queue);
 }
 
 void agent_flush_events(struct vm *vm)

@@ -148,7 +148,7 @@ void vm_net_list(const struct vm *vm, struct pmsg *rep, struct precord *r); /* l
 /* exec req again once the container runs (vm_only: once the agent answers); false: no memory */
 bool vm_wait_exec(struct vm *vm, struct client *c, const struct pmsg *req, bool vm_only);
 /* a detached run's reply, sent once the container runs */
-bool vm_wait_run(struct vm *vm, struct client *c, struct pmsg *rep);
+bool vm_wait_run(struct vm *vm, struct client *c, const struct pmsg *rep);
 void vm_wait_ready(struct vm *vm, bool container); /* the agent answers / the container runs */
 void vm_wait_ended(struct vm *vm);		   /* the VM stopped: each is answered why */
 void vm_wait_check(struct vm *vm);		   /* those past their bound are refused */

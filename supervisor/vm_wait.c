@@ -32,36 +32,31 @@ static int pmsg_clone(struct pmsg *dst, const struct pmsg *src)
 	return pmsg_decode(dst, buf, len, &e) == PE_OK ? 0 : -1;
 }
 
-static void add(struct vm *vm, struct client *c, struct vm_waiter *w)
+/* msg kept (copied) until the container runs: an exec request, or a detached run's reply */
+static bool add(struct vm *vm, struct client *c, const struct pmsg *msg, bool is_run, bool vm_only)
 {
+	struct vm_waiter *w = calloc(1, sizeof(*w));
+	if (!w || pmsg_clone(&w->msg, msg) < 0) {
+		free(w);
+		return false;
+	}
 	w->c = c;
+	w->is_run = is_run;
+	w->vm_only = vm_only;
 	w->deadline_ms = now_mono_ms() + WAIT_MAX_MS;
 	client_hold(c);
 	TAILQ_INSERT_TAIL(&vm->waiters, w, link);
+	return true;
 }
 
 bool vm_wait_exec(struct vm *vm, struct client *c, const struct pmsg *req, bool vm_only)
 {
-	struct vm_waiter *w = calloc(1, sizeof(*w));
-	if (!w || pmsg_clone(&w->msg, req) < 0) {
-		free(w);
-		return false;
-	}
-	w->vm_only = vm_only;
-	add(vm, c, w);
-	return true;
+	return add(vm, c, req, false, vm_only);
 }
 
-bool vm_wait_run(struct vm *vm, struct client *c, struct pmsg *rep)
+bool vm_wait_run(struct vm *vm, struct client *c, const struct pmsg *rep)
 {
-	struct vm_waiter *w = calloc(1, sizeof(*w));
-	if (!w || pmsg_clone(&w->msg, rep) < 0) {
-		free(w);
-		return false;
-	}
-	w->is_run = true;
-	add(vm, c, w);
-	return true;
+	return add(vm, c, rep, true, false);
 }
 
 static void done(struct vm *vm, struct vm_waiter *w, const char *err)

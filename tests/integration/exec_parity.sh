@@ -31,10 +31,10 @@ f exec px true
 t_result exec_right_after_run
 
 # cmp_exec NAME [EXEC OPTIONS...] -- CMD...: the same through fcvm exec and podman exec
-# (stdin from $IN, default /dev/null; stdout sorted first with SORTED=1; podman's options
-# from the array P_OPTS when set: a file of the host's is not there for the guest's podman)
+# (stdin from $IN, default /dev/null; SORTED=1: see t_same_as_oracle; podman's options from
+# the array P_OPTS when set: a file of the host's is not there for the guest's podman)
 cmp_exec() {
-	local name=$1 outer=() opts=() popts=() a b why=
+	local name=$1 outer=() opts=() popts=() a b
 	shift
 	while [ "$1" != -- ]; do
 		opts+=("$1")
@@ -48,14 +48,7 @@ cmp_exec() {
 	a=$?
 	f exec --vm "${outer[@]}" px -- podman exec "${popts[@]}" fcvm "$@" <"${IN:-/dev/null}" >"$D/p.out" 2>"$D/p.err"
 	b=$?
-	if [ -n "${SORTED:-}" ]; then # podman builds the environment from a Go map: its order varies run to run
-		sort -o "$D/f.out" "$D/f.out"
-		sort -o "$D/p.out" "$D/p.out"
-	fi
-	cmp -s "$D/f.out" "$D/p.out" || why="stdout differs: $(head -c 200 "$D/f.out" | od -c | head -3) vs $(head -c 200 "$D/p.out" | od -c | head -3)"
-	cmp -s "$D/f.err" "$D/p.err" || why="$why stderr differs: '$(head -c 300 "$D/f.err")' vs '$(head -c 300 "$D/p.err")'"
-	[ "$a" = "$b" ] || why="$why exit $a vs $b"
-	if [ -z "$why" ]; then t_pass "$name"; else t_fail "$name" "$why"; fi
+	t_same_as_oracle "$name" "$D" "$a" "$b"
 }
 
 cmp_exec exit_0 -- true

@@ -65,6 +65,23 @@ t_supervise() {
 	t_wait_until 20 test -S "$1/fcvm.sock" && t_wait_until 20 "$FCVM" --state-dir "$1" ping
 }
 
+# t_same_as_oracle NAME DIR CODE ORACLE_CODE: PASS if fcvm's DIR/f.out and DIR/f.err are the
+# bytes of real podman's DIR/p.out and DIR/p.err and the exit codes match. With SORTED=1
+# stdout is compared sorted: podman builds the environment from a Go map, in no fixed order.
+t_same_as_oracle() {
+	local name=$1 d=$2 why=
+	if [ -n "${SORTED:-}" ]; then
+		sort -o "$d/f.out" "$d/f.out"
+		sort -o "$d/p.out" "$d/p.out"
+	fi
+	cmp -s "$d/f.out" "$d/p.out" ||
+		why="stdout differs: '$(head -c 300 "$d/f.out" | tr '\n\r' '|~')' vs '$(head -c 300 "$d/p.out" | tr '\n\r' '|~')'"
+	cmp -s "$d/f.err" "$d/p.err" ||
+		why="$why stderr differs: '$(head -c 300 "$d/f.err" | tr '\n' '|')' vs '$(head -c 300 "$d/p.err" | tr '\n' '|')'"
+	[ "$3" = "$4" ] || why="$why exit $3 vs $4"
+	if [ -z "$why" ]; then t_pass "$name"; else t_fail "$name" "$why"; fi
+}
+
 t_is_root() { [ "$(id -u)" -eq 0 ]; }
 t_mode() { if t_is_root; then echo system; else echo rootless; fi; }
 

@@ -17,10 +17,9 @@ t_result oracle_up
 REF=localhost/fcvm-demo:latest
 
 # cmp_run NAME [RUN OPTIONS...] -- CMD...: fcvm podman run --rm against podman run --rm in
-# the oracle (stdin from $IN, default /dev/null; stdout sorted with SORTED=1: podman's
-# environment comes from a Go map, in no fixed order)
+# the oracle (stdin from $IN, default /dev/null; SORTED=1: see t_same_as_oracle)
 cmp_run() {
-	local name=$1 outer=() opts=() a b why=
+	local name=$1 outer=() opts=() a b
 	shift
 	while [ "$1" != -- ]; do
 		opts+=("$1")
@@ -33,14 +32,7 @@ cmp_run() {
 	f exec --vm "${outer[@]}" oracle -- podman run --rm --network=none "${opts[@]}" "$REF" "$@" \
 		<"${IN:-/dev/null}" >"$D/p.out" 2>"$D/p.err"
 	b=$?
-	if [ -n "${SORTED:-}" ]; then
-		sort -o "$D/f.out" "$D/f.out"
-		sort -o "$D/p.out" "$D/p.out"
-	fi
-	cmp -s "$D/f.out" "$D/p.out" || why="stdout differs: '$(head -c 300 "$D/f.out" | tr '\n\r' '|~')' vs '$(head -c 300 "$D/p.out" | tr '\n\r' '|~')'"
-	cmp -s "$D/f.err" "$D/p.err" || why="$why stderr differs: '$(head -c 300 "$D/f.err" | tr '\n' '|')' vs '$(head -c 300 "$D/p.err" | tr '\n' '|')'"
-	[ "$a" = "$b" ] || why="$why exit $a vs $b"
-	if [ -z "$why" ]; then t_pass "$name"; else t_fail "$name" "$why"; fi
+	t_same_as_oracle "$name" "$D" "$a" "$b"
 }
 
 cmp_run exit_7 -- sh -c 'echo out; echo err >&2; exit 7'
