@@ -72,6 +72,7 @@ struct session {
 	char *workdir, *user; /* -w, -u (NULL: the container's own) */
 	char **run_opts;      /* SK_RUN: podman run's options, each --NAME[=VALUE] */
 	bool privileged, detach;
+	bool hold; /* SK_RUN: held before the container's process starts (hold.c) */
 };
 
 /* starting: `podman run` spawned, the container not yet running (podman exec would fail) */
@@ -170,6 +171,13 @@ char **container_run_options(const struct precord *req);
 bool container_reaped(pid_t pid, int status);
 void container_run_exited(int code);
 int container_pollfd(struct pollfd *p);
+
+/* hold.c: the container held before its start (the host's startup cache) */
+const char *hold_prepare(uint32_t session); /* podman run's option for it, or NULL: no hold */
+void hold_release(const char *why);
+int hold_pollfds(struct pollfd *p, uint64_t now, int *timeout); /* fills up to 1 */
+void hold_events(const struct pollfd *p, int n, uint64_t now);
+int hold_client(const char *socket_path); /* `fcvm-agent --hold SOCKET`: the hook itself */
 void container_events(const struct pollfd *p);
 void container_kill(int sig);
 char **strv_dup(const struct pval *v);

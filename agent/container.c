@@ -199,6 +199,9 @@ static char **run_argv(const struct session *s, const char *ref)
 
 	sv_add(&sv, ag.podman);
 	sv_add(&sv, "run");
+	const char *hold = s->hold ? hold_prepare(s->id) : NULL;
+	if (hold)
+		sv_add(&sv, hold);
 	sv_add(&sv, "--name");
 	sv_add(&sv, CONTAINER_NAME);
 	sv_add(&sv, ag.net_on ? "--network=host" : "--network=none");

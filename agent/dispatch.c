@@ -105,6 +105,9 @@ static void do_event(const struct pmsg *m)
 	case OP_PROC_RELEASE:
 		session_release(s);
 		break;
+	case OP_CONTAINER_GO:
+		hold_release("the host let it go");
+		break;
 	default:
 		alog("unexpected event %s", m->op->name);
 	}

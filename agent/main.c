@@ -198,6 +198,9 @@ static void loop(void)
 		int ncont = container_pollfd(&p[n]);
 		size_t cont_at = n;
 		n += (size_t)ncont;
+		int nhold = hold_pollfds(&p[n], now, &timeout);
+		size_t hold_at = n;
+		n += (size_t)nhold;
 		size_t sess_at = n;
 		n = (size_t)sessions_pollfds(&p, &cap, n, &who, &whocap);
 		health_tick(now, &timeout);
@@ -214,11 +217,13 @@ static void loop(void)
 					session_events(who[i - sess_at], &p[i]);
 			if (ncont && p[cont_at].revents)
 				container_events(&p[cont_at]);
+			hold_events(&p[hold_at], nhold, now_mono_ms());
 			if (p[0].revents)
 				reap();
 			host_events(&p[host_at], nch);
 		} else {
 			host_events(NULL, 0); /* timers */
+			hold_events(NULL, 0, now_mono_ms());
 		}
 		reap(); /* cheap; catches a child whose SIGCHLD raced a session's EOF */
 		sessions_pump();
@@ -232,6 +237,8 @@ int main(int argc, char **argv)
 	int host_fd = -1;
 	const char *listen_path = NULL;
 
+	if (argc == 3 && strcmp(argv[1], "--hold") == 0) /* podman's hook (hold.c), not an agent */
+		return hold_client(argv[2]);
 	parse_args(argc, argv, &host_fd, &listen_path);
 	if (getenv("FCVM_AGENT_DEBUG"))
 		ag.debug = true;

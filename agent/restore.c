@@ -71,7 +71,7 @@ void do_restore(const struct pmsg *req)
 	int rc = clock_settime(CLOCK_REALTIME, &ts) < 0 ? -errno : 0;
 	if (rc == 0)
 		rc = reseed(entropy, n);
-	if (rc == 0 && sethostname(host, strlen(host)) < 0)
+	if (rc == 0 && host && sethostname(host, strlen(host)) < 0) /* absent: the guest's own stays */
 		rc = -errno;
 	if (rc < 0) {
 		aerr("restore %llu: %s", (unsigned long long)epoch, strerror(-rc));
@@ -82,8 +82,11 @@ void do_restore(const struct pmsg *req)
 	}
 	if (ag.net_on)
 		flush_neighbours();
-	alog("restored (epoch %llu) as %s; the clock was %llu ms behind", (unsigned long long)epoch, host,
-	     (unsigned long long)((ns > before ? ns - before : 0) / 1000000));
+	bool release = false;
+	if (prec_bool(b, "release", &release) && release)
+		hold_release("a clone, its identity set");
+	alog("restored (epoch %llu) as %s; the clock was %llu ms behind", (unsigned long long)epoch,
+	     host ? host : "itself", (unsigned long long)((ns > before ? ns - before : 0) / 1000000));
 	pmsg_init_reply(&r, req);
 	prec_set_uint(&r, &r.body, "uptime_ms", boottime_ms());
 	prec_set_uint(&r, &r.body, "clock_step_ms", (ns > before ? ns - before : 0) / 1000000);

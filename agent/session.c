@@ -288,6 +288,7 @@ int session_start(const struct precord *req, char *why, size_t whylen)
 		health_configure(prec_str(req, "health_cmd"), (unsigned)interval, (unsigned)retries);
 		if (!(s->run_opts = container_run_options(req)))
 			goto fail;
+		s->hold = prec_bool(req, "hold", &b) && b;
 		/* podman load first (the run is spawned when the load ends), unless the image is
 		 * already in the guest's store */
 		if ((rc = container_run(s, prec_str(req, "image"), why, whylen)) != PE_OK)

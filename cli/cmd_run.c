@@ -22,7 +22,8 @@
 static const char usage_text[] =
     "usage: fcvm podman run [OPTIONS] IMAGE [CMD [ARG...]]\n"
     "  the VM:  --name NAME, --cpu N, --mem MiB, --accel auto|kvm|tcg, --rm, -d/--detach,\n"
-    "           --network bridged|rootless|none, -p/--publish [IP:]HOST:GUEST[/tcp|udp]\n"
+    "           --network bridged|rootless|none, -p/--publish [IP:]HOST:GUEST[/tcp|udp],\n"
+    "           --no-snapshot (or FCVM_NO_SNAPSHOT=1): boot, neither from nor into the startup cache\n"
     "  as podman run: -i, -t, -e/--env KEY[=VALUE], --env-file FILE, -w/--workdir DIR,\n"
     "           -u/--user USER[:GROUP], --hostname NAME, --entrypoint CMD, -l/--label K=V,\n"
     "           --read-only, --tmpfs DIR[:OPTS], --cap-add CAP, --cap-drop CAP, --privileged,\n"
@@ -204,6 +205,7 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 		O_HEALTH_CMD,
 		O_HEALTH_INTERVAL,
 		O_HEALTH_RETRIES,
+		O_NO_SNAPSHOT,
 	};
 	static const struct option opts[] = {
 	    {"name", required_argument, NULL, O_NAME},
@@ -232,6 +234,7 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 	    {"health-cmd", required_argument, NULL, O_HEALTH_CMD},
 	    {"health-interval", required_argument, NULL, O_HEALTH_INTERVAL},
 	    {"health-retries", required_argument, NULL, O_HEALTH_RETRIES},
+	    {"no-snapshot", no_argument, NULL, O_NO_SNAPSHOT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -257,11 +260,15 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 	    {O_HEALTH_CMD, "health_cmd", FO_STR},
 	    {O_HEALTH_INTERVAL, "health_interval", FO_SECONDS},
 	    {O_HEALTH_RETRIES, "health_retries", FO_UINT},
+	    {O_NO_SNAPSHOT, "no_cache", FO_FLAG},
 	};
 	struct pmsg req;
 	pmsg_init(&req, PK_REQUEST, OP_VM_RUN, 0);
 	bool detach = false, tty = false, in = false, bad = false;
 	int c, r;
+	const char *no_snap = getenv("FCVM_NO_SNAPSHOT");
+	if (no_snap && *no_snap && strcmp(no_snap, "0") != 0)
+		prec_set_bool(&req, &req.body, "no_cache", true);
 	optind = 1;
 	opterr = 0; /* the refused options get their reason; others getopt's message below */
 	while (!bad && (c = getopt_long(argc, argv, "+e:dithp:w:u:l:", opts, NULL)) != -1) {

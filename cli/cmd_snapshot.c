@@ -1,7 +1,8 @@
 /* fcvm snapshot create VM --tag TAG [--json]
  * fcvm snapshot run TAG [--name NAME] [-d] [-i] [-t] [--rm] [--network MODE] [-p ...]
  * fcvm snapshot ls [--json]
- * fcvm snapshot rm TAG */
+ * fcvm snapshot rm TAG
+ * fcvm snapshot prune */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,8 @@ static const char usage_text[] =
     "                             [-p|--publish [IP:]HOST:GUEST[/tcp|udp]]...\n"
     "                                                   a clone of TAG, its container running on\n"
     "       fcvm snapshot ls [--json]\n"
-    "       fcvm snapshot rm TAG\n";
+    "       fcvm snapshot rm TAG\n"
+    "       fcvm snapshot prune                        remove your startup-cache entries (kind cache)\n";
 
 static int usage(bool help)
 {
@@ -178,8 +180,8 @@ static int snap_ls(int argc, char **argv, struct cli_opts *o)
 	if (code == EXIT_OK && o->json) {
 		cli_print_json_list(&rep.body, "snapshots");
 	} else if (code == EXIT_OK) {
-		printf("%-20s %-20s %-24s %-12s %10s %10s %6s %6s\n", "TAG", "VM", "IMAGE", "CREATED", "SIZE", "MEMORY",
-		       "CLONES", "OWNER");
+		printf("%-20s %-5s %-20s %-24s %-12s %10s %10s %6s %6s\n", "TAG", "KIND", "VM", "IMAGE", "CREATED",
+		       "SIZE", "MEMORY", "CLONES", "OWNER");
 		const struct pval *l = prec_get(&rep.body, "snapshots");
 		for (uint32_t i = 0; l && i < l->recs.n; i++) {
 			const struct precord *r = &l->recs.v[i];
@@ -193,9 +195,10 @@ static int snap_ls(int argc, char **argv, struct cli_opts *o)
 			cli_age(created, when, sizeof(when));
 			mib(size, s1, sizeof(s1));
 			snprintf(s2, sizeof(s2), "%llu MiB", (unsigned long long)mem);
-			printf("%-20s %-20s %-24.24s %-12s %10s %10s %6llu %6llu\n", prec_str(r, "tag"),
-			       prec_str(r, "vm"), prec_str(r, "image"), when, s1, s2, (unsigned long long)clones,
-			       (unsigned long long)owner);
+			const char *kind = prec_str(r, "kind");
+			printf("%-20s %-5s %-20s %-24.24s %-12s %10s %10s %6llu %6llu\n", prec_str(r, "tag"),
+			       kind ? kind : "user", prec_str(r, "vm"), prec_str(r, "image"), when, s1, s2,
+			       (unsigned long long)clones, (unsigned long long)owner);
 		}
 	}
 	pmsg_free(&rep);
@@ -215,6 +218,39 @@ static int snap_rm(int argc, char **argv, struct cli_opts *o)
 	return code;
 }
 
+static int snap_prune(int argc, char **argv, struct cli_opts *o)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			o->json = true;
+		else
+			return usage(strcmp(argv[i], "-h") == 0);
+	}
+	struct pmsg req, rep;
+	pmsg_init(&req, PK_REQUEST, OP_SNAPSHOT_PRUNE, 0);
+	int code = cli_simple_call(o, &req, &rep);
+	pmsg_free(&req);
+	uint64_t removed = 0, bytes = 0, kept = 0;
+	prec_uint(&rep.body, "removed", &removed);
+	prec_uint(&rep.body, "bytes", &bytes);
+	prec_uint(&rep.body, "kept", &kept);
+	if (code == EXIT_OK && o->json) {
+		printf("{\"removed\":%llu,\"bytes\":%llu,\"kept\":%llu}\n", (unsigned long long)removed,
+		       (unsigned long long)bytes, (unsigned long long)kept);
+	} else if (code == EXIT_OK) {
+		char s1[32];
+		mib(bytes, s1, sizeof(s1));
+		printf("removed %llu startup-cache entr%s (%s)", (unsigned long long)removed,
+		       removed == 1 ? "y" : "ies", s1);
+		if (kept)
+			printf("; %llu kept: a clone runs from %s", (unsigned long long)kept,
+			       kept == 1 ? "it" : "them");
+		printf("\n");
+	}
+	pmsg_free(&rep);
+	return code;
+}
+
 int cmd_snapshot(int argc, char **argv, struct cli_opts *o)
 {
 	if (argc < 2)
@@ -230,5 +266,7 @@ int cmd_snapshot(int argc, char **argv, struct cli_opts *o)
 		return snap_ls(argc, argv, o);
 	if (strcmp(sub, "rm") == 0)
 		return snap_rm(argc, argv, o);
+	if (strcmp(sub, "prune") == 0)
+		return snap_prune(argc, argv, o);
 	return usage(strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0);
 }

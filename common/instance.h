@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 enum helper_id { HELPER_NETD, HELPER_STORED, HELPER_UFFDD, HELPER__COUNT };
@@ -26,8 +27,12 @@ struct instance {
 	uid_t vmm_uid; /* VMMs without a uid of their own (system mode: FCVM_VMM_USER) */
 	gid_t vmm_gid;
 	const char *mode_name; /* "system" | "rootless" */
-	char tag[9];	       /* 8 hex digits from the state directory: names this instance's kernel objects
-				  (netd's nftables table and link records), so instances never touch each other's */
+	/* the startup cache's bound per user, in MiB (FCVM_CACHE_MAX_MB when the instance starts;
+	 * 0: no cache); cache_max_set false: the supervisor's default */
+	uint64_t cache_max_mb;
+	bool cache_max_set;
+	char tag[9]; /* 8 hex digits from the state directory: names this instance's kernel objects
+			(netd's nftables table and link records), so instances never touch each other's */
 };
 
 const char *helper_name(enum helper_id id);

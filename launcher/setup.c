@@ -325,6 +325,16 @@ int launcher_setup_main(int argc, char **argv)
 	if (assets ? snprintf(in.assets_dir, sizeof(in.assets_dir), "%s", assets) >= (int)sizeof(in.assets_dir)
 		   : assets_dir_default(in.assets_dir, sizeof(in.assets_dir)) < 0)
 		return fail("cannot tell where the guest assets are (set --assets DIR or FCVM_ASSETS)");
+	const char *cache_max = getenv("FCVM_CACHE_MAX_MB");
+	if (cache_max && *cache_max) {
+		char *end;
+		errno = 0;
+		unsigned long long mb = strtoull(cache_max, &end, 10);
+		if (errno || *end || cache_max[0] == '-' || mb > (UINT64_MAX >> 21))
+			return fail("FCVM_CACHE_MAX_MB=%s is not a number of MiB", cache_max);
+		in.cache_max_mb = mb;
+		in.cache_max_set = true;
+	}
 	/* a user without assets of their own uses the host's (built once by `sudo fcvm setup`) */
 	char manifest[PATH_MAX + 32];
 	snprintf(manifest, sizeof(manifest), "%s/%s", in.assets_dir, FCVM_ASSETS_MANIFEST);

@@ -224,10 +224,14 @@ static const struct field_def agent_health_rep[] = {
 /* kind: run (the container: podman load + podman run; once per VM), exec (podman exec in
  * it), vm (a command in the guest itself). An empty argv with run keeps the image's command. */
 static const struct field_def proc_start_req[] = {
-    F_UINT("session", true, 1, SESSION_MAX), F_STR("kind", true, 1, 8, SC_IDENT),
+    F_UINT("session", true, 1, SESSION_MAX),
+    F_STR("kind", true, 1, 8, SC_IDENT),
     F_STRLIST("argv", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY), /* absent: the image's command (run) */
     F_STRLIST("env", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY),  /* KEY=VALUE */
-    F_BOOL("tty", false), F_BOOL("stdin", false), F_UINT("rows", false, 1, 4096), F_UINT("cols", false, 1, 4096),
+    F_BOOL("tty", false),
+    F_BOOL("stdin", false),
+    F_UINT("rows", false, 1, 4096),
+    F_UINT("cols", false, 1, 4096),
     F_STR("image", false, 1, 256, SC_TEXT),   /* run: a reference already in the guest's store: no load */
     F_STR("workdir", false, 1, 4096, SC_ANY), /* -w (exec) */
     F_STR("user", false, 1, 256, SC_TEXT),    /* -u USER[:GROUP] (exec) */
@@ -235,13 +239,18 @@ static const struct field_def proc_start_req[] = {
     F_BOOL("detach", false),		      /* exec -d: podman exec's own */
     /* run: podman run's options, each passed as --NAME=VALUE (never a separate argument) */
     F_STR("hostname", false, 1, 64, SC_IDENT),
-    F_STR("entrypoint", false, 1, ARG_LEN_MAX, SC_ANY),			     /* a command, or a JSON array of one */
-    F_STRLIST("labels", false, 64, 256, SC_TEXT),			     /* KEY=VALUE */
-    F_BOOL("read_only", false), F_STRLIST("tmpfs", false, 16, 256, SC_TEXT), /* DIR[:OPTIONS] */
-    F_STRLIST("cap_add", false, 64, 32, SC_IDENT), F_STRLIST("cap_drop", false, 64, 32, SC_IDENT),
+    F_STR("entrypoint", false, 1, ARG_LEN_MAX, SC_ANY), /* a command, or a JSON array of one */
+    F_STRLIST("labels", false, 64, 256, SC_TEXT),	/* KEY=VALUE */
+    F_BOOL("read_only", false),
+    F_STRLIST("tmpfs", false, 16, 256, SC_TEXT), /* DIR[:OPTIONS] */
+    F_STRLIST("cap_add", false, 64, 32, SC_IDENT),
+    F_STRLIST("cap_drop", false, 64, 32, SC_IDENT),
     F_STR("health_cmd", false, 1, ARG_LEN_MAX, SC_ANY), /* run by the agent in the container (sh -c) */
     F_UINT("health_interval", false, 1, 86400),		/* seconds between health_cmd runs */
     F_UINT("health_retries", false, 1, 100),		/* failures in a row that make it unhealthy */
+    /* run: hold the container just before its process starts, send container_held and wait
+     * for container_go (the startup cache's snapshot is taken then) */
+    F_BOOL("hold", false),
 };
 static const struct field_def proc_input_ev[] = {
     F_UINT("session", true, 1, SESSION_MAX), F_BIN("data", false, 0, CHUNK_MAX),
@@ -297,6 +306,7 @@ static const struct field_def vm_run_req[] = {
     F_STR("accel", false, 1, 8, SC_IDENT),		 /* auto | kvm | tcg */
     F_UINT("rows", false, 1, 4096),
     F_UINT("cols", false, 1, 4096),
+    F_BOOL("no_cache", false), /* --no-snapshot: neither from nor into the startup cache */
     /* podman run's options (proc_start says what each is) */
     F_STR("workdir", false, 1, 4096, SC_ANY),
     F_STR("user", false, 1, 256, SC_TEXT),
@@ -384,6 +394,8 @@ static const struct field_def snap_info_fields[] = {
     F_UINT("size", false, 0, UINT64_MAX),	 /* all of it, allocated */
     F_UINT("clones", false, 0, UINT32_MAX),	 /* running clones (the supervisor's count) */
     F_STR("disk_format", false, 3, 5, SC_IDENT), /* store_snap_open: the clone's disk, raw | qcow2 */
+    F_STR("kind", false, 1, 8, SC_IDENT),	 /* user (snapshot create) | cache (the startup cache) */
+    F_UINT("used_ms", false, 0, UINT64_MAX),	 /* last cloned (realtime), else created_ms */
 };
 static const struct record_def snap_info = REC(snap_info_fields);
 static const struct field_def snap_list_rep[] = {
@@ -433,6 +445,7 @@ static const struct field_def store_snap_commit_req[] = {
     F_STR("accel", true, 1, 8, SC_IDENT),
     F_STR("assets", true, 1, 64, SC_IDENT),
     F_STR("network", true, 1, 16, SC_IDENT),
+    F_STR("kind", false, 1, 8, SC_IDENT), /* user (absent) | cache */
 };
 static const struct field_def store_snap_open_req[] = {
     F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
@@ -442,10 +455,15 @@ static const struct field_def store_snap_open_req[] = {
 /* A clone is not the VM it was snapshotted from: the wall clock, the kernel's entropy and
  * the hostname are set again, the neighbour cache flushed (its gateway is another tap). */
 static const struct field_def agent_restore_req[] = {
-    F_UINT("epoch", true, 1, UINT32_MAX),	       /* restores of this guest so far, counting this one */
-    F_UINT("time_ns", true, 0, UINT64_MAX),	       /* the host's CLOCK_REALTIME as it sends this */
-    F_BIN("entropy", true, 32, 256),		       /* fresh bytes from the host's getrandom */
-    F_STR("hostname", true, 1, VM_NAME_MAX, SC_IDENT), /* the clone's name */
+    F_UINT("epoch", true, 1, UINT32_MAX),		/* restores of this guest so far, counting this one */
+    F_UINT("time_ns", true, 0, UINT64_MAX),		/* the host's CLOCK_REALTIME as it sends this */
+    F_BIN("entropy", true, 32, 256),			/* fresh bytes from the host's getrandom */
+    F_STR("hostname", false, 1, VM_NAME_MAX, SC_IDENT), /* the clone's name (absent: kept) */
+    F_BOOL("release", false), /* a container held before its start (proc_start hold): let it go */
+};
+static const struct field_def snapshot_prune_rep[] = {
+    F_UINT("removed", true, 0, UINT32_MAX), F_UINT("bytes", true, 0, UINT64_MAX), /* allocated, freed */
+    F_UINT("kept", true, 0, UINT32_MAX),					  /* entries a clone still runs from */
 };
 static const struct field_def agent_restore_rep[] = {
     F_UINT("uptime_ms", true, 0, UINT64_MAX),
@@ -627,6 +645,12 @@ static const struct op_def ops[OP__COUNT] = {
 			      .name = "store_snap_remove",
 			      .req = REC(snap_tag_req),
 			      .rep = REC_EMPTY},
+    [OP_SNAPSHOT_PRUNE] = {.id = OP_SNAPSHOT_PRUNE,
+			   .name = "snapshot_prune",
+			   .req = REC_EMPTY,
+			   .rep = REC(snapshot_prune_rep)},
+    EVENT_OP(OP_CONTAINER_HELD, "container_held", session_only),
+    EVENT_OP(OP_CONTAINER_GO, "container_go", session_only),
 };
 
 const struct op_def *proto_op(enum proto_op id)

@@ -170,6 +170,10 @@ enum proto_op {
 	OP_STORE_SNAP_REMOVE,
 	/* supervisor -> agent: a clone's first request, before any other (docs/snapshots.md) */
 	OP_AGENT_RESTORE,
+
+	OP_SNAPSHOT_PRUNE, /* the caller's startup-cache entries (supervisor/startup_cache.c) */
+	OP_CONTAINER_HELD, /* agent -> supervisor: the container waits before its process starts */
+	OP_CONTAINER_GO,   /* supervisor -> agent: let it start */
 	OP__COUNT
 };
 

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "proto/stream.h"
+#include "supervisor/startup_cache.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/vm.h"
 
@@ -127,6 +128,9 @@ static void on_event(struct vm *vm, const struct pmsg *m)
 		break;
 	case OP_PROC_EXIT:
 		vm_on_exit(vm, &m->body);
+		break;
+	case OP_CONTAINER_HELD:
+		cache_on_held(vm, &m->body);
 		break;
 	default:
 		log_audit("%s: agent sent unexpected '%s'", vm->name, m->op->name);

@@ -23,7 +23,10 @@
 
 struct snapshot_job {
 	struct supervisor *s;
-	struct client *c;
+	struct client *c; /* snapshot create's; NULL: the supervisor's own (done is called) */
+	snapshot_done_cb done;
+	void *done_arg;
+	char kind[8];
 	struct pmsg rep;
 	struct vm *vm; /* NULL once the VM has gone */
 	char tag[65];
@@ -62,12 +65,18 @@ static void ignore_reply(struct pmsg *rep, void *arg)
 		log_err("snapshot: stored: %s", rep->err_msg ? rep->err_msg : "?");
 }
 
-static void job_free(struct snapshot_job *j)
+/* The end, either way: the client is answered, or the supervisor's caller told. */
+static void job_finish(struct snapshot_job *j)
 {
 	if (j->vm)
 		j->vm->snapshot = NULL;
 	close_fdp(&j->state_fd);
-	client_release(j->c);
+	if (j->c) {
+		client_send(j->c, &j->rep);
+		client_release(j->c);
+	} else if (j->done) {
+		j->done(j->vm, &j->rep, j->done_arg);
+	}
 	pmsg_free(&j->rep);
 	free(j);
 }
@@ -99,8 +108,7 @@ static void job_fail(struct snapshot_job *j, int code, const char *fmt, ...)
 	if (j->vm && j->stopped)
 		vmm_of(j->vm)->resume(j->vm, on_resumed_after_failure, NULL);
 	pmsg_set_error(&j->rep, code, "%s", msg);
-	client_send(j->c, &j->rep);
-	job_free(j);
+	job_finish(j);
 }
 
 /* The VM goes away while a snapshot of it is being taken: the step in flight (the VMM's,
@@ -125,8 +133,7 @@ static void on_resumed(struct vm *vm, bool ok, const char *error, void *arg)
 	prec_set_uint(&j->rep, &j->rep.body, "copy_ms", now - j->t_state);
 	log_info("%s: snapshot '%s' taken, paused %llu ms (device state %llu ms)", vm->name, j->tag,
 		 (unsigned long long)(now - j->t_stop), (unsigned long long)(j->t_state - j->t_stop));
-	client_send(j->c, &j->rep);
-	job_free(j);
+	job_finish(j);
 }
 
 static void on_commit(struct pmsg *rep, void *arg)
@@ -177,6 +184,7 @@ static void on_saved(struct vm *vm, bool ok, const char *error, void *arg)
 	prec_set_str(&req, &req.body, "accel", accel_name(vm->qc.accel));
 	prec_set_str(&req, &req.body, "assets", assets);
 	prec_set_str(&req, &req.body, "network", vm->network);
+	prec_set_str(&req, &req.body, "kind", j->kind);
 	int ram = fcntl(vm->ram_fd, F_DUPFD_CLOEXEC, 3), image = fcntl(vm->image_fd, F_DUPFD_CLOEXEC, 3);
 	if (ram < 0 || image < 0) {
 		close_fdp(&ram);
@@ -229,6 +237,77 @@ static bool may_see(const struct client *c, uid_t owner)
 	return c->uid == 0 || c->uid == owner;
 }
 
+/* Why VM cannot be snapshotted now, into why (0: it can), as a PE_ code. */
+static int cannot_snapshot(const struct vm *vm, bool booting_ok, char *why, size_t n)
+{
+	if ((vm->status != VM_RUNNING && !(booting_ok && vm->status == VM_BOOTING)) || !vm->qmp) {
+		snprintf(why, n, "VM '%s' is %s: only a running VM can be snapshotted", vm->name,
+			 vm_status_name(vm->status));
+		return PE_BUSY;
+	}
+	if (vm->qc.restore && vm->cache.from) {
+		snprintf(why, n,
+			 "VM '%s' was started from the startup cache, as a clone of its entry: it cannot be "
+			 "snapshotted (start it with --no-snapshot to take snapshots of it)",
+			 vm->name);
+		return PE_INVALID;
+	}
+	if (vm->qc.restore) {
+		snprintf(why, n, "VM '%s' is a clone of '%s': snapshot the VM it was cloned from", vm->name,
+			 vm->clone_of);
+		return PE_INVALID;
+	}
+	if (vm->ram_fd < 0 || vm->image_fd < 0) {
+		snprintf(why, n,
+			 "VM '%s' was re-attached by a restarted supervisor, which has no hold on its memory: it "
+			 "cannot be snapshotted (start it again)",
+			 vm->name);
+		return PE_INVALID;
+	}
+	if (vm->snapshot) {
+		snprintf(why, n, "a snapshot of VM '%s' is being taken", vm->name);
+		return PE_BUSY;
+	}
+	return 0;
+}
+
+static struct snapshot_job *job_start(struct vm *vm, const char *tag, const char *kind)
+{
+	struct snapshot_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		abort();
+	j->s = vm->sup;
+	j->vm = vm;
+	j->state_fd = -1;
+	snprintf(j->tag, sizeof(j->tag), "%s", tag);
+	snprintf(j->kind, sizeof(j->kind), "%s", kind);
+	vm->snapshot = j;
+	return j;
+}
+
+static void job_begin(struct snapshot_job *j)
+{
+	struct pmsg sreq;
+	pmsg_init(&sreq, PK_REQUEST, OP_STORE_SNAP_BEGIN, 0);
+	prec_set_str(&sreq, &sreq.body, "tag", j->tag);
+	helper_call(j->s, HELPER_STORED, &sreq, on_begun, j);
+	pmsg_free(&sreq);
+}
+
+int snapshot_take(struct vm *vm, const char *tag, const char *kind, snapshot_done_cb done, void *arg)
+{
+	char why[300];
+	int code = cannot_snapshot(vm, true, why, sizeof(why)); /* the cache's boot entry: agent up */
+	if (code)
+		return code;
+	struct snapshot_job *j = job_start(vm, tag, kind);
+	j->done = done;
+	j->done_arg = arg;
+	pmsg_init(&j->rep, PK_REPLY, OP_SNAPSHOT_CREATE, 0);
+	job_begin(j);
+	return PE_OK;
+}
+
 void op_snapshot_create(struct client *c, const struct pmsg *req)
 {
 	const char *name = prec_str(&req->body, "vm"), *tag = prec_str(&req->body, "tag");
@@ -237,43 +316,22 @@ void op_snapshot_create(struct client *c, const struct pmsg *req)
 		client_refuse(c, req, PE_NOT_FOUND, "no VM named '%s' (see `fcvm ls`)", name);
 		return;
 	}
-	if (vm->status != VM_RUNNING || !vm->qmp) {
-		client_refuse(c, req, PE_BUSY, "VM '%s' is %s: only a running VM can be snapshotted", name,
-			      vm_status_name(vm->status));
+	if (strncmp(tag, CACHE_TAG_PREFIX, strlen(CACHE_TAG_PREFIX)) == 0) {
+		client_refuse(c, req, PE_INVALID, "tags beginning with '%s' are the startup cache's: choose another",
+			      CACHE_TAG_PREFIX);
 		return;
 	}
-	if (vm->qc.restore) {
-		client_refuse(c, req, PE_INVALID, "VM '%s' is a clone of '%s': snapshot the VM it was cloned from",
-			      name, vm->clone_of);
+	char why[300];
+	int code = cannot_snapshot(vm, false, why, sizeof(why));
+	if (code) {
+		client_refuse(c, req, code, "%s", why);
 		return;
 	}
-	if (vm->ram_fd < 0 || vm->image_fd < 0) {
-		client_refuse(c, req, PE_INVALID,
-			      "VM '%s' was re-attached by a restarted supervisor, which has no hold on its memory: "
-			      "it cannot be snapshotted (start it again)",
-			      name);
-		return;
-	}
-	if (vm->snapshot) {
-		client_refuse(c, req, PE_BUSY, "a snapshot of VM '%s' is being taken", name);
-		return;
-	}
-	struct snapshot_job *j = calloc(1, sizeof(*j));
-	if (!j)
-		abort();
-	j->s = c->sup;
+	struct snapshot_job *j = job_start(vm, tag, "user");
 	j->c = c;
-	j->vm = vm;
-	j->state_fd = -1;
-	snprintf(j->tag, sizeof(j->tag), "%s", tag);
 	client_hold(c);
 	pmsg_init_reply(&j->rep, req);
-	vm->snapshot = j;
-	struct pmsg sreq;
-	pmsg_init(&sreq, PK_REQUEST, OP_STORE_SNAP_BEGIN, 0);
-	prec_set_str(&sreq, &sreq.body, "tag", j->tag);
-	helper_call(j->s, HELPER_STORED, &sreq, on_begun, j);
-	pmsg_free(&sreq);
+	job_begin(j);
 }
 
 void op_snapshot_run(struct client *c, const struct pmsg *req)
@@ -285,7 +343,7 @@ void op_snapshot_run(struct client *c, const struct pmsg *req)
 	vm_run(c, req); /* the clone branch of a VM's start (vm_clone.c) */
 }
 
-static unsigned clones_of(struct supervisor *s, const char *tag)
+unsigned snapshot_clones(struct supervisor *s, const char *tag)
 {
 	unsigned n = 0;
 	for (const struct vm *vm = TAILQ_FIRST(&s->vms); vm; vm = TAILQ_NEXT(vm, link))
@@ -314,7 +372,7 @@ static void on_list(struct pmsg *rep, void *arg)
 		if (!out)
 			break;
 		prec_copy(&l->rep, out, in);
-		prec_set_uint(&l->rep, out, "clones", clones_of(l->c->sup, prec_str(in, "tag")));
+		prec_set_uint(&l->rep, out, "clones", snapshot_clones(l->c->sup, prec_str(in, "tag")));
 	}
 	client_send(l->c, &l->rep);
 	client_release(l->c);
@@ -372,7 +430,7 @@ static void on_rm_list(struct pmsg *rep, void *arg)
 	uint64_t owner = 0;
 	if (found)
 		prec_uint(found, "owner", &owner);
-	unsigned n = clones_of(r->c->sup, r->tag);
+	unsigned n = snapshot_clones(r->c->sup, r->tag);
 	if (rep->err_code != PE_OK) {
 		pmsg_set_error(&r->rep, rep->err_code, "%s", rep->err_msg ? rep->err_msg : "stored failed");
 	} else if (!found || !may_see(r->c, (uid_t)owner)) {

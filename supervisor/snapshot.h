@@ -12,6 +12,7 @@ struct supervisor;
 struct vm;
 
 void op_snapshot_create(struct client *c, const struct pmsg *req);
+void op_snapshot_prune(struct client *c, const struct pmsg *req); /* startup_cache.c */
 void op_snapshot_run(struct client *c, const struct pmsg *req);
 void op_snapshot_list(struct client *c, const struct pmsg *req);
 void op_snapshot_remove(struct client *c, const struct pmsg *req);
@@ -19,6 +20,18 @@ void op_snapshot_remove(struct client *c, const struct pmsg *req);
 /* The guest assets a snapshot depends on (kernel and root filesystem, by their content
  * names): a clone runs only on the same. 0 or -1. */
 int snapshot_assets_id(struct supervisor *s, char *buf, size_t n);
+/* The startup cache's tags (startup_cache.c): `snapshot create` refuses them. */
+#define CACHE_TAG_PREFIX "cache-"
+
+/* A snapshot the supervisor takes for itself (KIND "cache"): DONE gets the outcome, as a
+ * snapshot_create reply (err_code), with the VM (NULL if it went away meanwhile). Returns
+ * PE_OK, or why it cannot be taken now (DONE is then never called). */
+typedef void (*snapshot_done_cb)(struct vm *vm, const struct pmsg *result, void *arg);
+int snapshot_take(struct vm *vm, const char *tag, const char *kind, snapshot_done_cb done, void *arg);
+
+/* VMs (clones, running or not) made from snapshot TAG. */
+unsigned snapshot_clones(struct supervisor *s, const char *tag);
+
 /* The VM goes away while a snapshot of it is being taken: the snapshot fails. */
 void snapshot_vm_gone(struct vm *vm);
 

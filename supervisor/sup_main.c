@@ -23,6 +23,10 @@
 #define DRAIN_POLL_MS 10
 #define DRAIN_MAX_MS  1000
 
+/* The startup cache's bound per user: the instance's (FCVM_CACHE_MAX_MB as it started; 0
+ * turns the cache off), else 4 GiB. */
+#define CACHE_DEFAULT_MAX_MB 4096
+
 static void on_ready_ack(struct pmsg *rep, void *arg)
 {
 	(void)arg;
@@ -150,6 +154,7 @@ int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd,
 	s.kvm_usable = accel_kvm_usable("/sys");
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	s.host_cpus = ncpu > 0 ? (unsigned)ncpu : 1;
+	s.cache_max_bytes = (inst->cache_max_set ? inst->cache_max_mb : CACHE_DEFAULT_MAX_MB) << 20;
 	int keep[] = {listen_fd, launcher_fd, s.vms_dirfd};
 	size_t nkeep = ARRAY_LEN(keep);
 	/* its empty root shows /proc and, read-only, the guest assets */

@@ -231,6 +231,7 @@ static const struct control_op control_ops[] = {
     {OP_SNAPSHOT_RUN, WHO_CLIENT, op_snapshot_run},
     {OP_SNAPSHOT_LIST, WHO_CLIENT, op_snapshot_list},
     {OP_SNAPSHOT_REMOVE, WHO_CLIENT, op_snapshot_remove},
+    {OP_SNAPSHOT_PRUNE, WHO_CLIENT, op_snapshot_prune},
 };
 
 const struct control_op *control_op_find(enum proto_op op)

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/client.h"
+#include "supervisor/startup_cache.h"
 #include "supervisor/vm.h"
 #include "supervisor/vmm.h"
 #include "supervisor/vm_start.h"
@@ -72,7 +73,6 @@ static void start_free(struct vm_start *st)
 #define HELPER_RETRY_MS	 100 /* stored or netd (re)starting: ask again, for up to ~10 s */
 #define HELPER_TRIES_MAX 100
 
-static void ask_for_disk(struct vm_start *st);
 static void on_pasta(struct pmsg *rep, void *arg);
 static void start_done(struct vm_start *st);
 
@@ -347,7 +347,7 @@ static void ask_for_net(struct vm_start *st)
 static void on_disk(struct pmsg *rep, void *arg)
 {
 	struct vm_start *st = arg;
-	if (start_retry_later(st, rep, ask_for_disk))
+	if (start_retry_later(st, rep, start_ask_for_disk))
 		return;
 	if (rep->err_code != PE_OK) {
 		start_fail(st, rep->err_code, "no disk for the VM: %s", rep->err_msg ? rep->err_msg : "?");
@@ -511,6 +511,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 		st->want_mem = prec_uint(&req->body, "mem", &u) ? (unsigned)u : 0;
 	}
 	st->net_fds[0] = st->net_fds[1] = st->net_fds[2] = -1;
+	st->cache_try = -1;
 	pmsg_init_reply(&st->rep, req);
 	client_hold(c);
 	int rc = vm_net_parse(vm, &st->net_req, &req->body, err, sizeof(err));
@@ -559,11 +560,13 @@ void vm_run(struct client *c, const struct pmsg *req)
 	}
 	if (clone)
 		clone_ask_for_snapshot(st);
+	else if (cache_plan(st, req))
+		cache_next(st);
 	else
-		ask_for_disk(st);
+		start_ask_for_disk(st);
 }
 
-static void ask_for_disk(struct vm_start *st)
+void start_ask_for_disk(struct vm_start *st)
 {
 	struct pmsg dreq;
 	char disk[80];

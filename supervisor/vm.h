@@ -117,7 +117,13 @@ struct vm {
 	struct vmm_op *vmm_op;	       /* the VMM saving or restoring (vmm_qemu.c) */
 	bool identity_set;	       /* a clone's agent acknowledged agent_restore */
 	struct snapshot_job *snapshot; /* a snapshot being taken of it (snapshot.c) */
-	int log_fd;		       /* the container's output, records of [stream u8][len u32 BE][bytes] */
+	struct {		       /* the startup cache (startup_cache.c) */
+		char build[2][48];     /* entries to take on its way up, by level ("": none) */
+		bool busy;	       /* a boot entry is being taken: the container's start waits */
+		bool from;	       /* started from an entry: a clone that keeps the guest's hostname */
+		bool release;	       /* from a start entry: its held container is let go */
+	} cache;
+	int log_fd; /* the container's output, records of [stream u8][len u32 BE][bytes] */
 	struct agent_link agent;
 	struct evbuffer *agent_queue; /* events for the agent before the VM runs (agent_send_event) */
 	bool agent_up;

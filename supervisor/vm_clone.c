@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "supervisor/client.h"
 #include "supervisor/snapshot.h"
+#include "supervisor/startup_cache.h"
 #include "supervisor/vm.h"
 #include "supervisor/vmm.h"
 #include "supervisor/vm_start.h"
@@ -42,6 +43,8 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 	char assets[80];
 	if (start_retry_later(st, rep, clone_ask_for_snapshot))
 		return;
+	if (rep->err_code != PE_OK && cache_open_failed(st, rep))
+		return;
 	if (rep->err_code == PE_NOT_FOUND) {
 		start_fail(st, PE_NOT_FOUND, "no snapshot tagged '%s' (see `fcvm snapshot ls`)", st->tag);
 		return;
@@ -56,6 +59,7 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 	st->ram_fd = pmsg_take_fd(rep, 0);
 	st->state_fd = pmsg_take_fd(rep, 1);
 	st->disk_fd = pmsg_take_fd(rep, 2);
+	close_fdp(&st->image_fd); /* a cached run's, from its client: the entry has the same image */
 	st->image_fd = pmsg_take_fd(rep, 3);
 	st->disk_base_fd = pmsg_take_fd(rep, 4);
 	vm->qc.disk_overlay = strcmp(prec_str(b, "disk_format") ? prec_str(b, "disk_format") : "", "qcow2") == 0;
@@ -107,7 +111,10 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 	vm->qc.mem_mib = (unsigned)mem;
 	vm->qc.accel = strcmp(prec_str(b, "accel"), "kvm") == 0 ? ACCEL_KVM : ACCEL_TCG;
 	vm->qc.restore = true;
-	snprintf(vm->image, sizeof(vm->image), "%s", prec_str(b, "image"));
+	if (st->cache_try >= 0)
+		cache_opened(st); /* its image keeps the name the user gave */
+	else
+		snprintf(vm->image, sizeof(vm->image), "%s", prec_str(b, "image"));
 	start_have_disk(st);
 }
 
@@ -160,7 +167,10 @@ void clone_identity(struct vm *vm)
 	prec_set_uint(&req, &req.body, "epoch", 1);
 	prec_set_uint(&req, &req.body, "time_ns", now_realtime_ns());
 	prec_set_bin(&req, &req.body, "entropy", entropy, sizeof(entropy));
-	prec_set_str(&req, &req.body, "hostname", vm->name);
+	if (!vm->cache.from) /* a cached run is a VM as a cold one is: the guest's own hostname */
+		prec_set_str(&req, &req.body, "hostname", vm->name);
+	if (vm->cache.release)
+		prec_set_bool(&req, &req.body, "release", true);
 	agent_call(vm, &req, on_identity, NULL);
 	pmsg_free(&req);
 	explicit_bzero(entropy, sizeof(entropy));

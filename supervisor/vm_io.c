@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/client.h"
+#include "supervisor/startup_cache.h"
 #include "supervisor/vm.h"
 
 #define CLIENT_HIGH_WATER (256 * 1024) /* bytes queued to a client before acks wait */
@@ -311,6 +312,9 @@ void vm_agent_ready(struct vm *vm, const struct precord *hello)
 		clone_identity(vm);
 		return;
 	}
+	/* a new VM's boot entry of the startup cache, before anything else reaches the guest */
+	if (vm->status == VM_BOOTING && !vm->clone_of[0] && !vm->reattached && cache_before_run(vm))
+		return;
 	if (vm->status == VM_BOOTING) {
 		vm->status = VM_RUNNING;
 		event_del(vm->timer);

@@ -27,12 +27,17 @@ struct vm_start {
 	bool has_net;
 	bool net_asked; /* --network given (a clone: else its snapshot's decides) */
 	int net_fds[3]; /* from netd: tap (QEMU's), netns and userns (pasta's) */
+	/* the startup cache (startup_cache.c): each level's tag, the level being tried (-1: none) */
+	char cache_tag[2][48];
+	int cache_try;
 };
 
 /* The start failed: the client is told, and what was made is taken down. */
 void start_fail(struct vm_start *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A helper answered that it is (re)starting: ask again shortly (true), or give up (false). */
 bool start_retry_later(struct vm_start *st, const struct pmsg *rep, void (*again)(struct vm_start *st));
+/* A new VM's: stored makes its disk, then start_have_disk. */
+void start_ask_for_disk(struct vm_start *st);
 /* The disk is there (st->disk_fd): on to the network, then the VMM. */
 void start_have_disk(struct vm_start *st);
 

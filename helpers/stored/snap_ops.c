@@ -20,6 +20,8 @@ static void put_meta(struct pmsg *rep, struct precord *r, const struct snap_meta
 	prec_set_str(rep, r, "accel", m->accel);
 	prec_set_str(rep, r, "assets", m->assets);
 	prec_set_str(rep, r, "network", m->network);
+	prec_set_str(rep, r, "kind", m->kind);
+	prec_set_uint(rep, r, "used_ms", m->used_ms);
 	if (u) {
 		prec_set_uint(rep, r, "mem_bytes", u->mem);
 		prec_set_uint(rep, r, "state_bytes", u->state);
@@ -54,6 +56,7 @@ void snap_serve_commit(struct helper_ctx *h, const struct pmsg *req, struct pmsg
 	copy_str(m.accel, sizeof(m.accel), prec_str(b, "accel"));
 	copy_str(m.assets, sizeof(m.assets), prec_str(b, "assets"));
 	copy_str(m.network, sizeof(m.network), prec_str(b, "network"));
+	copy_str(m.kind, sizeof(m.kind), prec_str(b, "kind") ? prec_str(b, "kind") : "user");
 	prec_uint(b, "owner", &m.owner);
 	prec_uint(b, "created_ms", &m.created_ms);
 	prec_uint(b, "cpu", &m.cpu);
@@ -63,6 +66,7 @@ void snap_serve_commit(struct helper_ctx *h, const struct pmsg *req, struct pmsg
 		helper_fail(h, rep, rc, m.tag);
 		return;
 	}
+	m.used_ms = m.created_ms;
 	put_meta(rep, &rep->body, &m, snap_usage_of(h->state, m.tag, &u) == 0 ? &u : NULL);
 }
 

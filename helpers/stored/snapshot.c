@@ -12,8 +12,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "helpers/stored/snapshot.h"
 #include "helpers/stored/store_priv.h"
 #include "proto/proto.h"
@@ -118,11 +120,11 @@ static int put_file(struct store *s, int dir, const char *name, int src)
 static int write_meta(int dir, const struct snap_meta *m)
 {
 	char buf[META_MAX];
-	int n =
-	    snprintf(buf, sizeof(buf),
-		     "tag=%s\nvm=%s\nimage=%s\naccel=%s\nassets=%s\nnetwork=%s\nowner=%" PRIu64 "\ncreated_ms=%" PRIu64
-		     "\ncpu=%" PRIu64 "\nmem=%" PRIu64 "\n",
-		     m->tag, m->vm, m->image, m->accel, m->assets, m->network, m->owner, m->created_ms, m->cpu, m->mem);
+	int n = snprintf(buf, sizeof(buf),
+			 "tag=%s\nvm=%s\nimage=%s\naccel=%s\nassets=%s\nnetwork=%s\nkind=%s\nowner=%" PRIu64
+			 "\ncreated_ms=%" PRIu64 "\ncpu=%" PRIu64 "\nmem=%" PRIu64 "\n",
+			 m->tag, m->vm, m->image, m->accel, m->assets, m->network, m->kind, m->owner, m->created_ms,
+			 m->cpu, m->mem);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -E2BIG;
 	int fd = store_openat(dir, META_FILE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0400);
@@ -141,7 +143,8 @@ static bool meta_ok(const struct snap_meta *m)
 	       !strchr(m->image, '\n') && (strcmp(m->accel, "tcg") == 0 || strcmp(m->accel, "kvm") == 0) &&
 	       (strcmp(m->network, "none") == 0 || strcmp(m->network, "bridged") == 0 ||
 		strcmp(m->network, "rootless") == 0) &&
-	       m->cpu >= 1 && m->cpu <= 16 && m->mem >= 128 && m->mem <= 65536;
+	       (strcmp(m->kind, "user") == 0 || strcmp(m->kind, "cache") == 0) && m->cpu >= 1 && m->cpu <= 16 &&
+	       m->mem >= 128 && m->mem <= 65536;
 }
 
 /* A btrfs subvolume read-only (or writable again, to remove it). Elsewhere nothing. */
@@ -238,6 +241,46 @@ static int get_u64(const char *v, uint64_t *out)
 	return 0;
 }
 
+/* snapshots/.used.TAG: the time it was last cloned, as decimal ms (a file of its own: a
+ * snapshot is read-only, on btrfs a read-only subvolume) */
+static void used_name(char *out, size_t n, const char *tag)
+{
+	snprintf(out, n, ".used.%.64s", tag);
+}
+
+static uint64_t used_ms(struct store *s, const char *tag, uint64_t fallback)
+{
+	char name[80], buf[24];
+	uint64_t v;
+	used_name(name, sizeof(name), tag);
+	int fd = store_openat(s->snapshots, name, O_RDONLY | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return fallback;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return fallback;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return get_u64(buf, &v) == 0 ? v : fallback;
+}
+
+static void mark_used(struct store *s, const char *tag)
+{
+	char name[80], buf[24];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	used_name(name, sizeof(name), tag);
+	int fd = store_openat(s->snapshots, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return; /* the order of eviction only */
+	int n = snprintf(buf, sizeof(buf), "%llu\n",
+			 (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000);
+	if (pwrite(fd, buf, (size_t)n, 0) != n)
+		log_err("stored: cannot mark snapshot '%s' used", tag);
+	close(fd);
+}
+
 int snap_read_meta(struct store *s, const char *tag, struct snap_meta *m)
 {
 	char path[96], buf[META_MAX];
@@ -267,7 +310,8 @@ int snap_read_meta(struct store *s, const char *tag, struct snap_meta *m)
 			    {"image", offsetof(struct snap_meta, image), sizeof(m->image)},
 			    {"accel", offsetof(struct snap_meta, accel), sizeof(m->accel)},
 			    {"assets", offsetof(struct snap_meta, assets), sizeof(m->assets)},
-			    {"network", offsetof(struct snap_meta, network), sizeof(m->network)}};
+			    {"network", offsetof(struct snap_meta, network), sizeof(m->network)},
+			    {"kind", offsetof(struct snap_meta, kind), sizeof(m->kind)}};
 		bool known = false;
 		for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]) && !known; i++)
 			if (strcmp(line, strs[i].key) == 0) {
@@ -285,9 +329,13 @@ int snap_read_meta(struct store *s, const char *tag, struct snap_meta *m)
 		if (num)
 			r = get_u64(v, num); /* unknown keys: a newer stored's, skipped */
 	}
+	if (!m->kind[0]) /* a snapshot from before kinds */
+		snprintf(m->kind, sizeof(m->kind), "user");
 	/* what a clone would be started from must be what the schema allows */
 	if (!r && (!meta_ok(m) || strcmp(m->tag, tag) != 0))
 		r = -EINVAL;
+	if (!r)
+		m->used_ms = used_ms(s, tag, m->created_ms);
 	return r;
 }
 
@@ -398,6 +446,8 @@ int snap_open(struct store *s, const char *tag, const char *disk, struct snap_me
 	close(sd);
 	if (r >= 0)
 		r = clone_disk(s, tag, disk, fds[4], overlay, &fds[2]);
+	if (r >= 0)
+		mark_used(s, tag);
 	if (r < 0) {
 		for (int i = 0; i < SNAP_OPEN_FDS; i++) {
 			if (fds[i] >= 0)
@@ -432,6 +482,9 @@ int snap_remove(struct store *s, const char *tag)
 	if (renameat2(s->snapshots, tag, s->tmp, tname, RENAME_NOREPLACE) < 0)
 		return -errno;
 	forget_template(tag);
+	char used[80];
+	used_name(used, sizeof(used), tag);
+	unlinkat(s->snapshots, used, 0);
 	return store_rm_tree(s->tmp, tname, 0);
 }
 

@@ -5,6 +5,7 @@
  *   snapshots/TAG/disk.img  the VM's disk, reflinked (btrfs, XFS) or copied sparsely (0400)
  *   snapshots/TAG/image     the image disk the VM was started with (0400)
  *   snapshots/TAG/meta      key=value lines: what the supervisor vouched for (snap_meta)
+ *   snapshots/.used.TAG     when it was last cloned (ms, realtime): the startup cache's LRU
  *
  * Built in three steps while the VM is paused: snap_begin makes .tmp/TAG.<random>/ and
  * hands out its state file for QEMU to write; snap_commit copies the RAM, the disk and the
@@ -31,7 +32,9 @@ struct snap_meta {
 	char accel[9];
 	char assets[STORE_NAME_MAX + 1];
 	char network[17];		      /* none | bridged | rootless */
+	char kind[9];			      /* user | cache (the supervisor's startup cache) */
 	uint64_t owner, created_ms, cpu, mem; /* mem: MiB */
+	uint64_t used_ms;		      /* last snap_open (snapshots/.used.TAG), else created_ms */
 };
 
 struct snap_usage {

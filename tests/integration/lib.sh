@@ -101,4 +101,6 @@ t_need_vm() {
 		return 1
 	fi
 	export FCVM_ASSETS=$assets FCVM_QUIET=1
+	# every run boots, as the tests were written for: startup_cache.sh alone turns the cache on
+	export FCVM_NO_SNAPSHOT=${FCVM_NO_SNAPSHOT-1}
 }
