@@ -9,9 +9,15 @@
  * size, -d). The VM's name, its published ports, --rm and the clone's identity are per run:
  * applied to each clone (agent_restore, netd, pasta), never part of a key.
  *
- * Runs with stdin (-i) or a terminal (-t) take no start entry: what the client types would be
- * in the snapshot. A VM with another session in flight at the hold (an `exec` during the cold
- * run's start) takes none either: a clone would run that command again. */
+ * A foreground run looks for a start entry, a detached one (-d) for a ready entry, then a
+ * start entry (held, nothing has run: either serves). A miss at a level that can be taken
+ * boots cold, so that the entry is taken: a clone of a lower level could not be snapshotted.
+ * A level that proved impossible for a key (below) is skipped for it from then on, down to
+ * the boot entry. Runs with stdin (-i) or a terminal
+ * (-t) take neither: what the client types would be in the snapshot. A VM with another
+ * session in flight (an `exec` during the cold run's start) takes neither: a clone would run
+ * that command again; nor does a container that printed something before it was ready: its
+ * clones' logs would lack it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +38,32 @@
 #define CACHE_IMAGE_MAX (256ull << 20) /* hashed in the event loop: bigger images are not cached */
 #define KEY_VERSION	"fcvm startup cache 1"
 
-static const char *const level_name[CACHE__LEVELS] = {"boot", "start"};
+static const char *const level_name[CACHE__LEVELS] = {"boot", "start", "ready"};
+
+/* Tags whose entry cannot be taken (the container failed before its hold, printed before it
+ * was ready, ...): remembered so that their runs use the level below instead of booting each
+ * time. In memory: a restarted supervisor learns it again in one run. */
+#define NEVER_MAX 64
+static char never_tags[NEVER_MAX][48];
+static unsigned never_next;
+
+static bool never(const char *tag)
+{
+	for (unsigned i = 0; i < NEVER_MAX; i++)
+		if (never_tags[i][0] && strcmp(never_tags[i], tag) == 0)
+			return true;
+	return false;
+}
+
+static void mark_never(const struct vm *vm, char *tag, const char *why)
+{
+	if (!tag[0])
+		return;
+	log_info("%s: no startup cache entry %s: %s", vm->name, tag, why);
+	if (!never(tag))
+		snprintf(never_tags[never_next++ % NEVER_MAX], sizeof(never_tags[0]), "%s", tag);
+	tag[0] = 0;
+}
 
 /* SHA-256 of the whole file behind fd (pread: its offset is QEMU's business). */
 static int image_digest(int fd, uint8_t out[SHA256_DIGEST_SIZE])
@@ -125,10 +156,15 @@ bool cache_plan(struct vm_start *st, const struct pmsg *req)
 	bool interactive = (prec_bool(&req->body, "stdin", &b) && b) || (prec_bool(&req->body, "tty", &b) && b);
 	static uint8_t buf[PROTO_MAX_FRAME];
 	size_t len;
+	bool detach = prec_bool(&req->body, "detach", &b) && b;
 	if (!interactive && run_key_bytes(&vm->run_start, buf, sizeof(buf), &len) == 0) {
-		put_str(&start, level_name[CACHE_START]);
 		sha256_update(&start, len, buf);
+		struct sha256_ctx ready = start;
+		put_str(&start, level_name[CACHE_START]);
 		tag_of(st->cache_tag[CACHE_START], sizeof(st->cache_tag[CACHE_START]), CACHE_START, &start);
+		put_str(&ready, level_name[CACHE_READY]);
+		if (detach)
+			tag_of(st->cache_tag[CACHE_READY], sizeof(st->cache_tag[CACHE_READY]), CACHE_READY, &ready);
 	}
 	return true;
 }
@@ -140,7 +176,8 @@ static void go_cold(struct vm_start *st)
 	st->cache_try = -1;
 	st->tag[0] = 0;
 	for (int l = 0; l < CACHE__LEVELS; l++)
-		snprintf(vm->cache.build[l], sizeof(vm->cache.build[l]), "%s", st->cache_tag[l]);
+		if (l == CACHE_BOOT || !never(st->cache_tag[l]))
+			snprintf(vm->cache.build[l], sizeof(vm->cache.build[l]), "%s", st->cache_tag[l]);
 	if (vm->cache.build[CACHE_START][0])
 		prec_set_bool(&vm->run_start, &vm->run_start.body, "hold", true);
 	start_ask_for_disk(st);
@@ -148,9 +185,13 @@ static void go_cold(struct vm_start *st)
 
 void cache_next(struct vm_start *st)
 {
-	/* the most that can be served first: the start entry, then the boot entry */
-	int next = st->cache_try < 0 ? CACHE_START : st->cache_try - 1;
-	while (next >= 0 && !st->cache_tag[next][0])
+	/* the most that can be served first; a miss where an entry can be taken: take it */
+	if (st->cache_try > CACHE_BOOT) {
+		go_cold(st);
+		return;
+	}
+	int next = st->cache_try < 0 ? CACHE__LEVELS - 1 : st->cache_try - 1;
+	while (next >= 0 && (!st->cache_tag[next][0] || (next > CACHE_BOOT && never(st->cache_tag[next]))))
 		next--;
 	if (next < 0) {
 		go_cold(st);
@@ -179,16 +220,16 @@ void cache_opened(struct vm_start *st)
 	snprintf(vm->clone_of, sizeof(vm->clone_of), "%s", st->tag);
 	vm->cache.from = true;
 	log_info("%s: from the startup cache (%s entry %s)", vm->name, level_name[st->cache_try], st->tag);
-	if (st->cache_try != CACHE_START)
+	if (st->cache_try == CACHE_BOOT)
 		return; /* booted, no container: the run's proc_start goes once the agent answers */
-	/* podman run is in the entry's memory as session 1, held before the container's process
-	 * starts: follow it, and let it go once the clone knows who it is */
+	/* podman run is in the entry's memory as session 1: held before the container's process
+	 * starts (let go once the clone knows who it is), or running (ready) */
 	struct vm_session *run = TAILQ_FIRST(&vm->sessions);
 	run->sid = 1;
 	run->resync = true;
 	vm->run_started = true;
 	vm->next_sid = 1000;
-	vm->cache.release = true;
+	vm->cache.release = st->cache_try == CACHE_START;
 }
 
 /* ---- taking entries ---- */
@@ -372,6 +413,52 @@ void cache_on_held(struct vm *vm, const struct precord *ev)
 		free(tag);
 		container_go(vm);
 	}
+}
+
+static void on_ready_taken(struct vm *vm, const struct pmsg *result, void *arg)
+{
+	char *tag = arg;
+	entry_taken(vm, result, tag);
+	free(tag);
+}
+
+void cache_on_health(struct vm *vm)
+{
+	char *tag = vm->cache.build[CACHE_READY];
+	if (!tag[0] || vm->qc.restore)
+		return;
+	if (strcmp(vm->health, "unhealthy") == 0 || vm->exit_code >= 0) {
+		mark_never(vm, tag, "the container was never ready");
+		return;
+	}
+	if (!vm->container_ran || strcmp(vm->health, "healthy") != 0 || vm->snapshot)
+		return;
+	struct vm_session *run = TAILQ_FIRST(&vm->sessions), *other = run ? TAILQ_NEXT(run, link) : NULL;
+	if (run && run->offset) {
+		mark_never(vm, tag, "it printed output before it was ready (its clones' logs would lack it)");
+		return;
+	}
+	const char *why = !run || run->sid != 1 ? "its run session is not the first"
+			  : other		? "a command was sent while it started"
+						: NULL;
+	char *copy = why ? NULL : strdup(tag);
+	if (why || !copy) {
+		log_info("%s: no startup cache entry %s: %s", vm->name, tag, why ? why : "out of memory");
+		tag[0] = 0;
+		return;
+	}
+	tag[0] = 0;
+	int rc = snapshot_take(vm, copy, "cache", on_ready_taken, copy);
+	if (rc != PE_OK) {
+		log_info("%s: no startup cache entry %s: %s", vm->name, copy, proto_err_name(rc));
+		free(copy);
+	}
+}
+
+void cache_run_ended(struct vm *vm)
+{
+	mark_never(vm, vm->cache.build[CACHE_START], "the container ended before its process was held");
+	mark_never(vm, vm->cache.build[CACHE_READY], "the container ended before it was ready");
 }
 
 /* ---- fcvm snapshot prune ---- */

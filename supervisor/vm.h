@@ -118,7 +118,7 @@ struct vm {
 	bool identity_set;	       /* a clone's agent acknowledged agent_restore */
 	struct snapshot_job *snapshot; /* a snapshot being taken of it (snapshot.c) */
 	struct {		       /* the startup cache (startup_cache.c) */
-		char build[2][48];     /* entries to take on its way up, by level ("": none) */
+		char build[3][48];     /* entries to take on its way up, by level ("": none) */
 		bool busy;	       /* a boot entry is being taken: the container's start waits */
 		bool from;	       /* started from an entry: a clone that keeps the guest's hostname */
 		bool release;	       /* from a start entry: its held container is let go */

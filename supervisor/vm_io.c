@@ -208,6 +208,7 @@ void vm_on_exit(struct vm *vm, const struct precord *ev)
 		 * the exit once the VMM is gone (and the disk too, with --rm). */
 		vm->exit_code = (int)code;
 		log_info("%s: the container exited with %d", vm->name, (int)code);
+		cache_run_ended(vm);
 		vm_record_save(vm);
 		vm_stop(vm, "the container exited");
 		return;
@@ -245,6 +246,7 @@ static void on_health(struct vm *vm, struct pmsg *rep, void *arg)
 	} else {
 		vm_wait_check(vm);
 	}
+	cache_on_health(vm);
 }
 
 static void on_health_timer(evutil_socket_t fd, short what, void *arg)

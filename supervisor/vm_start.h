@@ -28,7 +28,7 @@ struct vm_start {
 	bool net_asked; /* --network given (a clone: else its snapshot's decides) */
 	int net_fds[3]; /* from netd: tap (QEMU's), netns and userns (pasta's) */
 	/* the startup cache (startup_cache.c): each level's tag, the level being tried (-1: none) */
-	char cache_tag[2][48];
+	char cache_tag[3][48];
 	int cache_try;
 };
 

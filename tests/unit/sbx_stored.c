@@ -747,6 +747,7 @@ static struct snap_meta meta_for(const char *tag, uint64_t mem)
 	snprintf(m.accel, sizeof(m.accel), "tcg");
 	snprintf(m.assets, sizeof(m.assets), "k-r");
 	snprintf(m.network, sizeof(m.network), "none");
+	snprintf(m.kind, sizeof(m.kind), "cache");
 	return m;
 }
 
@@ -798,6 +799,10 @@ static void snapshots(const char *type, int mb)
 	snprintf(bad.network, sizeof(bad.network), "host");
 	CHECK_EQ(snap_commit(&s, &bad, "vm-a", ram, image), -EINVAL);
 	begin_with_state(&s, "t");
+	bad = m;
+	snprintf(bad.kind, sizeof(bad.kind), "other"); /* user or cache only */
+	CHECK_EQ(snap_commit(&s, &bad, "vm-a", ram, image), -EINVAL);
+	begin_with_state(&s, "t");
 	CHECK_EQ(snap_commit(&s, &m, "../vm-a", ram, image), -EINVAL);
 	CHECK_EQ(snap_commit(&s, &m, "vm-a", ram, image), -ENOENT); /* discarded with it */
 	CHECK(tmp_empty());
@@ -822,12 +827,16 @@ static void snapshots(const char *type, int mb)
 	}
 	CHECK_EQ(snap_read_meta(&s, "t", &got), 0);
 	CHECK(!strcmp(got.vm, "src") && got.owner == 1000 && got.mem == 128 && !strcmp(got.network, "none"));
+	CHECK(!strcmp(got.kind, "cache") && got.used_ms == got.created_ms); /* never cloned yet */
 
 	/* a clone's parts: the template sealed, the state, a disk of its own, the image */
 	int fds[SNAP_OPEN_FDS], again[SNAP_OPEN_FDS];
 	bool overlay = false;
 	CHECK_EQ(snap_open(&s, "t", "vm-c1", &got, fds, &overlay), 0);
 	CHECK_EQ(overlay, !strcmp(type, "ext4")); /* no reflinks: a qcow2 overlay, nothing copied */
+	struct snap_meta used;
+	CHECK_EQ(snap_read_meta(&s, "t", &used), 0);
+	CHECK(used.used_ms > used.created_ms); /* cloned now: the cache's LRU order */
 	int seals = fcntl(fds[0], F_GET_SEALS);
 	CHECK(seals >= 0 && (seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) ==
 				(F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
@@ -870,6 +879,7 @@ static void snapshots(const char *type, int mb)
 
 	/* a damaged meta is never cloned */
 	CHECK_EQ(snap_remove(&s, "t"), 0);
+	CHECK(faccessat(s.snapshots, ".used.t", F_OK, 0) < 0); /* its LRU stamp went with it */
 	CHECK(!exists("data/snapshots/t") && tmp_empty());
 	CHECK_EQ(snap_remove(&s, "t"), -ENOENT);
 	CHECK(same(fds[0], 0, 1 << 20, 2)); /* running clones keep their template */
