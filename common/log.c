@@ -1,4 +1,5 @@
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -51,3 +52,51 @@ LOG_FN(log_info, "info")
 LOG_FN(log_warn, "warning")
 LOG_FN(log_err, "error")
 LOG_FN(log_audit, "audit")
+
+/* Sources seen lately, each with its window; the least recently used slot is reused. */
+#define LIMIT_SOURCES 64
+static struct {
+	unsigned source;
+	bool used;
+	time_t window; /* start of the current window (CLOCK_MONOTONIC, s) */
+	unsigned lines, dropped;
+	time_t last;
+} limits[LIMIT_SOURCES];
+
+void log_audit_limited(unsigned source, const char *fmt, ...)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	size_t slot = 0;
+	for (size_t i = 0; i < LIMIT_SOURCES; i++) {
+		if (limits[i].used && limits[i].source == source) {
+			slot = i;
+			goto found;
+		}
+		if (!limits[i].used || limits[i].last < limits[slot].last)
+			slot = i;
+	}
+	if (limits[slot].used && limits[slot].dropped)
+		log_audit("%u more from uid %u in its last window", limits[slot].dropped, limits[slot].source);
+	limits[slot].used = true;
+	limits[slot].source = source;
+	limits[slot].window = ts.tv_sec;
+	limits[slot].lines = limits[slot].dropped = 0;
+found:
+	limits[slot].last = ts.tv_sec;
+	if (ts.tv_sec - limits[slot].window >= LOG_WINDOW_S) {
+		if (limits[slot].dropped)
+			log_audit("%u more from uid %u in the last %d s", limits[slot].dropped, source, LOG_WINDOW_S);
+		limits[slot].window = ts.tv_sec;
+		limits[slot].lines = limits[slot].dropped = 0;
+	}
+	if (limits[slot].lines >= LOG_BURST) {
+		limits[slot].dropped++;
+		return;
+	}
+	limits[slot].lines++;
+	va_list ap;
+	va_start(ap, fmt);
+	log_line("audit", fmt, ap);
+	va_end(ap);
+}

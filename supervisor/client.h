@@ -23,6 +23,9 @@ struct client {
 	pid_t pid;
 	unsigned refs; /* the connection itself + each request still being served */
 	unsigned inflight;
+	bool paused;	     /* its replies are not being read: its requests are not either */
+	uint64_t last_ms;    /* when it last sent anything */
+	uint64_t partial_ms; /* since when a frame of it is half in (0: none) */
 	TAILQ_ENTRY(client) link;
 };
 

@@ -1,5 +1,11 @@
 /* The control socket: accept, identify each client by SO_PEERCRED, read length-prefixed
- * frames, authorise each request against the dispatch table, answer. */
+ * frames, authorise each request against the dispatch table, answer.
+ *
+ * Fair to every user: at most MAX_CLIENTS_PER_UID connections each (root's count too, but
+ * its own); a connection idle for IDLE_MS (nothing in flight, no session or log attached),
+ * or with a frame half in for PARTIAL_MS, is closed; a client whose replies pile up unread
+ * past OUT_PAUSE is not read from until they drain below OUT_RESUME (back-pressure: the
+ * kernel then stops its writes), and is dropped past OUT_MAX. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -13,12 +19,20 @@
 #include <event2/bufferevent.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "proto/stream.h"
 #include "supervisor/client.h"
 #include "supervisor/vm.h"
 
-#define MAX_CLIENTS  256
-#define MAX_INFLIGHT 32 /* per client; past that requests are refused with PE_BUSY */
+#define MAX_CLIENTS	    1024
+#define MAX_CLIENTS_PER_UID 64
+#define MAX_INFLIGHT	    32 /* per client; past that requests are refused with PE_BUSY */
+#define IDLE_MS		    120000
+#define PARTIAL_MS	    10000
+#define SWEEP_MS	    2000
+#define OUT_PAUSE	    (1u << 20)
+#define OUT_RESUME	    (64u << 10)
+#define OUT_MAX		    (32u << 20)
 
 void client_hold(struct client *c)
 {
@@ -73,6 +87,15 @@ void client_send(struct client *c, const struct pmsg *rep)
 			return;
 	}
 	bufferevent_write(c->bev, buf, len);
+	size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (queued > OUT_MAX) {
+		log_audit_limited(c->uid, "uid %u pid %d: %zu bytes of replies unread; closing the connection",
+				  (unsigned)c->uid, (int)c->pid, queued);
+		client_drop(c);
+	} else if (queued > OUT_PAUSE && !c->paused) {
+		c->paused = true; /* read again once on_write sees it drained */
+		event_del(c->rev);
+	}
 }
 
 void client_refuse(struct client *c, const struct pmsg *req, int code, const char *fmt, ...)
@@ -104,8 +127,8 @@ static bool authorised(const struct client *c, enum control_who who)
 static void dispatch(struct client *c, struct pmsg *req, const struct perr *e)
 {
 	if (e->code != PE_OK) {
-		log_audit("uid %u pid %d: refused request id=%u: %s: %s", (unsigned)c->uid, (int)c->pid, req->id,
-			  proto_err_name(e->code), e->msg);
+		log_audit_limited(c->uid, "uid %u pid %d: refused request id=%u: %s: %s", (unsigned)c->uid, (int)c->pid,
+				  req->id, proto_err_name(e->code), e->msg);
 		client_refuse(c, req, e->code, "%s", e->msg);
 		return;
 	}
@@ -117,14 +140,14 @@ static void dispatch(struct client *c, struct pmsg *req, const struct perr *e)
 	}
 	const struct control_op *op = control_op_find(req->op->id);
 	if (!op) {
-		log_audit("uid %u pid %d: refused '%s': not a client operation", (unsigned)c->uid, (int)c->pid,
-			  req->op->name);
+		log_audit_limited(c->uid, "uid %u pid %d: refused '%s': not a client operation", (unsigned)c->uid,
+				  (int)c->pid, req->op->name);
 		client_refuse(c, req, PE_DENIED, "'%s' is not a client operation", req->op->name);
 		return;
 	}
 	if (!authorised(c, op->who)) {
-		log_audit("uid %u pid %d: refused '%s': permission denied", (unsigned)c->uid, (int)c->pid,
-			  req->op->name);
+		log_audit_limited(c->uid, "uid %u pid %d: refused '%s': permission denied", (unsigned)c->uid,
+				  (int)c->pid, req->op->name);
 		client_refuse(c, req, PE_DENIED,
 			      "permission denied: this fcvm instance belongs to uid %u; start your own with "
 			      "'fcvm supervise --state-dir DIR' or use the system instance",
@@ -146,7 +169,8 @@ static bool read_frame(struct client *c)
 	if (have < STREAM_HDR)
 		return false;
 	if (stream_frame_peek(evbuffer_pullup(in, STREAM_HDR), STREAM_HDR, &n) < 0) {
-		log_audit("uid %u pid %d: invalid frame length; closing the connection", (unsigned)c->uid, (int)c->pid);
+		log_audit_limited(c->uid, "uid %u pid %d: invalid frame length; closing the connection",
+				  (unsigned)c->uid, (int)c->pid);
 		client_drop(c);
 		return false;
 	}
@@ -173,8 +197,8 @@ static bool read_frame(struct client *c)
 		}
 	}
 	if (e.code == PE_MALFORMED) {
-		log_audit("uid %u pid %d: malformed frame (%s); closing the connection", (unsigned)c->uid, (int)c->pid,
-			  e.msg);
+		log_audit_limited(c->uid, "uid %u pid %d: malformed frame (%s); closing the connection",
+				  (unsigned)c->uid, (int)c->pid, e.msg);
 		client_drop(c);
 	} else {
 		dispatch(c, &req, &e);
@@ -214,8 +238,8 @@ static bool receive(struct client *c)
 	}
 	if (n <= 0 || bad || (mh.msg_flags & MSG_CTRUNC)) {
 		if (n > 0)
-			log_audit("uid %u pid %d: too many file descriptors; closing the connection", (unsigned)c->uid,
-				  (int)c->pid);
+			log_audit_limited(c->uid, "uid %u pid %d: too many file descriptors; closing the connection",
+					  (unsigned)c->uid, (int)c->pid);
 		client_drop(c);
 		return false;
 	}
@@ -227,23 +251,79 @@ static bool receive(struct client *c)
 	return true;
 }
 
+/* The frames buffered, while its replies are read. */
+static void serve_frames(struct client *c)
+{
+	c->refs++; /* a handler may drop the connection; c must outlive this loop */
+	while (!c->paused && read_frame(c))
+		;
+	if (c->bev) {
+		bool partial = evbuffer_get_length(c->in) > 0;
+		c->partial_ms = partial ? (c->partial_ms ? c->partial_ms : now_mono_ms()) : 0;
+	}
+	client_unref(c); /* NOLINT(clang-analyzer-unix.Malloc): the reference taken above */
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
 	(void)fd;
 	(void)what;
-	c->refs++; /* a handler may drop the connection; c must outlive this loop */
-	if (receive(c))
-		while (read_frame(c))
-			;
+	c->refs++;
+	if (receive(c)) {
+		c->last_ms = now_mono_ms();
+		serve_frames(c);
+	}
 	client_unref(c); /* NOLINT(clang-analyzer-unix.Malloc): the reference taken above */
 }
 
+/* Its output drained below OUT_RESUME (the write watermark). */
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
 	(void)bev;
-	vm_client_drained(c->sup, c);
+	if (c->paused) {
+		c->paused = false;
+		event_add(c->rev, NULL);
+		c->refs++;	     /* serving may drop the connection */
+		serve_frames(c);     /* what arrived before the pause */
+		bool gone = !c->bev; /* NOLINT(clang-analyzer-unix.Malloc): held by the reference above */
+		client_unref(c);     /* NOLINT(clang-analyzer-unix.Malloc): the reference taken above */
+		if (gone)
+			return;
+	}
+	vm_client_drained(c->sup, c); /* NOLINT(clang-analyzer-unix.Malloc): not gone, checked above */
+}
+
+static unsigned clients_of(const struct supervisor *s, uid_t uid)
+{
+	unsigned n = 0;
+	const struct client *c;
+	TAILQ_FOREACH (c, &s->clients, link)
+		n += c->uid == uid;
+	return n;
+}
+
+/* Connections idle too long, or stuck half-way through a frame, are closed. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct supervisor *s = arg;
+	uint64_t now = now_mono_ms();
+	(void)fd;
+	(void)what;
+	struct client *c, *next;
+	for (c = TAILQ_FIRST(&s->clients); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		const char *why = NULL;
+		if (c->partial_ms && now - c->partial_ms > PARTIAL_MS)
+			why = "a frame half-sent for too long";
+		else if (!c->inflight && !c->paused && now - c->last_ms > IDLE_MS && !vm_client_attached(s, c))
+			why = "idle";
+		if (why) {
+			log_info("uid %u pid %d: connection closed: %s", (unsigned)c->uid, (int)c->pid, why);
+			client_drop(c);
+		}
+	}
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -265,6 +345,12 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		close(fd);
 		return;
 	}
+	if (clients_of(s, cred.uid) >= MAX_CLIENTS_PER_UID) {
+		log_audit_limited(cred.uid, "uid %u pid %d: connection refused: %d connections open already",
+				  (unsigned)cred.uid, (int)cred.pid, MAX_CLIENTS_PER_UID);
+		close(fd);
+		return;
+	}
 	struct client *c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
@@ -275,6 +361,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->gid = cred.gid;
 	c->pid = cred.pid;
 	c->refs = 1;
+	c->last_ms = now_mono_ms();
 	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {
 		close(fd);
@@ -296,6 +383,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	s->nclients++;
 	/* the bufferevent only writes; reading is on_readable's (recvmsg keeps fds) */
 	bufferevent_setcb(c->bev, NULL, on_write, on_event, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_RESUME, 0);
 	bufferevent_enable(c->bev, EV_WRITE);
 	event_add(c->rev, NULL);
 }
@@ -307,7 +395,11 @@ int control_start(struct supervisor *s, int listen_fd)
 	/* backlog 0: already listening (bound by the launcher); no listen() needed here */
 	s->listener =
 	    evconnlistener_new(s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd);
-	return s->listener ? 0 : -1;
+	s->sweep = event_new(s->base, -1, EV_PERSIST, on_sweep, s);
+	struct timeval tv = {SWEEP_MS / 1000, (SWEEP_MS % 1000) * 1000};
+	if (s->sweep)
+		event_add(s->sweep, &tv);
+	return s->listener && s->sweep ? 0 : -1;
 }
 
 void control_stop(struct supervisor *s)
@@ -315,6 +407,10 @@ void control_stop(struct supervisor *s)
 	if (s->listener) {
 		evconnlistener_free(s->listener);
 		s->listener = NULL;
+	}
+	if (s->sweep) {
+		event_free(s->sweep);
+		s->sweep = NULL;
 	}
 	/* every listed client is connected: client_drop unlists it */
 	while (!TAILQ_EMPTY(&s->clients))

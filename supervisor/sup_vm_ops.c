@@ -176,19 +176,7 @@ void op_vm_logs(struct client *c, const struct pmsg *req)
 	prec_set_uint(&rep, &rep.body, "session", sid);
 	client_send(c, &rep);
 	pmsg_free(&rep);
-	uint64_t offset = 0;
-	vm_send_log(vm, c, sid, &offset);
-	if (follow && (vm->status == VM_CREATING || vm->status == VM_BOOTING || vm->status == VM_RUNNING ||
-		       vm->status == VM_STOPPING)) {
-		struct vm_follower *f = calloc(1, sizeof(*f));
-		if (f) {
-			f->client = c;
-			f->sid = sid;
-			TAILQ_INSERT_TAIL(&vm->followers, f, link);
-			return;
-		}
-	}
-	vm_send_exit(c, sid, 0, 0, offset);
+	vm_logs_start(vm, c, sid, follow);
 }
 
 /* ---- events from a client for one of its sessions ---- */
@@ -203,8 +191,8 @@ bool vm_client_event(struct client *c, const struct pmsg *ev)
 		return true;
 	struct vm_session *se = vm_session_of_client(c->sup, c, (uint32_t)sid, &vm);
 	if (!se) {
-		log_audit("uid %u pid %d: '%s' for session %u, which is not its own", (unsigned)c->uid, (int)c->pid,
-			  ev->op->name, (unsigned)sid);
+		log_audit_limited(c->uid, "uid %u pid %d: '%s' for session %u, which is not its own", (unsigned)c->uid,
+				  (int)c->pid, ev->op->name, (unsigned)sid);
 		return true;
 	}
 	agent_send_event(vm, ev); /* same op, same fields, same session number */

@@ -35,6 +35,7 @@ struct supervisor {
 	struct peer launcher;
 	struct helper helpers[HELPER__COUNT];
 	struct evconnlistener *listener;
+	struct event *sweep; /* closes idle and stuck connections (sup_control.c) */
 	struct client_list clients;
 	unsigned nclients;
 	uint64_t started_ms;

@@ -497,7 +497,6 @@ void vm_run(struct client *c, const struct pmsg *req)
 	vm->timer = vm_timer_new(vm);
 	TAILQ_INIT(&vm->sessions);
 	TAILQ_INIT(&vm->waiters);
-	TAILQ_INIT(&vm->followers);
 	TAILQ_INSERT_TAIL(&s->vms, vm, link);
 	vm->status = VM_CREATING; /* until the VMM runs (start_fail makes it stopped, then removes it) */
 

@@ -66,13 +66,8 @@ struct vm_session {
 };
 TAILQ_HEAD(vm_session_list, vm_session);
 
-/* a client following a VM's log (`fcvm logs -f`) */
-struct vm_follower {
-	struct client *client;
-	uint32_t sid;
-	TAILQ_ENTRY(vm_follower) link;
-};
-TAILQ_HEAD(vm_follower_list, vm_follower);
+#define CLIENT_HIGH_WATER (256 * 1024) /* bytes queued to a client before acks (and logs) wait */
+#define CHUNK_MAX_LOG	  4096	       /* a log record's bytes: one proc_output chunk */
 
 TAILQ_HEAD(vm_waiter_list, vm_waiter);
 
@@ -131,7 +126,6 @@ struct vm {
 	struct pmsg run_start; /* proc_start for the container, sent once the agent answers */
 	bool run_started;
 	struct vm_session_list sessions;
-	struct vm_follower_list followers;
 	struct vm_waiter_list waiters; /* until its container runs (vm_wait.c) */
 	uint32_t next_sid;
 	struct event *timer;	    /* boot deadline, then stop deadline */
@@ -194,14 +188,22 @@ void vm_on_exit(struct vm *vm, const struct precord *ev);
 /* A client connection is going away: detach it from every session and follower list. */
 void vm_client_gone(struct supervisor *s, struct client *c);
 void vm_client_drained(struct supervisor *s, struct client *c);
+/* A session or a log reader of c's exists (its connection is not idle). */
+bool vm_client_attached(struct supervisor *s, const struct client *c);
 /* Events to a client for its session sid (supervisor/vm_io.c). */
 void vm_send_output(struct client *c, uint32_t sid, unsigned stream, uint64_t offset, const void *data, size_t n);
 void vm_send_exit(struct client *c, uint32_t sid, int code, int sig, uint64_t offset);
 /* A proc_start for session sid of kind run/exec/vm, with the command and stdio fields of
  * a client's vm_run or vm_exec request. */
 void vm_proc_start(struct pmsg *m, uint32_t sid, const char *kind, const struct precord *from);
-/* The container's recorded output (the VM's log) to c as session sid; *offset counts it. */
-void vm_send_log(struct vm *vm, struct client *c, uint32_t sid, uint64_t *offset);
+/* ---- the container's log to `fcvm logs` (supervisor/vm_logs.c): from the file, as fast as
+ * each reader's connection drains ---- */
+void vm_logs_start(struct vm *vm, struct client *c, uint32_t sid, bool follow);
+void vm_logs_appended(struct vm *vm); /* a record more in its log: followers get it */
+void vm_logs_vm_ended(struct vm *vm); /* followers finish the file, then get the exit */
+void vm_logs_client_drained(struct client *c);
+void vm_logs_client_gone(struct client *c);
+bool vm_logs_client_reads(const struct client *c);
 void vm_stop_all(struct supervisor *s);
 bool vm_all_gone(const struct supervisor *s);
 

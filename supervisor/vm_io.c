@@ -18,9 +18,6 @@
 #include "supervisor/startup_cache.h"
 #include "supervisor/vm.h"
 
-#define CLIENT_HIGH_WATER (256 * 1024) /* bytes queued to a client before acks wait */
-#define CHUNK_MAX_LOG	  4096	       /* a log record's bytes: one proc_output chunk */
-
 struct vm_session *vm_session_new(struct vm *vm, struct client *c, bool is_run)
 {
 	struct vm_session *se = calloc(1, sizeof(*se));
@@ -72,6 +69,7 @@ static bool client_slow(struct client *c)
 /* A client's output buffer drained: acknowledge what waited for it. */
 void vm_client_drained(struct supervisor *s, struct client *c)
 {
+	vm_logs_client_drained(c);
 	for (struct vm *vm = TAILQ_FIRST(&s->vms); vm; vm = TAILQ_NEXT(vm, link))
 		for (struct vm_session *se = TAILQ_FIRST(&vm->sessions); se; se = TAILQ_NEXT(se, link))
 			if (se->client == c && se->ack_waiting) {
@@ -125,28 +123,6 @@ void vm_send_exit(struct client *c, uint32_t sid, int code, int sig, uint64_t of
 }
 
 /* The recorded output (log_record's records) to c as session sid; *offset counts it. */
-void vm_send_log(struct vm *vm, struct client *c, uint32_t sid, uint64_t *offset)
-{
-	unsigned char hdr[5];
-	unsigned char *buf = malloc(CHUNK_MAX_LOG);
-	off_t pos = 0;
-	if (!buf || vm->log_fd < 0) {
-		free(buf);
-		return;
-	}
-	while (pread(vm->log_fd, hdr, sizeof(hdr), pos) == (ssize_t)sizeof(hdr)) {
-		uint32_t be, n;
-		memcpy(&be, hdr + 1, 4);
-		n = ntohl(be);
-		if (n == 0 || n > CHUNK_MAX_LOG || pread(vm->log_fd, buf, n, pos + 5) != (ssize_t)n)
-			break;
-		pos += 5 + (off_t)n;
-		vm_send_output(c, sid, hdr[0] == 2 ? 2 : 1, *offset, buf, n);
-		*offset += n;
-	}
-	free(buf);
-}
-
 void vm_on_output(struct vm *vm, const struct precord *ev)
 {
 	uint64_t sid, stream, offset;
@@ -178,8 +154,7 @@ void vm_on_output(struct vm *vm, const struct precord *ev)
 	n -= skip;
 	if (se->is_run) {
 		log_record(vm, (unsigned)stream, data, n);
-		for (struct vm_follower *f = TAILQ_FIRST(&vm->followers); f; f = TAILQ_NEXT(f, link))
-			vm_send_output(f->client, f->sid, (unsigned)stream, se->offset, data, n);
+		vm_logs_appended(vm);
 	}
 	if (se->client)
 		vm_send_output(se->client, se->sid, (unsigned)stream, se->offset, data, n);
@@ -341,19 +316,23 @@ void vm_agent_ready(struct vm *vm, const struct precord *hello)
 		agent_flush_events(vm); /* after the container's proc_start: its stdin follows it */
 }
 
+bool vm_client_attached(struct supervisor *s, const struct client *c)
+{
+	if (vm_logs_client_reads(c))
+		return true;
+	for (struct vm *vm = TAILQ_FIRST(&s->vms); vm; vm = TAILQ_NEXT(vm, link))
+		for (struct vm_session *se = TAILQ_FIRST(&vm->sessions); se; se = TAILQ_NEXT(se, link))
+			if (se->client == c)
+				return true;
+	return false;
+}
+
 void vm_client_gone(struct supervisor *s, struct client *c)
 {
 	struct vm *vm, *next;
+	vm_logs_client_gone(c);
 	for (vm = TAILQ_FIRST(&s->vms); vm; vm = next) {
 		next = TAILQ_NEXT(vm, link);
-		struct vm_follower *f, *fn;
-		for (f = TAILQ_FIRST(&vm->followers); f; f = fn) {
-			fn = TAILQ_NEXT(f, link);
-			if (f->client == c) {
-				TAILQ_REMOVE(&vm->followers, f, link);
-				free(f);
-			}
-		}
 		struct vm_session *se;
 		bool foreground = false;
 		TAILQ_FOREACH (se, &vm->sessions, link)

@@ -127,7 +127,6 @@ static struct vm *load_one(struct supervisor *s, const char *name)
 	vm->next_sid = 1000; /* above what the predecessor handed out */
 	TAILQ_INIT(&vm->sessions);
 	TAILQ_INIT(&vm->waiters);
-	TAILQ_INIT(&vm->followers);
 	json_decref(j);
 	return vm;
 }

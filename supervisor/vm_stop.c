@@ -99,12 +99,7 @@ static void finish_sessions(struct vm *vm)
 		}
 		free(se);
 	}
-	struct vm_follower *f;
-	while ((f = TAILQ_FIRST(&vm->followers))) {
-		TAILQ_REMOVE(&vm->followers, f, link);
-		vm_send_exit(f->client, f->sid, 0, 0, 0);
-		free(f);
-	}
+	vm_logs_vm_ended(vm);
 }
 
 void vm_vmm_gone(struct vm *vm)

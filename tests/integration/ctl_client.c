@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "proto/stream.h"
+#include "tests/integration/ctl_dial.h"
 
 static int failures;
 
@@ -20,19 +21,7 @@ static void report(const char *name, int ok, const char *why)
 
 static int dial(void)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	const char *p = getenv("FCVM_SOCKET");
-	if (!p || strlen(p) >= sizeof(sa.sun_path))
-		return -1;
-	strcpy(sa.sun_path, p);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	struct timeval tv = {10, 0}; /* a test must not hang */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
+	return ctl_dial(10);
 }
 
 /* true if the supervisor closed the connection (read returns 0) */
