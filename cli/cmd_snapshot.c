@@ -165,7 +165,8 @@ static int snap_run(int argc, char **argv, struct cli_opts *o)
 	return cli_started(fd, OP_SNAPSHOT_RUN, detach, tty, in);
 }
 
-static int snap_ls(int argc, char **argv, struct cli_opts *o)
+/* [--json] and nothing else: -1, or the usage's exit code */
+static int json_only(int argc, char **argv, struct cli_opts *o)
 {
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
@@ -173,6 +174,14 @@ static int snap_ls(int argc, char **argv, struct cli_opts *o)
 		else
 			return usage(strcmp(argv[i], "-h") == 0);
 	}
+	return -1;
+}
+
+static int snap_ls(int argc, char **argv, struct cli_opts *o)
+{
+	int bad = json_only(argc, argv, o);
+	if (bad >= 0)
+		return bad;
 	struct pmsg req, rep;
 	pmsg_init(&req, PK_REQUEST, OP_SNAPSHOT_LIST, 0);
 	int code = cli_simple_call(o, &req, &rep);
@@ -220,12 +229,9 @@ static int snap_rm(int argc, char **argv, struct cli_opts *o)
 
 static int snap_prune(int argc, char **argv, struct cli_opts *o)
 {
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			o->json = true;
-		else
-			return usage(strcmp(argv[i], "-h") == 0);
-	}
+	int bad = json_only(argc, argv, o);
+	if (bad >= 0)
+		return bad;
 	struct pmsg req, rep;
 	pmsg_init(&req, PK_REQUEST, OP_SNAPSHOT_PRUNE, 0);
 	int code = cli_simple_call(o, &req, &rep);

@@ -327,12 +327,8 @@ int launcher_setup_main(int argc, char **argv)
 		return fail("cannot tell where the guest assets are (set --assets DIR or FCVM_ASSETS)");
 	const char *cache_max = getenv("FCVM_CACHE_MAX_MB");
 	if (cache_max && *cache_max) {
-		char *end;
-		errno = 0;
-		unsigned long long mb = strtoull(cache_max, &end, 10);
-		if (errno || *end || cache_max[0] == '-' || mb > (UINT64_MAX >> 21))
+		if (!parse_uint(cache_max, UINT64_MAX >> 21, &in.cache_max_mb))
 			return fail("FCVM_CACHE_MAX_MB=%s is not a number of MiB", cache_max);
-		in.cache_max_mb = mb;
 		in.cache_max_set = true;
 	}
 	/* a user without assets of their own uses the host's (built once by `sudo fcvm setup`) */

@@ -58,7 +58,7 @@ int snapshot_assets_id(struct supervisor *s, char *buf, size_t n)
 	return snprintf(buf, n, "%s-%s", k, r) < (int)n ? 0 : -1;
 }
 
-static void ignore_reply(struct pmsg *rep, void *arg)
+void snapshot_stored_done(struct pmsg *rep, void *arg)
 {
 	(void)arg;
 	if (rep->err_code != PE_OK && rep->err_code != PE_NOT_FOUND)
@@ -102,7 +102,7 @@ static void job_fail(struct snapshot_job *j, int code, const char *fmt, ...)
 		struct pmsg req;
 		pmsg_init(&req, PK_REQUEST, OP_STORE_SNAP_ABORT, 0);
 		prec_set_str(&req, &req.body, "tag", j->tag);
-		helper_call(j->s, HELPER_STORED, &req, ignore_reply, NULL);
+		helper_call(j->s, HELPER_STORED, &req, snapshot_stored_done, NULL);
 		pmsg_free(&req);
 	}
 	if (j->vm && j->stopped)

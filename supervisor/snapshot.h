@@ -29,6 +29,9 @@ int snapshot_assets_id(struct supervisor *s, char *buf, size_t n);
 typedef void (*snapshot_done_cb)(struct vm *vm, const struct pmsg *result, void *arg);
 int snapshot_take(struct vm *vm, const char *tag, const char *kind, snapshot_done_cb done, void *arg);
 
+/* A reply of stored's nobody waits for (an abort, an eviction): only its failure is logged. */
+void snapshot_stored_done(struct pmsg *rep, void *arg);
+
 /* VMs (clones, running or not) made from snapshot TAG. */
 unsigned snapshot_clones(struct supervisor *s, const char *tag);
 

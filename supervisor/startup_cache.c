@@ -242,13 +242,6 @@ struct evict_job {
 	char keep[48];
 };
 
-static void ignore_reply(struct pmsg *rep, void *arg)
-{
-	(void)arg;
-	if (rep->err_code != PE_OK && rep->err_code != PE_NOT_FOUND)
-		log_err("startup cache: stored: %s", rep->err_msg ? rep->err_msg : "?");
-}
-
 static void remove_entry(struct supervisor *s, const char *tag, peer_reply_cb cb, void *arg)
 {
 	struct pmsg req;
@@ -299,7 +292,7 @@ static void on_evict_list(struct pmsg *rep, void *arg)
 			 prec_str(oldest, "tag"), (unsigned)e->owner, (unsigned long long)(total >> 20),
 			 (unsigned long long)(e->s->cache_max_bytes >> 20));
 		total -= field(oldest, "size");
-		remove_entry(e->s, prec_str(oldest, "tag"), ignore_reply, NULL);
+		remove_entry(e->s, prec_str(oldest, "tag"), snapshot_stored_done, NULL);
 		for (uint32_t i = 0; i < k; i++)
 			if (mine[i] == oldest)
 				mine[i] = NULL;
@@ -470,15 +463,20 @@ struct prune_job {
 	uint64_t bytes;
 };
 
+static void prune_send(struct prune_job *p)
+{
+	client_send(p->c, &p->rep);
+	client_release(p->c);
+	pmsg_free(&p->rep);
+	free(p);
+}
+
 static void prune_done(struct prune_job *p)
 {
 	prec_set_uint(&p->rep, &p->rep.body, "removed", p->removed);
 	prec_set_uint(&p->rep, &p->rep.body, "bytes", p->bytes);
 	prec_set_uint(&p->rep, &p->rep.body, "kept", p->kept);
-	client_send(p->c, &p->rep);
-	client_release(p->c);
-	pmsg_free(&p->rep);
-	free(p);
+	prune_send(p);
 }
 
 struct prune_one {
@@ -507,10 +505,7 @@ static void on_prune_list(struct pmsg *rep, void *arg)
 	const struct pval *v = prec_get(&rep->body, "snapshots");
 	if (rep->err_code != PE_OK) {
 		pmsg_set_error(&p->rep, rep->err_code, "%s", rep->err_msg ? rep->err_msg : "stored failed");
-		client_send(p->c, &p->rep);
-		client_release(p->c);
-		pmsg_free(&p->rep);
-		free(p);
+		prune_send(p);
 		return;
 	}
 	p->pending = 1; /* this function's own, so that no answer ends it early */

@@ -40,8 +40,9 @@ static void reader_free(struct log_reader *r)
 	free(r);
 }
 
-/* As much as the reader's connection takes now. Returns false once it is done (freed). */
-static bool pump(struct log_reader *r)
+/* As much as the reader's connection takes now; at the end of a log no longer followed, the
+ * exit, and the reader is freed. */
+static void pump(struct log_reader *r)
 {
 	static unsigned char buf[CHUNK_MAX_LOG];
 	unsigned char hdr[5];
@@ -55,16 +56,15 @@ static bool pump(struct log_reader *r)
 		}
 		if (!whole) { /* the end of the file (or of what is whole of it) */
 			if (r->vm)
-				return true; /* following: more comes */
+				return; /* following: more comes */
 			vm_send_exit(r->c, r->sid, 0, 0, r->out);
 			reader_free(r);
-			return false;
+			return;
 		}
 		vm_send_output(r->c, r->sid, hdr[0] == 2 ? 2 : 1, r->out, buf, n);
 		r->pos += 5 + (off_t)n;
 		r->out += n;
 	}
-	return true;
 }
 
 void vm_logs_start(struct vm *vm, struct client *c, uint32_t sid, bool follow)
@@ -96,11 +96,6 @@ static void visit(const struct vm *vm, const struct client *c, void (*act)(struc
 	}
 }
 
-static void pump_it(struct log_reader *r)
-{
-	pump(r);
-}
-
 static void stop_following(struct log_reader *r)
 {
 	r->vm = NULL;
@@ -109,7 +104,7 @@ static void stop_following(struct log_reader *r)
 
 void vm_logs_appended(struct vm *vm)
 {
-	visit(vm, NULL, pump_it);
+	visit(vm, NULL, pump);
 }
 
 void vm_logs_vm_ended(struct vm *vm)
@@ -119,7 +114,7 @@ void vm_logs_vm_ended(struct vm *vm)
 
 void vm_logs_client_drained(struct client *c)
 {
-	visit(NULL, c, pump_it);
+	visit(NULL, c, pump);
 }
 
 void vm_logs_client_gone(struct client *c)

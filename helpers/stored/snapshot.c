@@ -12,10 +12,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "helpers/stored/snapshot.h"
 #include "helpers/stored/store_priv.h"
 #include "proto/proto.h"
@@ -248,19 +248,27 @@ static void used_name(char *out, size_t n, const char *tag)
 	snprintf(out, n, ".used.%.64s", tag);
 }
 
+/* PATH beneath DIR into buf, NUL-terminated: its length, or -errno (-EIO if empty). */
+static ssize_t read_small(int dir, const char *path, char *buf, size_t n)
+{
+	int fd = store_openat(dir, path, O_RDONLY | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return fd;
+	ssize_t got = pread(fd, buf, n - 1, 0);
+	close(fd);
+	if (got <= 0)
+		return -EIO;
+	buf[got] = 0;
+	return got;
+}
+
 static uint64_t used_ms(struct store *s, const char *tag, uint64_t fallback)
 {
 	char name[80], buf[24];
 	uint64_t v;
 	used_name(name, sizeof(name), tag);
-	int fd = store_openat(s->snapshots, name, O_RDONLY | O_NOFOLLOW, 0);
-	if (fd < 0)
+	if (read_small(s->snapshots, name, buf, sizeof(buf)) < 0)
 		return fallback;
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (n <= 0)
-		return fallback;
-	buf[n] = 0;
 	buf[strcspn(buf, "\n")] = 0;
 	return get_u64(buf, &v) == 0 ? v : fallback;
 }
@@ -268,14 +276,11 @@ static uint64_t used_ms(struct store *s, const char *tag, uint64_t fallback)
 static void mark_used(struct store *s, const char *tag)
 {
 	char name[80], buf[24];
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
 	used_name(name, sizeof(name), tag);
 	int fd = store_openat(s->snapshots, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return; /* the order of eviction only */
-	int n = snprintf(buf, sizeof(buf), "%llu\n",
-			 (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000);
+	int n = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)now_realtime_ms());
 	if (pwrite(fd, buf, (size_t)n, 0) != n)
 		log_err("stored: cannot mark snapshot '%s' used", tag);
 	close(fd);
@@ -287,14 +292,9 @@ int snap_read_meta(struct store *s, const char *tag, struct snap_meta *m)
 	if (!store_name_ok(tag))
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%.64s/" META_FILE, tag);
-	int fd = store_openat(s->snapshots, path, O_RDONLY | O_NOFOLLOW, 0);
-	if (fd < 0)
-		return fd;
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = 0;
+	ssize_t n = read_small(s->snapshots, path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
 	memset(m, 0, sizeof(*m));
 	int r = 0;
 	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line && !r; line = strtok_r(NULL, "\n", &save)) {
