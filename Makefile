@@ -245,6 +245,8 @@ install: all
 	install -m 0755 $(BUILD)/fcvm $(DESTDIR)$(PREFIX)/bin/fcvm
 	install -m 0755 $(LIBEXEC_BINS) $(BUILD)/fcvm-agent $(DESTDIR)$(LIBEXECDIR)/
 	sed 's|@BINDIR@|$(PREFIX)/bin|g' scripts/fcvm.service.in > $(DESTDIR)/etc/systemd/system/fcvm.service
+	install -d $(DESTDIR)/etc/fcvm # an edited quotas file is kept
+	[ -e $(DESTDIR)/etc/fcvm/quotas.conf ] || install -m 0644 etc/quotas.conf $(DESTDIR)/etc/fcvm/quotas.conf
 	scripts/create-users
 
 clean:

@@ -93,10 +93,10 @@ static int snap_run(int argc, char **argv, struct cli_opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	static const struct field_opt sizes[] = {{'c', "cpu", FO_UINT}, {'m', "mem", FO_UINT}};
 	struct pmsg req;
 	pmsg_init(&req, PK_REQUEST, OP_SNAPSHOT_RUN, 0);
 	bool detach = false, tty = false, in = false;
-	uint64_t v;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "dithp:", opts, NULL)) != -1) {
@@ -106,13 +106,10 @@ static int snap_run(int argc, char **argv, struct cli_opts *o)
 			break;
 		case 'c':
 		case 'm':
-			if (!parse_uint(optarg, 65536, &v)) {
-				fprintf(stderr, "fcvm: --%s wants a number, not '%s'\n", c == 'c' ? "cpu" : "mem",
-					optarg);
+			if (cli_field_opt(&req, sizes, ARRAY_LEN(sizes), c, optarg) < 0) {
 				pmsg_free(&req);
 				return EXIT_USAGE;
 			}
-			prec_set_uint(&req, &req.body, c == 'c' ? "cpu" : "mem", v);
 			break;
 		case 'd':
 			detach = true;

@@ -83,6 +83,26 @@ static void print_proc(const struct precord *r)
 	       (double)up / 1000.0, (unsigned long long)restarts, caps);
 }
 
+/* "your quotas: vms 1/64, vcpus 1/32, ... (docs/quotas.md)" */
+static void print_quota(const struct pval *q)
+{
+	if (!q || !q->recs.n)
+		return;
+	printf("your quotas:");
+	for (uint32_t k = 0; k < q->recs.n; k++) {
+		const struct precord *r = &q->recs.v[k];
+		uint64_t used = 0, limit = 0;
+		bool has_used = prec_uint(r, "used", &used), has_limit = prec_uint(r, "limit", &limit);
+		char u[24] = "?", l[24] = "unlimited";
+		if (has_used)
+			snprintf(u, sizeof(u), "%llu", (unsigned long long)used);
+		if (has_limit)
+			snprintf(l, sizeof(l), "%llu", (unsigned long long)limit);
+		printf("%s %s %s/%s", k ? "," : "", prec_str(r, "name"), u, l);
+	}
+	printf("\n");
+}
+
 int cmd_status(int argc, char **argv, struct cli_opts *o)
 {
 	int i = parse_common(argc, argv, o, "fcvm status [--json] [--state-dir DIR]");
@@ -113,6 +133,7 @@ int cmd_status(int argc, char **argv, struct cli_opts *o)
 				       (unsigned long long)pid, (unsigned long long)uid,
 				       prec_str(&vmms->recs.v[k], "vm"));
 			}
+			print_quota(prec_get(&rep.body, "quota"));
 		}
 	}
 	pmsg_free(&rep);

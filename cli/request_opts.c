@@ -56,6 +56,14 @@ int cli_add_env_file(struct pmsg *req, const char *path)
 	return rc;
 }
 
+static const struct field_def *req_field(const struct pmsg *req, const char *name)
+{
+	for (size_t i = 0; req->op && i < req->op->req.nfields; i++)
+		if (strcmp(req->op->req.fields[i].name, name) == 0)
+			return &req->op->req.fields[i];
+	return NULL;
+}
+
 int cli_field_opt(struct pmsg *req, const struct field_opt *t, size_t n, int c, const char *arg)
 {
 	size_t i = 0;
@@ -85,12 +93,23 @@ int cli_field_opt(struct pmsg *req, const struct field_opt *t, size_t n, int c, 
 		size_t len = strlen(num);
 		if (t[i].kind == FO_SECONDS && len > 1 && num[len - 1] == 's')
 			num[len - 1] = 0;
-		if (!parse_uint(num, 65536 * 2, &v) || v == 0) {
+		/* the request's own bounds (proto/ops.c): a number beyond them is named as such */
+		uint64_t lo = 1, hi = 65536 * 2;
+		const struct field_def *fd = req_field(req, t[i].field);
+		if (fd && fd->type == FT_UINT) {
+			lo = fd->min > 1 ? fd->min : 1;
+			hi = fd->max;
+		}
+		if (!parse_uint(num, UINT64_MAX, &v) || v < lo || v > hi) {
 			char opt[64]; /* the field's option: health_interval is --health-interval */
 			snprintf(opt, sizeof(opt), "%s", t[i].field);
 			for (char *p = opt; *p; p++)
 				*p = *p == '_' ? '-' : *p;
-			fprintf(stderr, "fcvm: --%s wants a number, not '%s'\n", opt, arg);
+			if (num[0] && strspn(num, "0123456789") == strlen(num))
+				fprintf(stderr, "fcvm: --%s %s is out of range: from %llu to %llu\n", opt, arg,
+					(unsigned long long)lo, (unsigned long long)hi);
+			else
+				fprintf(stderr, "fcvm: --%s wants a number, not '%s'\n", opt, arg);
 			return -1;
 		}
 		prec_set_uint(req, &req->body, t[i].field, v);

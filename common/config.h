@@ -16,7 +16,8 @@
 
 #define FCVM_SYSTEM_STATE_DIR "/run/fcvm"
 #define FCVM_SYSTEM_DATA_DIR  "/var/lib/fcvm"
-#define FCVM_DATA_DIR_NAME    "data" /* a private instance's data dir: STATE_DIR/data */
+#define FCVM_QUOTAS_FILE      "/etc/fcvm/quotas.conf" /* per-user quotas (docs/quotas.md) */
+#define FCVM_DATA_DIR_NAME    "data"		      /* a private instance's data dir: STATE_DIR/data */
 #define FCVM_SOCKET_NAME      "fcvm.sock"
 #define FCVM_LOG_NAME	      "supervisor.log"
 #define FCVM_VMS_DIR_NAME     "vms" /* STATE_DIR/vms/NAME: one VM's sockets, console and record */

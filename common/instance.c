@@ -40,6 +40,8 @@ int instance_args(const struct instance *in, char **argv, size_t max, char *buf,
 		argv_add(&a, "--multi-user");
 	if (in->cache_max_set)
 		argv_add(&a, "--cache-max-mb=%llu", (unsigned long long)in->cache_max_mb);
+	if (in->quotas_path[0])
+		argv_add(&a, "--quotas=%s", in->quotas_path);
 	if (a.overflow)
 		return -1;
 	argv[a.n] = NULL;
@@ -54,15 +56,11 @@ static bool copy(char *dst, size_t len, const char *src)
 int instance_parse(struct instance *in, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"mode", required_argument, NULL, 'm'},
-	    {"state-dir", required_argument, NULL, 's'},
-	    {"socket", required_argument, NULL, 'S'},
-	    {"assets", required_argument, NULL, 'a'},
-	    {"owner", required_argument, NULL, 'o'},
-	    {"instance", required_argument, NULL, 'i'},
-	    {"multi-user", no_argument, NULL, 'M'},
-	    {"cache-max-mb", required_argument, NULL, 'c'},
-	    {NULL, 0, NULL, 0},
+	    {"mode", required_argument, NULL, 'm'},   {"state-dir", required_argument, NULL, 's'},
+	    {"socket", required_argument, NULL, 'S'}, {"assets", required_argument, NULL, 'a'},
+	    {"owner", required_argument, NULL, 'o'},  {"instance", required_argument, NULL, 'i'},
+	    {"multi-user", no_argument, NULL, 'M'},   {"cache-max-mb", required_argument, NULL, 'c'},
+	    {"quotas", required_argument, NULL, 'q'}, {NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c;
@@ -98,6 +96,9 @@ int instance_parse(struct instance *in, int argc, char **argv)
 		case 'c':
 			ok = parse_uint(optarg, UINT64_MAX >> 21, &in->cache_max_mb);
 			in->cache_max_set = true;
+			break;
+		case 'q':
+			ok = copy(in->quotas_path, sizeof(in->quotas_path), optarg);
 			break;
 		default:
 			ok = false;

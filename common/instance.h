@@ -31,6 +31,9 @@ struct instance {
 	 * 0: no cache); cache_max_set false: the supervisor's default */
 	uint64_t cache_max_mb;
 	bool cache_max_set;
+	/* the per-user quotas file (common/quotas.h; FCVM_QUOTAS_FILE unless `supervise --quotas`),
+	 * checked by the launcher, read by the supervisor as it starts */
+	char quotas_path[PATH_MAX];
 	char tag[9]; /* 8 hex digits from the state directory: names this instance's kernel objects
 			(netd's nftables table and link records), so instances never touch each other's */
 };

@@ -24,6 +24,7 @@
 #include "common/assets.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/quotas.h"
 #include "common/util.h"
 #include "proto/chan.h"
 #include "launcher/launcher.h"
@@ -293,11 +294,13 @@ int launcher_setup_main(int argc, char **argv)
 	    {"state-dir", required_argument, NULL, 's'},
 	    {"data-dir", required_argument, NULL, 'd'},
 	    {"assets", required_argument, NULL, 'a'},
+	    {"quotas", required_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	static struct instance in;
-	const char *data_dir = NULL, *assets = NULL, *state_dir = NULL;
+	const char *data_dir = NULL, *assets = NULL, *state_dir = NULL, *const default_quotas = FCVM_QUOTAS_FILE,
+		   *quotas = default_quotas;
 	bool private_instance = false;
 	int c;
 	optind = 1;
@@ -309,13 +312,16 @@ int launcher_setup_main(int argc, char **argv)
 			data_dir = optarg;
 		} else if (c == 'a') {
 			assets = optarg;
+		} else if (c == 'q') {
+			quotas = optarg;
 		} else {
-			fprintf(c == 'h' ? stdout : stderr,
-				"usage: fcvm supervise [--state-dir DIR] [--data-dir DIR] [--assets DIR] [-- CMD "
-				"[ARGS...]]\n"
-				"  Runs a supervisor and its helpers. With CMD, runs CMD once the supervisor is\n"
-				"  ready (FCVM_SOCKET and FCVM_STATE_DIR set), then stops everything and exits\n"
-				"  with CMD's status.\n");
+			fprintf(
+			    c == 'h' ? stdout : stderr,
+			    "usage: fcvm supervise [--state-dir DIR] [--data-dir DIR] [--assets DIR] [--quotas FILE]\n"
+			    "                      [-- CMD [ARGS...]]\n"
+			    "  Runs a supervisor and its helpers. With CMD, runs CMD once the supervisor is\n"
+			    "  ready (FCVM_SOCKET and FCVM_STATE_DIR set), then stops everything and exits\n"
+			    "  with CMD's status.\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -331,6 +337,17 @@ int launcher_setup_main(int argc, char **argv)
 			return fail("FCVM_CACHE_MAX_MB=%s is not a number of MiB", cache_max);
 		in.cache_max_set = true;
 	}
+	/* the quotas the supervisor will enforce: a file it cannot use is refused now, not later
+	 * (the default file may be missing: the built-in defaults are its values) */
+	static struct quotas q;
+	char qerr[512];
+	quotas_default(&q);
+	if (quotas != default_quotas && !realpath(quotas, in.quotas_path))
+		return fail("--quotas %s: %s", quotas, strerror(errno));
+	if (quotas == default_quotas)
+		snprintf(in.quotas_path, sizeof(in.quotas_path), "%s", quotas);
+	if (quotas_load(&q, in.quotas_path, qerr, sizeof(qerr)) < 0)
+		return fail("quotas: %s", qerr);
 	/* a user without assets of their own uses the host's (built once by `sudo fcvm setup`) */
 	char manifest[PATH_MAX + 32];
 	snprintf(manifest, sizeof(manifest), "%s/%s", in.assets_dir, FCVM_ASSETS_MANIFEST);

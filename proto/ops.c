@@ -75,6 +75,15 @@ static const struct field_def vmm_proc_fields[] = {
 };
 static const struct record_def vmm_proc = REC(vmm_proc_fields);
 
+/* One of the caller's quotas in a status reply: what they hold, what they may (no limit:
+ * unlimited; no used: not known just now). */
+static const struct field_def quota_fields[] = {
+    F_STR("name", true, 1, 32, SC_IDENT),
+    F_UINT("used", false, 0, UINT64_MAX),
+    F_UINT("limit", false, 0, UINT64_MAX),
+};
+static const struct record_def quota_rec = REC(quota_fields);
+
 static const struct field_def status_rep[] = {
     F_STR("version", true, 1, 64, SC_TEXT),
     F_STR("mode", true, 1, 16, SC_IDENT),
@@ -84,6 +93,7 @@ static const struct field_def status_rep[] = {
     F_RECORDS("processes", true, 8, &proc_info),
     F_RECORDS("launcher", false, 1, &proc_info),
     F_RECORDS("vmms", false, PROTO_MAX_ARRAY, &vmm_proc), /* the caller's VMs' (every VM's, for root) */
+    F_RECORDS("quota", false, 16, &quota_rec),		  /* the caller's */
 };
 
 static const struct field_def version_rep[] = {

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/client.h"
+#include "supervisor/quota.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/vm.h"
 #include "supervisor/vmm.h"
@@ -308,6 +309,26 @@ int snapshot_take(struct vm *vm, const char *tag, const char *kind, snapshot_don
 	return PE_OK;
 }
 
+static void on_quota_list(struct pmsg *rep, void *arg)
+{
+	struct snapshot_job *j = arg;
+	char why[300];
+	if (rep->err_code != PE_OK) {
+		job_fail(j, rep->err_code, "stored: %s", rep->err_msg ? rep->err_msg : "?");
+		return;
+	}
+	if (!j->vm) {
+		job_fail(j, PE_UNAVAILABLE, "the VM went away during the snapshot");
+		return;
+	}
+	int code = quota_check_snapshot(j->s, j->vm->owner, snapshot_count_user(rep, j->vm->owner), why, sizeof(why));
+	if (code) {
+		job_fail(j, code, "%s", why);
+		return;
+	}
+	job_begin(j);
+}
+
 void op_snapshot_create(struct client *c, const struct pmsg *req)
 {
 	const char *name = prec_str(&req->body, "vm"), *tag = prec_str(&req->body, "tag");
@@ -331,7 +352,23 @@ void op_snapshot_create(struct client *c, const struct pmsg *req)
 	j->c = c;
 	client_hold(c);
 	pmsg_init_reply(&j->rep, req);
-	job_begin(j);
+	/* the owner's snapshots, counted by stored, against their quota (the VM is marked as
+	 * being snapshotted meanwhile: a second request waits for none of this) */
+	struct pmsg sreq;
+	pmsg_init(&sreq, PK_REQUEST, OP_STORE_SNAP_LIST, 0);
+	helper_call(c->sup, HELPER_STORED, &sreq, on_quota_list, j);
+	pmsg_free(&sreq);
+}
+
+uint64_t snapshot_count_user(const struct pmsg *list_rep, uid_t owner)
+{
+	const struct pval *v = prec_get(&list_rep->body, "snapshots");
+	uint64_t n = 0, o;
+	for (uint32_t i = 0; v && i < v->recs.n; i++) {
+		const char *kind = prec_str(&v->recs.v[i], "kind");
+		n += prec_uint(&v->recs.v[i], "owner", &o) && o == owner && (!kind || strcmp(kind, "user") == 0);
+	}
+	return n;
 }
 
 void op_snapshot_run(struct client *c, const struct pmsg *req)

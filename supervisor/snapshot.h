@@ -4,6 +4,8 @@
 #define FCVM_SUP_SNAPSHOT_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "proto/proto.h"
 
@@ -37,5 +39,8 @@ unsigned snapshot_clones(struct supervisor *s, const char *tag);
 
 /* The VM goes away while a snapshot of it is being taken: the snapshot fails. */
 void snapshot_vm_gone(struct vm *vm);
+
+/* In stored's reply to a snapshot list: how many snapshots of kind user owner has. */
+uint64_t snapshot_count_user(const struct pmsg *list_rep, uid_t owner);
 
 #endif

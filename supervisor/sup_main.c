@@ -155,6 +155,12 @@ int supervisor_main(const struct instance *inst, int listen_fd, int launcher_fd,
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	s.host_cpus = ncpu > 0 ? (unsigned)ncpu : 1;
 	s.cache_max_bytes = (inst->cache_max_set ? inst->cache_max_mb : CACHE_DEFAULT_MAX_MB) << 20;
+	/* the quotas, read before the sandbox hides the file (the launcher checked it) */
+	quotas_default(&s.quotas);
+	if (inst->quotas_path[0] && quotas_load(&s.quotas, inst->quotas_path, err, sizeof(err)) < 0) {
+		log_err("quotas: %s", err);
+		return 1;
+	}
 	int keep[] = {listen_fd, launcher_fd, s.vms_dirfd};
 	size_t nkeep = ARRAY_LEN(keep);
 	/* its empty root shows /proc and, read-only, the guest assets */

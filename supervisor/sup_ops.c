@@ -6,6 +6,7 @@
 #include "common/procinfo.h"
 #include "common/util.h"
 #include "supervisor/client.h"
+#include "supervisor/quota.h"
 #include "supervisor/snapshot.h"
 #include "supervisor/vm.h"
 
@@ -54,6 +55,7 @@ struct status_job {
 	struct pmsg rep;
 	struct precord *slot[HELPER__COUNT + 1]; /* helpers, then the launcher */
 	int waiting;
+	uint64_t snapshots; /* the caller's, by stored's list (UINT64_MAX: not known) */
 };
 
 static void fill_down(struct pmsg *m, struct precord *r, const char *name, const char *mode)
@@ -72,6 +74,7 @@ static void fill_down(struct pmsg *m, struct precord *r, const char *name, const
 
 static void status_finish(struct status_job *j)
 {
+	quota_put(j->c->sup, j->c->uid, j->snapshots, &j->rep);
 	client_send(j->c, &j->rep);
 	client_release(j->c);
 	pmsg_free(&j->rep);
@@ -118,6 +121,14 @@ static void on_status_part(struct pmsg *prep, void *arg)
 		status_finish(j);
 }
 
+static void on_status_snapshots(struct pmsg *rep, void *arg)
+{
+	struct status_job *j = arg;
+	j->snapshots = rep->err_code == PE_OK ? snapshot_count_user(rep, j->c->uid) : UINT64_MAX;
+	if (--j->waiting == 0)
+		status_finish(j);
+}
+
 static void op_status(struct client *c, const struct pmsg *req)
 {
 	struct supervisor *s = c->sup;
@@ -153,7 +164,11 @@ static void op_status(struct client *c, const struct pmsg *req)
 	j->slot[HELPER__COUNT] = prec_add_record(m, &m->body, "launcher");
 
 	/* Count first: a reply may arrive synchronously (a helper that is down). */
-	j->waiting = HELPER__COUNT + 1;
+	j->waiting = HELPER__COUNT + 2;
+	struct pmsg list;
+	pmsg_init(&list, PK_REQUEST, OP_STORE_SNAP_LIST, 0);
+	helper_call(s, HELPER_STORED, &list, on_status_snapshots, j);
+	pmsg_free(&list);
 	for (int i = 0; i <= HELPER__COUNT; i++) {
 		struct status_part *p = calloc(1, sizeof(*p));
 		if (!p)

@@ -8,6 +8,7 @@
 #include <sys/queue.h>
 
 #include "common/instance.h"
+#include "common/quotas.h"
 #include "supervisor/peer.h"
 
 enum helper_state { HS_DOWN, HS_STARTING, HS_UP };
@@ -46,6 +47,7 @@ struct supervisor {
 	bool kvm_usable;	  /* a hardware KVM module is loaded (looked at once, at start) */
 	unsigned host_cpus;	  /* online CPUs: a VM's default vCPU count is at most this */
 	uint64_t cache_max_bytes; /* the startup cache's bound per user (FCVM_CACHE_MAX_MB; 0: off) */
+	struct quotas quotas;	  /* per user (supervisor/quota.c), read as it starts */
 	struct event *stop_timer;
 	struct event *sig_term, *sig_int;
 };

@@ -23,6 +23,8 @@ struct client;
 struct vm;
 
 /* creating: its disk, network and VMM are being made (stop waits for the VMM, rm refuses) */
+#define VM_DISK_SIZE (4ull << 30) /* every VM's disk; sparse: only what the guest writes is used */
+
 enum vm_status { VM_BOOTING, VM_RUNNING, VM_STOPPING, VM_STOPPED, VM_LOST, VM_CREATING };
 const char *vm_status_name(enum vm_status s);
 

@@ -17,6 +17,7 @@
 #include "supervisor/snapshot.h"
 #include "supervisor/startup_cache.h"
 #include "supervisor/vm.h"
+#include "supervisor/quota.h"
 #include "supervisor/vmm.h"
 #include "supervisor/vm_start.h"
 
@@ -111,6 +112,12 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 	vm->qc.mem_mib = (unsigned)mem;
 	vm->qc.accel = strcmp(prec_str(b, "accel"), "kvm") == 0 ? ACCEL_KVM : ACCEL_TCG;
 	vm->qc.restore = true;
+	char why[300];
+	int qrc = quota_check_vm(vm->sup, vm, why, sizeof(why));
+	if (qrc) {
+		start_fail(st, qrc, "%s", why);
+		return;
+	}
 	if (st->cache_try >= 0)
 		cache_opened(st); /* its image keeps the name the user gave */
 	else

@@ -57,10 +57,10 @@ t_wait_until() {
 	done
 }
 
-# t_supervise DIR: a private supervisor for DIR in the background (its pid in T_SUP, its
+# t_supervise DIR [SUPERVISE-OPTIONS...]: a private supervisor for DIR in the background (its pid in T_SUP, its
 # output in $T_ROOT/supervise.out); true once it answers a ping, within 20 s.
 t_supervise() {
-	"$FCVM" supervise --state-dir "$1" >>"$T_ROOT/supervise.out" 2>&1 &
+	"$FCVM" supervise --state-dir "$@" >>"$T_ROOT/supervise.out" 2>&1 &
 	T_SUP=$!
 	t_wait_until 20 test -S "$1/fcvm.sock" && t_wait_until 20 "$FCVM" --state-dir "$1" ping
 }
