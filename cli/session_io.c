@@ -1,8 +1,8 @@
 /* The client side of a session (a container run, an exec, logs): the process's output to
  * our stdout and stderr byte for byte, our stdin to it (with -i), the terminal in raw mode
  * and its size (with -t), and signals: for a run, the first SIGINT/SIGTERM asks the
- * supervisor to stop the VM (it then reports the container's end); for an exec they are
- * passed on to the process. */
+ * supervisor to stop the VM (it then reports the container's end), a second leaves; for an
+ * exec they are passed on to the process, and the third leaves (as docker's client does). */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,6 +17,8 @@
 #include "cli/cli.h"
 #include "common/util.h"
 #include "proto/stream.h"
+
+#define EXEC_SIGNALS_TO_LEAVE 3
 
 #define CHUNK 4096
 
@@ -99,6 +101,7 @@ int cli_session(int fd, const struct cli_session *s)
 	int code = EXIT_FAIL;
 	bool stdin_open = s->stdin_open;
 	int stop_sig = 0; /* a run stopped by our signal ends with 128 + it, as podman's would */
+	int exec_signals = 0;
 
 	if (s->tty && isatty(0) && tcgetattr(0, &saved) == 0) {
 		struct termios t = saved;
@@ -136,6 +139,14 @@ int cli_session(int fd, const struct cli_session *s)
 					send_stop(fd, s->vm);
 				} else if (s->vm || s->logs) {
 					code = 128 + (int)si.ssi_signo; /* a second one: leave now */
+					goto out;
+				} else if (++exec_signals >= EXEC_SIGNALS_TO_LEAVE) {
+					/* the process takes no notice, or its VM cannot pass them on */
+					fprintf(stderr,
+						"\r\nfcvm: %d signals and the process has not ended: leaving "
+						"(it may still run)\n",
+						exec_signals);
+					code = 128 + (int)si.ssi_signo;
 					goto out;
 				} else {
 					struct pmsg ev;

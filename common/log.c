@@ -54,22 +54,23 @@ LOG_FN(log_err, "error")
 LOG_FN(log_audit, "audit")
 
 /* Sources seen lately, each with its window; the least recently used slot is reused. */
-#define LIMIT_SOURCES 64
+#define LIMIT_SOURCES	 64
+#define LIMIT_SOURCE_MAX 48
 static struct {
-	unsigned source;
+	char source[LIMIT_SOURCE_MAX]; /* "uid 1002", "VM web" */
 	bool used;
 	time_t window; /* start of the current window (CLOCK_MONOTONIC, s) */
 	unsigned lines, dropped;
 	time_t last;
 } limits[LIMIT_SOURCES];
 
-void log_audit_limited(unsigned source, const char *fmt, ...)
+static void audit_limited(const char *source, const char *fmt, va_list ap)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	size_t slot = 0;
 	for (size_t i = 0; i < LIMIT_SOURCES; i++) {
-		if (limits[i].used && limits[i].source == source) {
+		if (limits[i].used && strncmp(limits[i].source, source, LIMIT_SOURCE_MAX - 1) == 0) {
 			slot = i;
 			goto found;
 		}
@@ -77,16 +78,17 @@ void log_audit_limited(unsigned source, const char *fmt, ...)
 			slot = i;
 	}
 	if (limits[slot].used && limits[slot].dropped)
-		log_audit("%u more from uid %u in its last window", limits[slot].dropped, limits[slot].source);
+		log_audit("%u more from %s in its last window", limits[slot].dropped, limits[slot].source);
 	limits[slot].used = true;
-	limits[slot].source = source;
+	snprintf(limits[slot].source, LIMIT_SOURCE_MAX, "%s", source);
 	limits[slot].window = ts.tv_sec;
 	limits[slot].lines = limits[slot].dropped = 0;
 found:
 	limits[slot].last = ts.tv_sec;
 	if (ts.tv_sec - limits[slot].window >= LOG_WINDOW_S) {
 		if (limits[slot].dropped)
-			log_audit("%u more from uid %u in the last %d s", limits[slot].dropped, source, LOG_WINDOW_S);
+			log_audit("%u more from %s in the last %d s", limits[slot].dropped, limits[slot].source,
+				  LOG_WINDOW_S);
 		limits[slot].window = ts.tv_sec;
 		limits[slot].lines = limits[slot].dropped = 0;
 	}
@@ -95,8 +97,23 @@ found:
 		return;
 	}
 	limits[slot].lines++;
+	log_line("audit", fmt, ap);
+}
+
+void log_audit_limited(unsigned uid, const char *fmt, ...)
+{
+	char source[32];
+	snprintf(source, sizeof(source), "uid %u", uid);
 	va_list ap;
 	va_start(ap, fmt);
-	log_line("audit", fmt, ap);
+	audit_limited(source, fmt, ap);
+	va_end(ap);
+}
+
+void log_audit_limited_src(const char *source, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	audit_limited(source, fmt, ap);
 	va_end(ap);
 }

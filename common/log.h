@@ -14,6 +14,8 @@ void log_audit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * there were ("1204331 more from uid 1002 in the last 10 s"), when the next one comes. */
 #define LOG_BURST    20
 #define LOG_WINDOW_S 10
-void log_audit_limited(unsigned source, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_audit_limited(unsigned uid, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same from any source, named ("VM web": a guest's garbage). */
+void log_audit_limited_src(const char *source, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

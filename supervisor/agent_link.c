@@ -3,6 +3,7 @@
  * bytes before the agent's sync marker are the tail of an older connection's frame and are
  * skipped. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,10 @@
 #include "supervisor/vm.h"
 
 #define AGENT_MAX_CALLS 64
+/* A guest (its root can write on the agent's port) that breaks the protocol this often on one
+ * connection, or sends this much without a sync marker, is disconnected and its VM stopped. */
+#define AGENT_BAD_MAX  64
+#define AGENT_SKIP_MAX (4u << 20)
 
 /* A call's own callback, which takes the VM too. */
 struct agent_call {
@@ -96,6 +101,11 @@ void agent_flush_events(struct vm *vm)
 
 void agent_call(struct vm *vm, struct pmsg *req, agent_reply_cb cb, void *arg)
 {
+	agent_call_within(vm, req, AGENT_CALL_TIMEOUT_MS, cb, arg);
+}
+
+void agent_call_within(struct vm *vm, struct pmsg *req, int timeout_ms, agent_reply_cb cb, void *arg)
+{
 	struct agent_call *c = calloc(1, sizeof(*c));
 	if (!c || !vm->agent.bev || pending_count(&vm->agent.calls) >= AGENT_MAX_CALLS) {
 		free(c);
@@ -108,16 +118,44 @@ void agent_call(struct vm *vm, struct pmsg *req, agent_reply_cb cb, void *arg)
 		return;
 	}
 	*c = (struct agent_call){.vm = vm, .cb = cb, .arg = arg};
-	/* No deadline (as before): a silent agent shows as the boot timeout, or as "unhealthy"
-	 * once its health checks pile up to AGENT_MAX_CALLS. */
-	req->id = pending_add(&vm->agent.calls, 0, on_call_done, c);
+	req->id = pending_add(&vm->agent.calls, timeout_ms, on_call_done, c);
 	send_frame(vm, req);
+}
+
+void agent_audit(struct vm *vm, const char *fmt, ...)
+{
+	char src[80], msg[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(src, sizeof(src), "VM %s", vm->name);
+	log_audit_limited_src(src, "%s: %s", vm->name, msg);
+}
+
+/* The guest sent what no agent sends: logged (rate-limited, per VM), and past the bound the
+ * connection is dropped and the VM stopped; nothing it sends reaches anybody else. */
+void agent_bad(struct vm *vm, const char *what)
+{
+	agent_audit(vm, "%s", what);
+	if (++vm->agent.bad < AGENT_BAD_MAX && vm->agent.skipped < AGENT_SKIP_MAX)
+		return;
+	log_err("%s: the agent's port broke the protocol %u times (%zu bytes skipped): disconnected, marked "
+		"unhealthy, stopped",
+		vm->name, vm->agent.bad, vm->agent.skipped);
+	agent_link_close(vm);
+	vm->agent.garbage = true;
+	vm_say_to_sessions(vm, "fcvm: the VM's agent sent what it may not (undecodable or forged frames): the VM "
+			       "is stopped\n");
+	vm_stop(vm, "its agent broke the protocol");
+	snprintf(vm->health, sizeof(vm->health), "unhealthy");
 }
 
 static void on_reply(struct vm *vm, struct pmsg *m)
 {
+	/* a reply after its call timed out is late, not forged: logged, not counted */
 	if (!pending_complete(&vm->agent.calls, m))
-		log_err("%s: agent reply to unknown request %u", vm->name, m->id);
+		agent_audit(vm, "agent reply to unknown request %u", m->id);
 }
 
 static void on_event(struct vm *vm, const struct pmsg *m)
@@ -133,7 +171,7 @@ static void on_event(struct vm *vm, const struct pmsg *m)
 		cache_on_held(vm, &m->body);
 		break;
 	default:
-		log_audit("%s: agent sent unexpected '%s'", vm->name, m->op->name);
+		agent_bad(vm, "agent sent an event it does not send");
 	}
 }
 
@@ -143,10 +181,15 @@ static bool find_marker(struct vm *vm, struct evbuffer *in)
 	struct evbuffer_ptr p = evbuffer_search(in, AGENT_SYNC_MARKER, AGENT_SYNC_MARKER_LEN, NULL);
 	if (p.pos < 0) {
 		size_t have = evbuffer_get_length(in);
-		if (have >= AGENT_SYNC_MARKER_LEN)
+		if (have >= AGENT_SYNC_MARKER_LEN) {
 			evbuffer_drain(in, have - (AGENT_SYNC_MARKER_LEN - 1));
+			vm->agent.skipped += have - (AGENT_SYNC_MARKER_LEN - 1);
+			if (vm->agent.skipped >= AGENT_SKIP_MAX)
+				agent_bad(vm, "no sync marker in what the agent's port sent");
+		}
 		return false;
 	}
+	vm->agent.skipped += (size_t)p.pos;
 	evbuffer_drain(in, (size_t)p.pos + AGENT_SYNC_MARKER_LEN);
 	vm->agent.synced = true;
 	return true;
@@ -164,9 +207,9 @@ static void on_read(struct bufferevent *bev, void *arg)
 		if (have < STREAM_HDR)
 			break;
 		if (stream_frame_peek(evbuffer_pullup(in, STREAM_HDR), STREAM_HDR, &n) < 0) {
-			log_audit("%s: invalid frame from the agent; waiting for the next sync", vm->name);
 			vm->agent.synced = false;
 			evbuffer_drain(in, 1);
+			agent_bad(vm, "invalid frame from the agent; waiting for the next sync");
 			continue;
 		}
 		if (have < STREAM_HDR + n)
@@ -176,14 +219,17 @@ static void on_read(struct bufferevent *bev, void *arg)
 		struct perr e = {0};
 		pmsg_decode(&m, frame + STREAM_HDR, n, &e);
 		evbuffer_drain(in, STREAM_HDR + n);
-		if (e.code != PE_OK)
-			log_audit("%s: refused a frame from the agent: %s", vm->name, e.msg);
-		else if (m.kind == PK_REPLY)
+		if (e.code != PE_OK) {
+			char why[320];
+			snprintf(why, sizeof(why), "refused a frame from the agent: %s", e.msg);
+			agent_bad(vm, why);
+		} else if (m.kind == PK_REPLY) {
 			on_reply(vm, &m);
-		else if (m.kind == PK_EVENT)
+		} else if (m.kind == PK_EVENT) {
 			on_event(vm, &m);
-		else
-			log_audit("%s: agent sent a request ('%s')", vm->name, m.op->name);
+		} else {
+			agent_bad(vm, "agent sent a request");
+		}
 		pmsg_free(&m);
 	}
 }
@@ -217,6 +263,8 @@ int agent_link_open(struct vm *vm)
 		return fd;
 	pending_init(&vm->agent.calls, vm->sup->base, "the VM's agent");
 	vm->agent.synced = false;
+	vm->agent.bad = 0;
+	vm->agent.skipped = 0;
 	vm->agent.bev = bufferevent_socket_new(vm->sup->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!vm->agent.bev) {
 		close(fd);
@@ -226,7 +274,7 @@ int agent_link_open(struct vm *vm)
 	bufferevent_enable(vm->agent.bev, EV_READ | EV_WRITE);
 	struct pmsg hello;
 	pmsg_init(&hello, PK_REQUEST, OP_AGENT_HELLO, 0);
-	agent_call(vm, &hello, on_hello, NULL);
+	agent_call_within(vm, &hello, 0, on_hello, NULL); /* the boot deadline covers it */
 	pmsg_free(&hello);
 	return 0;
 }

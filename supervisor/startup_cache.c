@@ -389,7 +389,7 @@ void cache_on_held(struct vm *vm, const struct precord *ev)
 	vm->cache.build[CACHE_START][0] = 0;
 	if (!tag || sid != 1 || !run || run->sid != 1 || vm->qc.restore) {
 		if (!tag)
-			log_audit("%s: agent held a container nobody asked to hold", vm->name);
+			agent_bad(vm, "agent held a container nobody asked to hold");
 		free(tag);
 		container_go(vm);
 		return;

@@ -10,6 +10,8 @@
 #include "supervisor/client.h"
 #include "supervisor/vm.h"
 
+#define EXEC_START_TIMEOUT_MS 60000 /* an exec's proc_start (podman exec's, where the agent's own cannot) */
+
 static void reply_ok(struct client *c, const struct pmsg *req)
 {
 	struct pmsg rep;
@@ -157,7 +159,7 @@ void op_vm_exec(struct client *c, const struct pmsg *req)
 	client_hold(c);
 	struct pmsg ps;
 	vm_proc_start(&ps, se->sid, in_vm ? "vm" : "exec", &req->body);
-	agent_call(vm, &ps, on_exec_started, j);
+	agent_call_within(vm, &ps, EXEC_START_TIMEOUT_MS, on_exec_started, j);
 	pmsg_free(&ps);
 }
 

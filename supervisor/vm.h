@@ -35,14 +35,27 @@ struct agent_link {
 	struct bufferevent *bev;
 	bool synced; /* the sync marker has been seen: frames follow */
 	struct pending_table calls;
+	unsigned bad;	/* this connection's frames that broke the protocol */
+	size_t skipped; /* bytes skipped looking for the sync marker, since it was last seen */
+	bool garbage;	/* dropped for what it sent: the VM is unhealthy for good */
 };
 
 int agent_link_open(struct vm *vm);   /* connect to the VM's agent socket and say hello */
 void agent_link_close(struct vm *vm); /* fails pending calls */
-/* A request to the agent; cb gets its reply (PE_UNAVAILABLE if the link goes first). */
+/* A request to the agent; cb gets its reply (PE_UNAVAILABLE if the link goes first, an error
+ * if none comes within AGENT_CALL_TIMEOUT_MS). agent_call_within: timeout_ms of its own (0:
+ * none, for what another deadline covers). */
+#define AGENT_CALL_TIMEOUT_MS 30000
 void agent_call(struct vm *vm, struct pmsg *req, agent_reply_cb cb, void *arg);
+void agent_call_within(struct vm *vm, struct pmsg *req, int timeout_ms, agent_reply_cb cb, void *arg);
 void agent_send_event(struct vm *vm, const struct pmsg *ev); /* kept in order until the VM runs */
-void agent_flush_events(struct vm *vm);			     /* it runs: what was kept goes */
+void agent_flush_events(struct vm *vm);
+/* The guest sent what no agent sends (what): logged, rate-limited per VM; past a bound the
+ * link is dropped, the VM marked unhealthy and stopped. */
+void agent_bad(struct vm *vm, const char *what);
+/* What the guest made happen, worth a line: logged, rate-limited per VM, not counted. */
+void agent_audit(struct vm *vm, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3))); /* it runs: what was kept goes */
 
 /* ---- QMP (supervisor/qmp.c) ---- */
 struct qmp;
@@ -191,6 +204,8 @@ void vm_on_exit(struct vm *vm, const struct precord *ev);
 void vm_client_gone(struct supervisor *s, struct client *c);
 void vm_client_drained(struct supervisor *s, struct client *c);
 /* A session or a log reader of c's exists (its connection is not idle). */
+/* msg on the stderr of every session somebody is attached to (supervisor/vm_io.c) */
+void vm_say_to_sessions(struct vm *vm, const char *msg);
 bool vm_client_attached(struct supervisor *s, const struct client *c);
 /* Events to a client for its session sid (supervisor/vm_io.c). */
 void vm_send_output(struct client *c, uint32_t sid, unsigned stream, uint64_t offset, const void *data, size_t n);

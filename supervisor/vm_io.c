@@ -18,6 +18,8 @@
 #include "supervisor/startup_cache.h"
 #include "supervisor/vm.h"
 
+#define RUN_START_TIMEOUT_MS (10 * 60 * 1000) /* the container's proc_start: its image loaded, made */
+
 struct vm_session *vm_session_new(struct vm *vm, struct client *c, bool is_run)
 {
 	struct vm_session *se = calloc(1, sizeof(*se));
@@ -145,8 +147,8 @@ void vm_on_output(struct vm *vm, const struct precord *ev)
 	if (offset + n <= se->offset)
 		return;
 	if (offset > se->offset) {
-		log_err("%s: session %u: output gap (%llu > %llu)", vm->name, se->sid, (unsigned long long)offset,
-			(unsigned long long)se->offset);
+		agent_audit(vm, "session %u: output gap (%llu > %llu)", se->sid, (unsigned long long)offset,
+			    (unsigned long long)se->offset);
 		return;
 	}
 	size_t skip = (size_t)(se->offset - offset);
@@ -310,10 +312,21 @@ void vm_agent_ready(struct vm *vm, const struct precord *hello)
 	}
 	if (!vm->run_started && vm->status == VM_RUNNING) {
 		vm->run_started = true;
-		agent_call(vm, &vm->run_start, on_run_started, NULL);
+		/* podman loads the image and makes the container first: minutes, under TCG */
+		agent_call_within(vm, &vm->run_start, RUN_START_TIMEOUT_MS, on_run_started, NULL);
 	}
 	if (vm->status == VM_RUNNING)
 		agent_flush_events(vm); /* after the container's proc_start: its stdin follows it */
+}
+
+void vm_say_to_sessions(struct vm *vm, const char *msg)
+{
+	size_t len = strlen(msg);
+	for (struct vm_session *se = TAILQ_FIRST(&vm->sessions); se; se = TAILQ_NEXT(se, link))
+		if (se->client) {
+			vm_send_output(se->client, se->sid, 2, se->offset, msg, len);
+			se->offset += len;
+		}
 }
 
 bool vm_client_attached(struct supervisor *s, const struct client *c)

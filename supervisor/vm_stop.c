@@ -124,7 +124,7 @@ void vm_vmm_gone(struct vm *vm)
 	vm_net_release(vm);
 	if (vm->status != VM_LOST)
 		vm->status = VM_STOPPED;
-	snprintf(vm->health, sizeof(vm->health), "unknown");
+	snprintf(vm->health, sizeof(vm->health), "%s", vm->agent.garbage ? "unhealthy" : "unknown");
 	pmsg_free(&vm->run_start);
 	vm_wait_ended(vm);
 	if (vm->remove_on_stop) {
