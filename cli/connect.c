@@ -184,12 +184,11 @@ static int start_supervisor(const char *dir)
 	return 0;
 }
 
-/* Make the caller's own state dir (0700; root's is the system instance's, 0755 as supervise
- * makes it) and check it again: whatever raced us into its place is refused, not used. */
+/* Make the caller's own state dir (0700) and check it again: whatever raced us into its place is refused, not used. */
 static int prepare_own_dir(const char *dir, const char *shown, int *exit_code)
 {
 	char sock[PATH_MAX], why[WHY_LEN];
-	int rc = mkdir_p(dir, geteuid() == 0 ? 0755 : 0700);
+	int rc = mkdir_p(dir, 0700);
 	if (rc < 0) {
 		fprintf(stderr, "fcvm: cannot create %s: %s\n", dir, strerror(-rc));
 		*exit_code = EXIT_NO_SUPERVISOR;

@@ -9,7 +9,8 @@
 #define FCVM_NETD_USER	     "fcvm-netd"
 #define FCVM_STORED_USER     "fcvm-stored" /* owns the data directory */
 #define FCVM_UFFDD_USER	     "fcvm-uffdd"
-#define FCVM_VMM_USER	     "fcvm-vmm" /* VMMs where no uid range of their own is registered */
+#define FCVM_VMM_USER	     "fcvm-vmm"	  /* VMMs where no uid range of their own is registered */
+#define FCVM_USERS_GROUP     "fcvm-users" /* who may use the system instance's socket */
 /* VM slot i runs as the i-th uid of fcvm-vmm's subordinate range (/etc/subuid, /etc/subgid) */
 #define FCVM_SUBUID_FILE "/etc/subuid"
 #define FCVM_SUBGID_FILE "/etc/subgid"
@@ -20,7 +21,7 @@
 #define FCVM_DATA_DIR_NAME    "data"		      /* a private instance's data dir: STATE_DIR/data */
 #define FCVM_SOCKET_NAME      "fcvm.sock"
 #define FCVM_LOG_NAME	      "supervisor.log"
-#define FCVM_VMS_DIR_NAME     "vms" /* STATE_DIR/vms/NAME: one VM's sockets, console and record */
+#define FCVM_VMS_DIR_NAME     "vms" /* STATE_DIR/vms/ID: one VM's sockets, console and record */
 #define FCVM_ENV_SOCKET	      "FCVM_SOCKET"
 #define FCVM_ENV_STATE_DIR    "FCVM_STATE_DIR"
 

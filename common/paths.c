@@ -233,8 +233,6 @@ const char *paths_default_state_dir(void)
 	uid_t uid = geteuid();
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	default_why[0] = '\0';
-	if (uid == 0)
-		return FCVM_SYSTEM_STATE_DIR;
 	if (xdg && *xdg) {
 		if (try_base(xdg, "/fcvm", uid, why, sizeof(why)) == 0)
 			return default_dir;

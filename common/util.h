@@ -22,6 +22,8 @@ bool parse_uint(const char *s, uint64_t max, uint64_t *out);
 
 /* Look a user up by name (before any sandbox: NSS opens files). Returns 0 or -ENOENT. */
 int lookup_user(const char *name, uid_t *uid, gid_t *gid);
+/* The same for a group. */
+int lookup_group(const char *name, gid_t *gid);
 
 /* mkdir -p with a mode for the directories it creates. Returns 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);

@@ -52,7 +52,7 @@ static int choose_data_dir(struct instance *in, const char *data_dir, bool priva
 		n = snprintf(in->data_dir, sizeof(in->data_dir), "%s", data_dir);
 	else if (private_instance)
 		n = snprintf(in->data_dir, sizeof(in->data_dir), "%s/%s", in->state_dir, FCVM_DATA_DIR_NAME);
-	else if (in->system_mode)
+	else if (in->multi_user)
 		n = snprintf(in->data_dir, sizeof(in->data_dir), "%s", FCVM_SYSTEM_DATA_DIR);
 	else if (xdg && xdg[0] == '/')
 		n = snprintf(in->data_dir, sizeof(in->data_dir), "%s/fcvm", xdg);
@@ -87,7 +87,7 @@ static int open_data_dir(const struct instance *in)
 	return fd;
 }
 
-static int setup_instance(struct instance *in, const char *state_dir)
+static int setup_instance(struct instance *in, const char *state_dir, bool system_instance)
 {
 	in->owner_uid = getuid();
 	in->system_mode = geteuid() == 0;
@@ -113,10 +113,13 @@ static int setup_instance(struct instance *in, const char *state_dir)
 			in->helper_gid[i] = getgid();
 		}
 	}
-	if (!state_dir) {
-		in->multi_user = in->system_mode;
-		state_dir = paths_default_state_dir();
-	}
+	/* the system instance (--system: the shipped unit) serves every user of the fcvm-users
+	 * group, at /run/fcvm; anybody's own, root's too, is private, elsewhere */
+	if (system_instance && !in->system_mode)
+		return fail("--system needs root (it runs each process as a user of its own)");
+	in->multi_user = system_instance;
+	if (!state_dir)
+		state_dir = system_instance ? FCVM_SYSTEM_STATE_DIR : paths_default_state_dir();
 	if (!state_dir)
 		return fail("no safe place for this user's instance: %s; pass --state-dir DIR",
 			    paths_default_state_dir_why());
@@ -133,17 +136,26 @@ static int setup_instance(struct instance *in, const char *state_dir)
 	return 0;
 }
 
-/* The control socket: anyone may connect; the supervisor checks each peer's SO_PEERCRED. */
+/* The control socket: the system instance's is for the fcvm-users group (and root), a
+ * private one's sits in its owner's private directory; the supervisor checks each peer's
+ * SO_PEERCRED either way. */
 static int bind_socket(const struct instance *in)
 {
+	gid_t users = 0;
+	if (in->multi_user && lookup_group(FCVM_USERS_GROUP, &users) < 0) {
+		fail("the system instance needs the group %s; create it with 'sudo scripts/create-users'",
+		     FCVM_USERS_GROUP);
+		return -ENOENT;
+	}
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	memcpy(sa.sun_path, in->socket_path, strlen(in->socket_path) + 1); /* length checked at setup */
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	unlink(in->socket_path); /* stale: we hold the instance lock */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(in->socket_path, 0666) < 0 ||
-	    listen(fd, 128) < 0) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (in->multi_user && chown(in->socket_path, 0, users) < 0) ||
+	    chmod(in->socket_path, in->multi_user ? 0660 : 0600) < 0 || listen(fd, 128) < 0) {
 		int e = errno;
 		close(fd);
 		return -e;
@@ -295,13 +307,14 @@ int launcher_setup_main(int argc, char **argv)
 	    {"data-dir", required_argument, NULL, 'd'},
 	    {"assets", required_argument, NULL, 'a'},
 	    {"quotas", required_argument, NULL, 'q'},
+	    {"system", no_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	static struct instance in;
 	const char *data_dir = NULL, *assets = NULL, *state_dir = NULL, *const default_quotas = FCVM_QUOTAS_FILE,
 		   *quotas = default_quotas;
-	bool private_instance = false;
+	bool private_instance = false, system_instance = false;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -314,19 +327,24 @@ int launcher_setup_main(int argc, char **argv)
 			assets = optarg;
 		} else if (c == 'q') {
 			quotas = optarg;
+		} else if (c == 'S') {
+			system_instance = true;
 		} else {
-			fprintf(
-			    c == 'h' ? stdout : stderr,
-			    "usage: fcvm supervise [--state-dir DIR] [--data-dir DIR] [--assets DIR] [--quotas FILE]\n"
-			    "                      [-- CMD [ARGS...]]\n"
-			    "  Runs a supervisor and its helpers. With CMD, runs CMD once the supervisor is\n"
-			    "  ready (FCVM_SOCKET and FCVM_STATE_DIR set), then stops everything and exits\n"
-			    "  with CMD's status.\n");
+			fprintf(c == 'h' ? stdout : stderr,
+				"usage: fcvm supervise [--system] [--state-dir DIR] [--data-dir DIR] [--assets DIR]\n"
+				"                      [--quotas FILE] [-- CMD [ARGS...]]\n"
+				"  --system: the system instance (root; at " FCVM_SYSTEM_STATE_DIR
+				", for the group " FCVM_USERS_GROUP "),\n"
+				"  else a private one (yours; root's too).\n"
+				"  Runs a supervisor and its helpers. With CMD, runs CMD once the supervisor is\n"
+				"  ready (FCVM_SOCKET and FCVM_STATE_DIR set), then stops everything and exits\n"
+				"  with CMD's status.\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
 	char **cmd = optind < argc ? &argv[optind] : NULL;
-	if (setup_instance(&in, state_dir) || choose_data_dir(&in, data_dir, private_instance))
+	if (setup_instance(&in, state_dir, system_instance) ||
+	    choose_data_dir(&in, data_dir, private_instance || !system_instance))
 		return 1;
 	if (assets ? snprintf(in.assets_dir, sizeof(in.assets_dir), "%s", assets) >= (int)sizeof(in.assets_dir)
 		   : assets_dir_default(in.assets_dir, sizeof(in.assets_dir)) < 0)

@@ -332,9 +332,13 @@ static void on_quota_list(struct pmsg *rep, void *arg)
 void op_snapshot_create(struct client *c, const struct pmsg *req)
 {
 	const char *name = prec_str(&req->body, "vm"), *tag = prec_str(&req->body, "tag");
-	struct vm *vm = vm_find(c->sup, name);
+	char err[200] = "";
+	struct vm *vm = vm_find_for(c->sup, c->uid, name, err, sizeof(err));
 	if (!vm || !may_see(c, vm->owner) || vm->removing) {
-		client_refuse(c, req, PE_NOT_FOUND, "no VM named '%s' (see `fcvm ls`)", name);
+		if (err[0])
+			client_refuse(c, req, PE_INVALID, "%s", err);
+		else
+			client_refuse(c, req, PE_NOT_FOUND, "no VM named '%s' (see `fcvm ls`)", name);
 		return;
 	}
 	if (strncmp(tag, CACHE_TAG_PREFIX, strlen(CACHE_TAG_PREFIX)) == 0) {

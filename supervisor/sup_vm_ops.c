@@ -29,9 +29,13 @@ static bool may_see(const struct client *c, const struct vm *vm)
 static struct vm *named_vm(struct client *c, const struct pmsg *req)
 {
 	const char *name = prec_str(&req->body, "name");
-	struct vm *vm = name ? vm_find(c->sup, name) : NULL;
+	char err[200] = "";
+	struct vm *vm = name ? vm_find_for(c->sup, c->uid, name, err, sizeof(err)) : NULL;
 	if (!vm || !may_see(c, vm)) {
-		client_refuse(c, req, PE_NOT_FOUND, "no VM named '%s' (see `fcvm ls`)", name ? name : "");
+		if (err[0])
+			client_refuse(c, req, PE_INVALID, "%s", err);
+		else
+			client_refuse(c, req, PE_NOT_FOUND, "no VM named '%s' (see `fcvm ls`)", name ? name : "");
 		return NULL;
 	}
 	return vm;

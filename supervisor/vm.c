@@ -39,11 +39,46 @@ const char *vm_status_name(enum vm_status s)
 	return names[s];
 }
 
-struct vm *vm_find(struct supervisor *s, const char *name)
+/* Names are each owner's own: a client finds its own VM of that name; root, anybody's,
+ * its own first, else the one other user's (several: named by ID, as `fcvm ls` shows it,
+ * which anybody may use for their own). */
+struct vm *vm_find_for(struct supervisor *s, uid_t uid, const char *name, char *err, size_t n)
+{
+	struct vm *vm, *found = NULL;
+	unsigned others = 0;
+	TAILQ_FOREACH (vm, &s->vms, link) {
+		if (strcmp(vm->name, name) != 0 || (uid != 0 && vm->owner != uid))
+			continue;
+		if (vm->owner == uid)
+			return vm;
+		found = vm;
+		others++;
+	}
+	if (others > 1) {
+		snprintf(err, n, "%u users have a VM named '%s': name it by its ID (`fcvm ls`)", others, name);
+		return NULL;
+	}
+	if (found)
+		return found;
+	size_t len = strlen(name);
+	if (len < 12 || strspn(name, "0123456789abcdef") != len)
+		return NULL;
+	TAILQ_FOREACH (vm, &s->vms, link)
+		if ((uid == 0 || vm->owner == uid) && strncmp(vm->id, name, len) == 0) {
+			if (found) {
+				snprintf(err, n, "more than one VM's ID begins with '%s'", name);
+				return NULL;
+			}
+			found = vm;
+		}
+	return found;
+}
+
+struct vm *vm_find_own(struct supervisor *s, uid_t owner, const char *name)
 {
 	struct vm *vm;
 	TAILQ_FOREACH (vm, &s->vms, link)
-		if (strcmp(vm->name, name) == 0)
+		if (vm->owner == owner && strcmp(vm->name, name) == 0)
 			return vm;
 	return NULL;
 }
@@ -452,7 +487,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 		snprintf(gen, sizeof(gen), "%s", tmp);
 		name = gen;
 	}
-	if (vm_find(s, name)) {
+	if (vm_find_own(s, c->uid, name)) {
 		client_refuse(c, req, PE_EXISTS, "a VM named '%s' exists already (remove it with `fcvm rm %s`)", name,
 			      name);
 		return;
@@ -542,11 +577,12 @@ void vm_run(struct client *c, const struct pmsg *req)
 		build_run_start(vm, req, run->sid);
 	}
 
-	if (mkdirat(s->vms_dirfd, vm->name, 0700) < 0 && errno != EEXIST) {
+	snprintf(vm->dirname, sizeof(vm->dirname), "%s", vm->id);
+	if (mkdirat(s->vms_dirfd, vm->dirname, 0700) < 0 && errno != EEXIST) {
 		start_fail(st, PE_INTERNAL, "cannot create the VM's directory: %s", strerror(errno));
 		return;
 	}
-	vm->dirfd = openat(s->vms_dirfd, vm->name, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	vm->dirfd = openat(s->vms_dirfd, vm->dirname, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	vm->log_fd = vm->dirfd < 0
 			 ? -1
 			 : openat(vm->dirfd, "output.log", O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);

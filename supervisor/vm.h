@@ -99,7 +99,8 @@ struct vm_net {
 
 struct vm {
 	struct supervisor *sup;
-	char name[65];
+	char name[65];	  /* its owner's name for it: two users may both have "web" */
+	char dirname[65]; /* STATE_DIR/vms/DIRNAME: its id (a predecessor's record: its name) */
 	char id[33];
 	char image[257];
 	uid_t owner;
@@ -120,7 +121,7 @@ struct vm {
 	struct client *rm_waiter; /* `fcvm rm` is answered once everything is gone */
 	struct pmsg rm_reply;
 	bool disk_made;
-	int dirfd;		       /* STATE/vms/NAME */
+	int dirfd;		       /* STATE/vms/ID */
 	int ram_fd;		       /* the guest's RAM (memfd) while the VMM runs; -1 after a supervisor restart */
 	int image_fd;		       /* its image disk, likewise: a snapshot keeps a copy */
 	char clone_of[65];	       /* a clone: its snapshot's tag */
@@ -170,7 +171,7 @@ void vm_wait_check(struct vm *vm);		   /* those past their bound are refused */
 
 /* ---- records, re-attach after a supervisor restart (supervisor/vm_record.c) ---- */
 void vm_record_save(struct vm *vm);
-int vm_records_load(struct supervisor *s);    /* before the sandbox: VMs from vms/NAME/vm.json */
+int vm_records_load(struct supervisor *s);    /* before the sandbox: VMs from vms/ID/vm.json */
 void vm_records_attach(struct supervisor *s); /* once the loop runs: connect to each */
 
 /* ---- clones (supervisor/vm_clone.c) ---- */
@@ -186,7 +187,11 @@ struct event *vm_timer_new(struct vm *vm); /* the VM's boot/stop timer */
 /* A non-blocking connection to the UNIX socket NAME in the VM's directory (fd or -errno). */
 int vm_connect(const struct vm *vm, const char *name);
 void vm_boot_deadline(struct vm *vm); /* stop it if the agent does not answer in time */
-struct vm *vm_find(struct supervisor *s, const char *name);
+/* The VM a client (uid) means by name: its own, or for root anybody's (supervisor/vm.c);
+ * NULL, with err set when the name is ambiguous (else left alone). */
+struct vm *vm_find_for(struct supervisor *s, uid_t uid, const char *name, char *err, size_t n);
+/* owner's VM of that name. */
+struct vm *vm_find_own(struct supervisor *s, uid_t owner, const char *name);
 /* Start a VM for client c as asked by req (vm_run, with the image fd); answers c. */
 void vm_run(struct client *c, const struct pmsg *req);
 void vm_stop(struct vm *vm, const char *why);

@@ -65,12 +65,12 @@ static json_int_t jint(json_t *o, const char *k)
 }
 
 /* One record into a VM (no events yet: the loop does not exist). NULL if unusable. */
-static struct vm *load_one(struct supervisor *s, const char *name)
+static struct vm *load_one(struct supervisor *s, const char *dirname)
 {
-	size_t len = strlen(name);
-	if (len >= sizeof(((struct vm *)0)->name))
+	size_t len = strlen(dirname);
+	if (len >= sizeof(((struct vm *)0)->dirname))
 		return NULL;
-	int dirfd = openat(s->vms_dirfd, name, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int dirfd = openat(s->vms_dirfd, dirname, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (dirfd < 0)
 		return NULL;
 	int fd = openat(dirfd, RECORD, O_RDONLY | O_CLOEXEC);
@@ -79,8 +79,11 @@ static struct vm *load_one(struct supervisor *s, const char *name)
 	if (fd >= 0)
 		close(fd);
 	struct vm *vm = j ? calloc(1, sizeof(*vm)) : NULL;
-	if (!vm || strcmp(jstr(j, "name"), name) != 0) {
-		log_err("vms/%s: no usable record; left alone", name);
+	const char *name = j ? jstr(j, "name") : "";
+	/* the directory is the VM's id (a record of an older supervisor: its name) */
+	if (!vm || !name[0] || strlen(name) >= sizeof(vm->name) ||
+	    (strcmp(jstr(j, "id"), dirname) != 0 && strcmp(name, dirname) != 0)) {
+		log_err("vms/%s: no usable record; left alone", dirname);
 		json_decref(j);
 		free(vm);
 		close(dirfd);
@@ -91,7 +94,8 @@ static struct vm *load_one(struct supervisor *s, const char *name)
 	vm->ram_fd = -1; /* the predecessor's: gone with it (such a VM cannot be snapshotted) */
 	vm->image_fd = -1;
 	snprintf(vm->clone_of, sizeof(vm->clone_of), "%s", jstr(j, "clone_of"));
-	memcpy(vm->name, name, len + 1);
+	snprintf(vm->name, sizeof(vm->name), "%s", name);
+	memcpy(vm->dirname, dirname, len + 1);
 	snprintf(vm->id, sizeof(vm->id), "%s", jstr(j, "id"));
 	snprintf(vm->image, sizeof(vm->image), "%s", jstr(j, "image"));
 	snprintf(vm->network, sizeof(vm->network), "%s", jstr(j, "network"));

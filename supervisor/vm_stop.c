@@ -115,7 +115,8 @@ void vm_vmm_gone(struct vm *vm)
 	if (vm->health_timer)
 		event_del(vm->health_timer);
 	if (!expected)
-		log_err("%s: the VMM (pid %d) went away unexpectedly; see %s/console.log", vm->name, vm->pid, vm->name);
+		log_err("%s: the VMM (pid %d) went away unexpectedly; see vms/%s/console.log", vm->name, vm->pid,
+			vm->dirname);
 	else
 		log_info("%s: VMM exited", vm->name);
 	vm->pid = 0;
@@ -157,7 +158,7 @@ static void free_vm(struct vm *vm)
 		for (size_t i = 0; i < ARRAY_LEN(files); i++)
 			unlinkat(vm->dirfd, files[i], 0);
 		close(vm->dirfd);
-		if (unlinkat(vm->sup->vms_dirfd, vm->name, AT_REMOVEDIR) < 0)
+		if (unlinkat(vm->sup->vms_dirfd, vm->dirname, AT_REMOVEDIR) < 0)
 			log_err("%s: cannot remove its directory: %s", vm->name, strerror(errno));
 	}
 	if (vm->agent_queue)

@@ -37,7 +37,8 @@ t_result output_still_logged
 f stop keep && t_wait_until 60 sh -c "[ \"\$(\"$FCVM\" --state-dir '$S' ls --json | jq -r '.[] | select(.name == \"keep\") | .status')\" = stopped ]"
 t_result stop_after_restart
 # "stopped" is the VMM's sockets closing; the process itself ends (and is reaped) just after
-f rm keep && t_wait_until 10 sh -c "! kill -0 $vmm 2>/dev/null" && [ ! -e "$S/vms/keep" ]
+id=$(f ls --json | jq -r '.[] | select(.name == "keep") | .id')
+f rm keep && t_wait_until 10 sh -c "! kill -0 $vmm 2>/dev/null" && [ -n "$id" ] && [ ! -e "$S/vms/$id" ]
 t_result rm_after_restart
 f shutdown >/dev/null 2>&1
 t_wait_until 60 sh -c "! kill -0 $SUP 2>/dev/null"

@@ -77,7 +77,8 @@ t_check rm_refuses_a_running_vm test $? -ne 0
 f stop det
 t_wait_until 60 sh -c "\"$FCVM\" --state-dir '$S' ls --json | jq -e '.[] | select(.name == \"det\" and .status == \"stopped\")'"
 t_result stop_stops
-f rm det && ! f ls --json | jq -e '.[] | select(.name == "det")' >/dev/null && [ ! -e "$S/vms/det" ]
+id=$(f ls --json | jq -r '.[] | select(.name == "det") | .id') # its directory: vms/ID
+f rm det && ! f ls --json | jq -e '.[] | select(.name == "det")' >/dev/null && [ -n "$id" ] && [ ! -e "$S/vms/$id" ]
 t_result rm_removes_everything
 
 # 4. a foreground run stopped by SIGTERM or SIGINT leaves nothing behind
@@ -86,12 +87,13 @@ for sig in TERM INT; do
 	"$FCVM" --state-dir "$S" podman run --network none --rm --name "$name" demo sleep 1000 >/dev/null 2>&1 &
 	cli=$!
 	t_wait_until 90 sh -c "\"$FCVM\" --state-dir '$S' ls --json | jq -e '.[] | select(.name == \"$name\" and .health == \"healthy\")'"
+	vm_id=$(f ls --json | jq -r ".[] | select(.name == \"$name\") | .id")
 	kill -$sig $cli
 	t_wait_until 60 sh -c "! kill -0 $cli 2>/dev/null"
 	wait $cli
 	rc=$?
 	gone() {
-		! f ls --json | jq -e ".[] | select(.name == \"$name\")" >/dev/null && [ ! -e "$S/vms/$name" ] &&
+		! f ls --json | jq -e ".[] | select(.name == \"$name\")" >/dev/null && [ -n "$vm_id" ] && [ ! -e "$S/vms/$vm_id" ] &&
 			! pgrep -P "$SUP" qemu-system >/dev/null
 	}
 	t_wait_until 30 gone && [ "$rc" -eq $((128 + $(kill -l $sig))) ]
