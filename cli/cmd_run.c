@@ -4,6 +4,7 @@
  * The image is opened here, as the user, and handed to the supervisor as an fd: the built-in
  * demo image, an OCI archive path, or an image in the user's podman storage (exported with
  * `podman save`). The supervisor never opens a path on a client's behalf. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -27,7 +28,8 @@ static const char usage_text[] =
     "  as podman run: -i, -t, -e/--env KEY[=VALUE], --env-file FILE, -w/--workdir DIR,\n"
     "           -u/--user USER[:GROUP], --hostname NAME, --entrypoint CMD, -l/--label K=V,\n"
     "           --read-only, --tmpfs DIR[:OPTS], --cap-add CAP, --cap-drop CAP, --privileged,\n"
-    "           --restart no, --health-cmd CMD, --health-interval SECONDS, --health-retries N\n"
+    "           --restart no, --health-cmd CMD, --health-interval SECONDS, --health-retries N,\n"
+    "           --log-opt max-size=SIZE (10m, 1g...: the container's log rotates past it; 32 MiB)\n"
     "  IMAGE: 'demo' (the built-in busybox image), an OCI archive file, or an image in your\n"
     "  podman storage (podman images). Options after IMAGE are the command's.\n";
 
@@ -48,6 +50,66 @@ static const struct {
     {"pull", "images come from a file or your podman storage: there is no registry pull yet"},
     {"systemd", "the guest has no systemd"},
 };
+
+/* --log-opt max-size=SIZE, podman's spelling: a number with k, m, g (powers of 1000, as
+ * podman reads them) or ki, mi, gi (of 1024), a b after either allowed. The log is kept by
+ * the supervisor and rotates past that size (one older file kept): no other option applies,
+ * and there is no unlimited log. 0, or -1 (said why). */
+static int log_opt(struct pmsg *req, const char *arg)
+{
+	static const struct {
+		const char *unit;
+		uint64_t mul;
+	} units[] = {{"", 1},
+		     {"b", 1},
+		     {"k", 1000},
+		     {"kb", 1000},
+		     {"m", 1000000},
+		     {"mb", 1000000},
+		     {"g", 1000000000},
+		     {"gb", 1000000000},
+		     {"ki", 1024},
+		     {"kib", 1024},
+		     {"mi", 1024 * 1024},
+		     {"mib", 1024 * 1024},
+		     {"gi", 1024 * 1024 * 1024},
+		     {"gib", 1024 * 1024 * 1024}};
+	if (strncmp(arg, "max-size=", 9) != 0) {
+		size_t klen = strcspn(arg, "=");
+		fprintf(stderr,
+			"fcvm: --log-opt %.*s is not supported: only max-size (fcvm keeps the container's log)\n",
+			(int)klen, arg);
+		return -1;
+	}
+	const char *v = arg + 9;
+	char digits[32], unit[8];
+	size_t nd = strspn(v, "0123456789");
+	uint64_t n, mul = 0;
+	if (nd > 0 && nd < sizeof(digits) && strlen(v + nd) < sizeof(unit)) {
+		memcpy(digits, v, nd);
+		digits[nd] = 0;
+		size_t i = 0;
+		for (; v[nd + i]; i++)
+			unit[i] = (char)tolower((unsigned char)v[nd + i]);
+		unit[i] = 0;
+		for (size_t k = 0; k < ARRAY_LEN(units); k++)
+			if (strcmp(units[k].unit, unit) == 0)
+				mul = units[k].mul;
+	}
+	if (!mul || !parse_uint(digits, UINT64_MAX / mul, &n)) {
+		fprintf(stderr, "fcvm: --log-opt max-size=%s: %s\n", v,
+			strcmp(v, "-1") == 0 ? "unlimited logs are not kept here (at most 1 GiB)"
+					     : "wants a size (10m, 512k, 1g...)");
+		return -1;
+	}
+	n *= mul;
+	if (n < 4096 || n > (1ull << 30)) {
+		fprintf(stderr, "fcvm: --log-opt max-size=%s: from 4 KiB to 1 GiB\n", v);
+		return -1;
+	}
+	prec_set_uint(req, &req->body, "log_max", n);
+	return 0;
+}
 
 int cli_send_with_fd(int sock, const struct pmsg *req, int fd)
 {
@@ -206,6 +268,7 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 		O_HEALTH_INTERVAL,
 		O_HEALTH_RETRIES,
 		O_NO_SNAPSHOT,
+		O_LOG_OPT,
 	};
 	static const struct option opts[] = {
 	    {"name", required_argument, NULL, O_NAME},
@@ -231,6 +294,7 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 	    {"cap-drop", required_argument, NULL, O_CAP_DROP},
 	    {"privileged", no_argument, NULL, O_PRIVILEGED},
 	    {"restart", required_argument, NULL, O_RESTART},
+	    {"log-opt", required_argument, NULL, O_LOG_OPT},
 	    {"health-cmd", required_argument, NULL, O_HEALTH_CMD},
 	    {"health-interval", required_argument, NULL, O_HEALTH_INTERVAL},
 	    {"health-retries", required_argument, NULL, O_HEALTH_RETRIES},
@@ -288,6 +352,9 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 			break;
 		case 'p':
 			bad = cli_add_publish(&req, optarg) < 0;
+			break;
+		case O_LOG_OPT:
+			bad |= log_opt(&req, optarg) < 0;
 			break;
 		case O_RESTART:
 			if (strcmp(optarg, "no") != 0) {

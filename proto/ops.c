@@ -303,34 +303,23 @@ static const struct field_def session_only[] = {
 static const struct field_def vm_run_req[] = {
     F_STR("name", false, 1, VM_NAME_MAX, SC_IDENT),
     F_STR("image", true, 1, 256, SC_TEXT), /* as the user named it, for listings */
-    F_STRLIST("argv", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY),
-    F_STRLIST("env", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY),
-    F_UINT("cpu", false, 1, 16),
-    F_UINT("mem", false, 128, 65536), /* MiB */
-    F_BOOL("tty", false),
-    F_BOOL("stdin", false),
-    F_BOOL("detach", false),
+    F_STRLIST("argv", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY), F_STRLIST("env", false, ARGV_MAX, ARG_LEN_MAX, SC_ANY),
+    F_UINT("cpu", false, 1, 16), F_UINT("mem", false, 128, 65536), /* MiB */
+    F_BOOL("tty", false), F_BOOL("stdin", false), F_BOOL("detach", false),
     F_BOOL("remove", false),				 /* --rm: remove when it stops */
     F_STR("network", false, 1, 16, SC_IDENT),		 /* bridged | rootless | none */
     F_RECORDS("ports", false, NET_PORTS_MAX, &net_port), /* --publish */
     F_STR("accel", false, 1, 8, SC_IDENT),		 /* auto | kvm | tcg */
-    F_UINT("rows", false, 1, 4096),
-    F_UINT("cols", false, 1, 4096),
+    F_UINT("rows", false, 1, 4096), F_UINT("cols", false, 1, 4096),
     F_BOOL("no_cache", false), /* --no-snapshot: neither from nor into the startup cache */
     /* podman run's options (proc_start says what each is) */
-    F_STR("workdir", false, 1, 4096, SC_ANY),
-    F_STR("user", false, 1, 256, SC_TEXT),
-    F_BOOL("privileged", false),
-    F_STR("hostname", false, 1, 64, SC_IDENT),
-    F_STR("entrypoint", false, 1, ARG_LEN_MAX, SC_ANY),
-    F_STRLIST("labels", false, 64, 256, SC_TEXT),
-    F_BOOL("read_only", false),
-    F_STRLIST("tmpfs", false, 16, 256, SC_TEXT),
-    F_STRLIST("cap_add", false, 64, 32, SC_IDENT),
-    F_STRLIST("cap_drop", false, 64, 32, SC_IDENT),
-    F_STR("health_cmd", false, 1, ARG_LEN_MAX, SC_ANY),
-    F_UINT("health_interval", false, 1, 86400),
-    F_UINT("health_retries", false, 1, 100),
+    F_STR("workdir", false, 1, 4096, SC_ANY), F_STR("user", false, 1, 256, SC_TEXT), F_BOOL("privileged", false),
+    F_STR("hostname", false, 1, 64, SC_IDENT), F_STR("entrypoint", false, 1, ARG_LEN_MAX, SC_ANY),
+    F_STRLIST("labels", false, 64, 256, SC_TEXT), F_BOOL("read_only", false),
+    F_STRLIST("tmpfs", false, 16, 256, SC_TEXT), F_STRLIST("cap_add", false, 64, 32, SC_IDENT),
+    F_STRLIST("cap_drop", false, 64, 32, SC_IDENT), F_STR("health_cmd", false, 1, ARG_LEN_MAX, SC_ANY),
+    F_UINT("health_interval", false, 1, 86400), F_UINT("health_retries", false, 1, 100),
+    F_UINT("log_max", false, 4096, 1ull << 30), /* --log-opt max-size: output.log rotates past it */
 };
 static const struct field_def vm_run_rep[] = {
     F_STR("name", true, 1, VM_NAME_MAX, SC_IDENT), F_STR("id", true, 1, 32, SC_IDENT),

@@ -583,9 +583,8 @@ void vm_run(struct client *c, const struct pmsg *req)
 		return;
 	}
 	vm->dirfd = openat(s->vms_dirfd, vm->dirname, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	vm->log_fd = vm->dirfd < 0
-			 ? -1
-			 : openat(vm->dirfd, "output.log", O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	vm->log_fd = vm->dirfd < 0 ? -1 : vm_log_open_new(vm);
+	vm->log_max = prec_uint(&req->body, "log_max", &u) ? u : VM_LOG_MAX_DEFAULT;
 	if (vm->dirfd < 0 || vm->log_fd < 0) {
 		start_fail(st, PE_INTERNAL, "cannot open the VM's directory: %s", strerror(errno));
 		return;

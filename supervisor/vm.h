@@ -134,7 +134,9 @@ struct vm {
 		bool from;	       /* started from an entry: a clone that keeps the guest's hostname */
 		bool release;	       /* from a start entry: its held container is let go */
 	} cache;
-	int log_fd; /* the container's output, records of [stream u8][len u32 BE][bytes] */
+	int log_fd;		    /* the container's output, records of [stream u8][len u32 BE][bytes] */
+	uint64_t log_size, log_max; /* output.log's, and where it becomes output.log.1 */
+	unsigned log_gen;	    /* rotations so far: a follower moves on to the new file */
 	struct agent_link agent;
 	struct evbuffer *agent_queue; /* events for the agent before the VM runs (agent_send_event) */
 	bool agent_up;
@@ -209,6 +211,10 @@ void vm_on_exit(struct vm *vm, const struct precord *ev);
 void vm_client_gone(struct supervisor *s, struct client *c);
 void vm_client_drained(struct supervisor *s, struct client *c);
 /* A session or a log reader of c's exists (its connection is not idle). */
+/* The container's output log, bounded: past log_max bytes output.log becomes output.log.1
+ * (supervisor/vm_io.c); vm_log_open_new makes an empty output.log in the VM's directory. */
+#define VM_LOG_MAX_DEFAULT (32ull << 20)
+int vm_log_open_new(struct vm *vm);
 /* msg on the stderr of every session somebody is attached to (supervisor/vm_io.c) */
 void vm_say_to_sessions(struct vm *vm, const char *msg);
 bool vm_client_attached(struct supervisor *s, const struct client *c);

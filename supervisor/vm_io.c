@@ -5,6 +5,8 @@
  * (back-pressure, not loss). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -89,8 +91,33 @@ static void release_session(struct vm *vm, uint64_t sid)
 	pmsg_free(&rel);
 }
 
+int vm_log_open_new(struct vm *vm)
+{
+	return openat(vm->dirfd, "output.log", O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+}
+
+/* output.log past its bound becomes output.log.1 (the one before goes), a new one begins;
+ * readers hold their own fds, followers move on (vm_logs.c). */
+static void log_rotate(struct vm *vm)
+{
+	int fd = -1;
+	if (renameat(vm->dirfd, "output.log", vm->dirfd, "output.log.1") < 0 || (fd = vm_log_open_new(vm)) < 0) {
+		log_err("%s: the output log could not be rotated (%s): emptied", vm->name, strerror(errno));
+		if (ftruncate(vm->log_fd, 0) < 0)
+			log_err("%s: the output log could not be emptied: %s", vm->name, strerror(errno));
+	} else {
+		close(vm->log_fd);
+		vm->log_fd = fd;
+	}
+	vm->log_size = 0;
+	vm->log_gen++;
+}
+
 static void log_record(struct vm *vm, unsigned stream, const void *data, size_t n)
 {
+	if (vm->log_fd >= 0 && vm->log_size > 0 && vm->log_size + 5 + n > vm->log_max)
+		log_rotate(vm);
+	vm->log_size += 5 + n;
 	unsigned char hdr[5] = {(unsigned char)stream};
 	uint32_t be = htonl((uint32_t)n);
 	memcpy(hdr + 1, &be, 4);

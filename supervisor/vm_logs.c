@@ -3,7 +3,9 @@
  * connection's output buffer is below CLIENT_HIGH_WATER and resumes when it drains, so a
  * reader that never reads costs one buffer, whatever the log's size. A follower, at the end
  * of the file, waits for the next record; once the VM has ended it finishes the file and gets
- * its exit. Each reader has its own fd of the log: it outlives the VM's removal. */
+ * its exit. Each reader has its own fd of the log: it outlives the VM's removal. The log
+ * rotates (vm_io.c): a reader starts at output.log.1, if there is one, then goes on to
+ * output.log; a follower at the end of a file the VM has rotated away moves on to the new one. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -20,6 +22,8 @@ struct log_reader {
 	struct client *c;
 	uint32_t sid;
 	int fd;
+	int next_fd;   /* output.log, while fd is output.log.1 */
+	unsigned gen;  /* the VM's log_gen that the last of its files (fd or next_fd) is */
 	off_t pos;     /* the next record in the file */
 	uint64_t out;  /* output bytes sent: the session's offset */
 	struct vm *vm; /* following it; NULL: to the end of the file, then the exit */
@@ -37,6 +41,7 @@ static void reader_free(struct log_reader *r)
 {
 	TAILQ_REMOVE(&readers, r, link);
 	close_fdp(&r->fd);
+	close_fdp(&r->next_fd);
 	free(r);
 }
 
@@ -53,6 +58,20 @@ static void pump(struct log_reader *r)
 			memcpy(&be, hdr + 1, 4);
 			n = ntohl(be);
 			whole = n > 0 && n <= CHUNK_MAX_LOG && pread(r->fd, buf, n, r->pos + 5) == (ssize_t)n;
+		}
+		if (!whole && r->next_fd >= 0) { /* output.log.1 read: output.log */
+			close_fdp(&r->fd);
+			r->fd = r->next_fd;
+			r->next_fd = -1;
+			r->pos = 0;
+			continue;
+		}
+		if (!whole && r->vm && r->gen != r->vm->log_gen && r->vm->log_fd >= 0) { /* rotated away */
+			close_fdp(&r->fd);
+			r->fd = fcntl(r->vm->log_fd, F_DUPFD_CLOEXEC, 3);
+			r->gen = r->vm->log_gen;
+			r->pos = 0;
+			continue;
 		}
 		if (!whole) { /* the end of the file (or of what is whole of it) */
 			if (r->vm)
@@ -77,6 +96,13 @@ void vm_logs_start(struct vm *vm, struct client *c, uint32_t sid, bool follow)
 	r->c = c;
 	r->sid = sid;
 	r->fd = vm->log_fd < 0 ? -1 : fcntl(vm->log_fd, F_DUPFD_CLOEXEC, 3);
+	r->next_fd = -1;
+	r->gen = vm->log_gen;
+	int older = vm->dirfd < 0 ? -1 : openat(vm->dirfd, "output.log.1", O_RDONLY | O_CLOEXEC);
+	if (older >= 0) {
+		r->next_fd = r->fd;
+		r->fd = older;
+	}
 	r->vm = follow && (vm->status == VM_CREATING || vm->status == VM_BOOTING || vm->status == VM_RUNNING ||
 			   vm->status == VM_STOPPING)
 		    ? vm

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -33,6 +34,8 @@ void vm_record_save(struct vm *vm)
 		      accel_name(vm->qc.accel), "network", vm->network, "pid", (int)vm->pid, "vmm_uid",
 		      (json_int_t)vm->vmm_uid, "remove", vm->remove_on_stop, "disk", vm->disk_made, "exit_code",
 		      vm->exit_code, "boot_ms", (json_int_t)vm->boot_ms, "status", vm_status_name(vm->status));
+	if (j)
+		json_object_set_new(j, "log_max", json_integer((json_int_t)vm->log_max));
 	if (!j)
 		return;
 	if (vm->clone_of[0])
@@ -128,6 +131,9 @@ static struct vm *load_one(struct supervisor *s, const char *dirname)
 	vm->run_started = true; /* the container was started by the predecessor: never again */
 	vm->reattached = true;
 	vm->log_fd = openat(dirfd, "output.log", O_RDWR | O_APPEND | O_CLOEXEC);
+	vm->log_max = jint(j, "log_max") > 0 ? (uint64_t)jint(j, "log_max") : VM_LOG_MAX_DEFAULT;
+	struct stat lst;
+	vm->log_size = vm->log_fd >= 0 && fstat(vm->log_fd, &lst) == 0 ? (uint64_t)lst.st_size : 0;
 	vm->next_sid = 1000; /* above what the predecessor handed out */
 	TAILQ_INIT(&vm->sessions);
 	TAILQ_INIT(&vm->waiters);

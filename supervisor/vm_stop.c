@@ -154,7 +154,8 @@ static void free_vm(struct vm *vm)
 	snapshot_vm_gone(vm);
 	vmm_of(vm)->gone(vm);
 	if (vm->dirfd >= 0) {
-		static const char *const files[] = {"qmp.sock", "agent.sock", "console.log", "output.log", "vm.json"};
+		static const char *const files[] = {"qmp.sock",	  "agent.sock",	  "console.log",
+						    "output.log", "output.log.1", "vm.json"};
 		for (size_t i = 0; i < ARRAY_LEN(files); i++)
 			unlinkat(vm->dirfd, files[i], 0);
 		close(vm->dirfd);
