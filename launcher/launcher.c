@@ -244,6 +244,7 @@ static void ask_shutdown(struct launcher *L, const char *why)
 	pmsg_free(&req);
 }
 
+#define SIGNAL_AGAIN_MS	      2000
 #define SUP_RESTARTS_MAX      5 /* in one window: a supervisor that keeps dying ends the instance */
 #define SUP_RESTART_WINDOW_MS 60000
 
@@ -350,12 +351,19 @@ static void on_signal(struct launcher *L)
 			continue;
 		}
 		/* SIGINT/SIGTERM/SIGHUP: the command decides (it will exit, and we follow);
-		 * without a command, stop the supervisor. A second one while stopping kills. */
+		 * without a command, stop the supervisor. A second one while stopping kills, if it
+		 * comes later than SIGNAL_AGAIN_MS: one sent to the process group reaches the root
+		 * waiter too, which passes it on, and that copy must not turn an orderly stop into
+		 * a kill. */
+		uint64_t now = now_mono_ms();
+		bool again = L->first_signal_ms && now - L->first_signal_ms >= SIGNAL_AGAIN_MS;
+		if (!L->first_signal_ms)
+			L->first_signal_ms = now;
 		if (L->ls->cmd_pid > 0 && !L->cmd_done)
 			kill(L->ls->cmd_pid, (int)si.ssi_signo);
 		else if (!L->shutdown_sent)
 			ask_shutdown(L, "signal");
-		else if (!L->sup_done)
+		else if (again && !L->sup_done)
 			kill(L->sup_pid, SIGKILL);
 	}
 }

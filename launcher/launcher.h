@@ -112,6 +112,7 @@ struct launcher {
 	pid_t pasta_pid[MAX_VMMS]; /* the rootless network of vmm_pid[i], or 0 */
 	int sigfd;
 	bool cmd_done, sup_done, ready, shutdown_sent;
+	uint64_t first_signal_ms;   /* the first SIGINT/SIGTERM/SIGHUP (CLOCK_MONOTONIC) */
 	unsigned sup_restarts;	    /* within the current window */
 	uint64_t restart_window_ms; /* start of that window */
 	int cmd_status, sup_status;

@@ -174,8 +174,10 @@ static __attribute__((noreturn)) void child(const struct launcher_setup *ls, con
 	int exe = place_fds(fds, nfds, o->out_fd, ls->devnull, ls->exe_fd[p], report);
 	if (exe < 0)
 		die("fds", exe);
-	if (p == PROG_QEMU || p == PROG_PASTA)
-		setsid(); /* the user's Ctrl-C goes to the client, which asks for an orderly stop */
+	/* Every process in a session of its own: a signal to the instance's process group (the
+	 * user's Ctrl-C, timeout's SIGTERM, kill -TERM -PGID) reaches the launcher alone, which
+	 * stops everything in order; a helper it reached too would die before cleaning up. */
+	setsid();
 
 	if (p == PROG_QEMU) {
 		gid_t gid;

@@ -560,6 +560,7 @@ void vm_run(struct client *c, const struct pmsg *req)
 		return;
 	}
 	bool detach = prec_bool(&req->body, "detach", &b) && b;
+	vm->foreground = !detach;
 	struct vm_session *run = vm_session_new(vm, detach ? NULL : c, true);
 	if (!run) {
 		start_fail(st, PE_INTERNAL, "out of memory");

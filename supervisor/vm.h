@@ -114,6 +114,8 @@ struct vm {
 	uid_t vmm_uid; /* the uid the launcher ran it as (its own, system mode) */
 	int exit_code; /* the container's, -1 until it exits */
 	bool remove_on_stop;
+	bool foreground;	  /* a run with its client attached (not -d): it ends with it */
+	unsigned rm_tries;	  /* removals of its disk stored could not take (restarting) */
 	bool container_ran;	  /* the agent said its container runs (an exec need not wait) */
 	bool stop_on_start;	  /* stopped while it was created: stopped once its VMM runs */
 	bool reattached;	  /* found running by a restarted supervisor */
@@ -146,7 +148,7 @@ struct vm {
 	struct vm_session_list sessions;
 	struct vm_waiter_list waiters; /* until its container runs (vm_wait.c) */
 	uint32_t next_sid;
-	struct event *timer;	    /* boot deadline, then stop deadline */
+	struct event *timer;	    /* boot deadline, then stop deadline, then removal retries */
 	struct event *health_timer; /* asks the agent how the container is, while running */
 	TAILQ_ENTRY(vm) link;
 };

@@ -307,6 +307,27 @@ static void on_run_started(struct vm *vm, struct pmsg *rep, void *arg)
 	vm_stop(vm, "the container did not start");
 }
 
+/* A VM its predecessor left that cannot go on (true: it is being stopped; --rm removes it): a
+ * foreground run, whose client went with the supervisor that died (as it stops when its
+ * client goes), or one whose container was never started (the request died with it). */
+static bool vm_reattached_ends(struct vm *vm, const char *container)
+{
+	const char *why = NULL;
+	if (vm->foreground)
+		why = "it was a foreground run: its client went with the supervisor that died";
+	else if (!container || strcmp(container, "none") == 0)
+		why = "its container had not been started when the supervisor died";
+	if (!why)
+		return false;
+	if (!vm->foreground) {
+		vm->exit_code = 125;
+		snprintf(vm->health, sizeof(vm->health), "unhealthy");
+	}
+	vm_record_save(vm);
+	vm_stop(vm, why);
+	return true;
+}
+
 void vm_agent_ready(struct vm *vm, const struct precord *hello)
 {
 	/* a clone's (or a re-attached VM's) container may run already: its hello says so */
@@ -326,6 +347,8 @@ void vm_agent_ready(struct vm *vm, const struct precord *hello)
 		event_del(vm->timer);
 		if (vm->reattached) {
 			log_info("%s: re-attached", vm->name);
+			if (vm_reattached_ends(vm, c))
+				return;
 			start_health_checks(vm);
 		} else {
 			vm->boot_ms = now_mono_ms() - vm->spawned_mono_ms;

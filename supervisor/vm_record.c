@@ -34,8 +34,10 @@ void vm_record_save(struct vm *vm)
 		      accel_name(vm->qc.accel), "network", vm->network, "pid", (int)vm->pid, "vmm_uid",
 		      (json_int_t)vm->vmm_uid, "remove", vm->remove_on_stop, "disk", vm->disk_made, "exit_code",
 		      vm->exit_code, "boot_ms", (json_int_t)vm->boot_ms, "status", vm_status_name(vm->status));
-	if (j)
+	if (j) {
 		json_object_set_new(j, "log_max", json_integer((json_int_t)vm->log_max));
+		json_object_set_new(j, "foreground", json_boolean(vm->foreground));
+	}
 	if (!j)
 		return;
 	if (vm->clone_of[0])
@@ -112,6 +114,7 @@ static struct vm *load_one(struct supervisor *s, const char *dirname)
 	vm->vmm_uid = (uid_t)jint(j, "vmm_uid");
 	vm->remove_on_stop = json_is_true(json_object_get(j, "remove"));
 	vm->disk_made = json_is_true(json_object_get(j, "disk"));
+	vm->foreground = json_is_true(json_object_get(j, "foreground"));
 	vm->exit_code = (int)jint(j, "exit_code");
 	vm->boot_ms = (uint64_t)jint(j, "boot_ms");
 	json_t *net = json_object_get(j, "net");

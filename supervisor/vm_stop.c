@@ -154,8 +154,9 @@ static void free_vm(struct vm *vm)
 	snapshot_vm_gone(vm);
 	vmm_of(vm)->gone(vm);
 	if (vm->dirfd >= 0) {
-		static const char *const files[] = {"qmp.sock",	  "agent.sock",	  "console.log",
-						    "output.log", "output.log.1", "vm.json"};
+		static const char *const files[] = {
+		    "qmp.sock",	    "agent.sock", "console.log", "output.log",
+		    "output.log.1", "vm.json",	  "vm.json.tmp"}; /* a predecessor killed mid-save */
 		for (size_t i = 0; i < ARRAY_LEN(files); i++)
 			unlinkat(vm->dirfd, files[i], 0);
 		close(vm->dirfd);
@@ -174,31 +175,75 @@ static void free_vm(struct vm *vm)
 	free(vm);
 }
 
+#define RM_RETRY_MS  500
+#define RM_TRIES_MAX 40 /* stored restarting: 20 s, then the client is told */
+
+static void ask_to_remove_disk(struct vm *vm);
+
+static void on_rm_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ask_to_remove_disk(arg);
+}
+
+/* The VM goes only with its disk: while stored cannot take the removal (restarting) it is
+ * asked again; past that, or on any other failure, the VM stays, stopped, with its disk and
+ * record, and the client is told (`fcvm rm` again tries again). */
 static void on_disk_removed(struct pmsg *rep, void *arg)
 {
 	struct vm *vm = arg;
-	if (rep->err_code != PE_OK && rep->err_code != PE_NOT_FOUND)
-		log_err("%s: its disk was not removed: %s", vm->name, rep->err_msg ? rep->err_msg : "?");
-	free_vm(vm);
-}
-
-void vm_remove(struct vm *vm)
-{
-	if (vm->status != VM_STOPPED && vm->status != VM_LOST)
-		return;
-	if (!vm->disk_made) {
+	if (rep->err_code == PE_OK || rep->err_code == PE_NOT_FOUND) {
 		free_vm(vm);
 		return;
 	}
+	if (rep->err_code == PE_UNAVAILABLE && ++vm->rm_tries < RM_TRIES_MAX && !vm->sup->stopping) {
+		struct timeval tv = {0, RM_RETRY_MS * 1000};
+		event_del(vm->timer);
+		event_assign(vm->timer, vm->sup->base, -1, 0, on_rm_retry, vm);
+		evtimer_add(vm->timer, &tv);
+		return;
+	}
+	log_err("%s: its disk was not removed (%s): the VM is kept", vm->name, rep->err_msg ? rep->err_msg : "?");
+	vm->disk_made = true;
+	vm->removing = false;
+	vm->rm_tries = 0;
+	vm_record_save(vm);
+	if (vm->rm_waiter) {
+		pmsg_set_error(&vm->rm_reply, rep->err_code,
+			       "VM '%s' is kept: its disk was not removed (%s); `fcvm rm %s` tries again", vm->name,
+			       rep->err_msg ? rep->err_msg : "?", vm->name);
+		client_send(vm->rm_waiter, &vm->rm_reply);
+		client_release(vm->rm_waiter);
+		pmsg_free(&vm->rm_reply);
+		vm->rm_waiter = NULL;
+	}
+	finish_sessions(vm); /* whoever waited for its end (a foreground --rm run) hears of it now */
+}
+
+static void ask_to_remove_disk(struct vm *vm)
+{
 	char disk[80];
 	snprintf(disk, sizeof(disk), "vm-%s", vm->id);
-	vm->disk_made = false;
-	vm->removing = true;
 	struct pmsg req;
 	pmsg_init(&req, PK_REQUEST, OP_STORE_REMOVE, 0);
 	prec_set_str(&req, &req.body, "name", disk);
 	helper_call(vm->sup, HELPER_STORED, &req, on_disk_removed, vm);
 	pmsg_free(&req);
+}
+
+void vm_remove(struct vm *vm)
+{
+	if ((vm->status != VM_STOPPED && vm->status != VM_LOST) || vm->removing)
+		return; /* removing: its disk's removal is in flight, and ends it */
+	if (!vm->disk_made) {
+		free_vm(vm);
+		return;
+	}
+	vm->disk_made = false;
+	vm->removing = true;
+	vm->rm_tries = 0;
+	ask_to_remove_disk(vm);
 }
 
 void vm_remove_for(struct vm *vm, struct client *c, const struct pmsg *req)
