@@ -132,10 +132,15 @@ old=$(sup_pid)
 c1_pid=$(field c1 pid)
 [ -n "$old" ] && kill -KILL "$old"
 new_sup() { p=$(sup_pid) && [ -n "$p" ] && [ "$p" != "$old" ]; }
-t_wait_until 30 new_sup && t_wait_until 60 healthy c1 && [ "$(field c1 pid)" = "$c1_pid" ]
-t_result clone_reattached_by_a_new_supervisor
+why=
+t_wait_until 30 new_sup || why="no new supervisor in 30 s"
+[ -z "$why" ] && ! t_wait_until 60 healthy c1 && why="c1 not healthy in 60 s: $(field c1 status)/$(field c1 health)"
+[ -z "$why" ] && [ "$(field c1 pid)" != "$c1_pid" ] && why="c1's pid $(field c1 pid), was $c1_pid"
+[ -n "$why" ] && why="$why; supervisor log: $(grep -a 'c1\|re-attach\|supervisor' "$S/supervisor.log" | tail -n 12 | tr '\n' '|')"
+[ -z "$why" ]
+t_result "clone_reattached_by_a_new_supervisor${why:+ ($why)}"
 [ -n "$(counter c1)" ]
-t_result reattached_clone_answers_exec
+t_result "reattached_clone_answers_exec${why:+ (exec: $(tail -c 300 "$T_ROOT/exec.err" | tr '\n' '|'))}"
 
 # 8. cycles of clones leave nothing: no VM, no disk, no QEMU
 cycles=${SNAPSHOT_CYCLES:-5}
