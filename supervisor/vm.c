@@ -44,9 +44,9 @@ const char *vm_status_name(enum vm_status s)
  * which anybody may use for their own). */
 struct vm *vm_find_for(struct supervisor *s, uid_t uid, const char *name, char *err, size_t n)
 {
-	struct vm *vm, *found = NULL;
+	struct vm *found = NULL;
 	unsigned others = 0;
-	TAILQ_FOREACH (vm, &s->vms, link) {
+	for (struct vm *vm = TAILQ_FIRST(&s->vms); vm; vm = TAILQ_NEXT(vm, link)) {
 		if (strcmp(vm->name, name) != 0 || (uid != 0 && vm->owner != uid))
 			continue;
 		if (vm->owner == uid)
@@ -63,7 +63,7 @@ struct vm *vm_find_for(struct supervisor *s, uid_t uid, const char *name, char *
 	size_t len = strlen(name);
 	if (len < 12 || strspn(name, "0123456789abcdef") != len)
 		return NULL;
-	TAILQ_FOREACH (vm, &s->vms, link)
+	for (struct vm *vm = TAILQ_FIRST(&s->vms); vm; vm = TAILQ_NEXT(vm, link))
 		if ((uid == 0 || vm->owner == uid) && strncmp(vm->id, name, len) == 0) {
 			if (found) {
 				snprintf(err, n, "more than one VM's ID begins with '%s'", name);
@@ -76,8 +76,7 @@ struct vm *vm_find_for(struct supervisor *s, uid_t uid, const char *name, char *
 
 struct vm *vm_find_own(struct supervisor *s, uid_t owner, const char *name)
 {
-	struct vm *vm;
-	TAILQ_FOREACH (vm, &s->vms, link)
+	for (struct vm *vm = TAILQ_FIRST(&s->vms); vm; vm = TAILQ_NEXT(vm, link))
 		if (vm->owner == owner && strcmp(vm->name, name) == 0)
 			return vm;
 	return NULL;
