@@ -219,7 +219,7 @@ test: test-unit test-sbx test-integration
 	@tests/run --summary $(TEST_RESULTS)/unit $(TEST_RESULTS)/sbx $(TEST_RESULTS)/integration
 check: test
 
-bench: all $(BENCH_BINS)
+bench: all $(BENCH_BINS) $(BUILD)/tests/it_fair_client
 	bench/run
 
 fuzz-build: $(FUZZ_BINS)
