@@ -66,7 +66,7 @@ FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIB_SRC := $(wildcard proto/*.c)
 
-.PHONY: all test test-unit test-sbx test-integration unit asan-bin bench check lint fuzz fuzz-build deps install \
+.PHONY: all test test-unit test-sbx test-integration unit asan-bin bench check lint fuzz fuzz-build soak deps install \
 	clean format policy-dump
 .SECONDARY: # keep objects make would treat as intermediate (helpers)
 all: $(PROGRAMS) $(BUILD)/fcvm-agent
@@ -221,6 +221,11 @@ check: test
 
 bench: all $(BENCH_BINS) $(BUILD)/tests/it_fair_client
 	bench/run
+
+# the long soak (tests/integration/soak.sh; CI runs it with 30 operations)
+SOAK_OPS ?= 1000
+soak: all $(IT_BINS)
+	SOAK_OPS=$(SOAK_OPS) TEST_IT_TIMEOUT_S=14400 tests/run --group integration -- soak
 
 fuzz-build: $(FUZZ_BINS)
 FUZZ_SECONDS ?= 60

@@ -136,9 +136,9 @@ static int setup_instance(struct instance *in, const char *state_dir, bool syste
 	return 0;
 }
 
-/* The control socket: the system instance's is for the fcvm-users group (and root), a
- * private one's sits in its owner's private directory; the supervisor checks each peer's
- * SO_PEERCRED either way. */
+/* The control socket: the system instance's is for the fcvm-users group (and root); a
+ * private one's is open, in its owner's directory, so that the supervisor refuses (and
+ * audits) other users by their SO_PEERCRED, as it checks every peer's either way. */
 static int bind_socket(const struct instance *in)
 {
 	gid_t users = 0;
@@ -155,7 +155,7 @@ static int bind_socket(const struct instance *in)
 	unlink(in->socket_path); /* stale: we hold the instance lock */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    (in->multi_user && chown(in->socket_path, 0, users) < 0) ||
-	    chmod(in->socket_path, in->multi_user ? 0660 : 0600) < 0 || listen(fd, 128) < 0) {
+	    chmod(in->socket_path, in->multi_user ? 0660 : 0666) < 0 || listen(fd, 128) < 0) {
 		int e = errno;
 		close(fd);
 		return -e;

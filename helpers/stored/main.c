@@ -27,12 +27,23 @@ static void made(struct helper_ctx *h, struct pmsg *rep, const char *name, int f
 	pmsg_add_fd(rep, fd);
 }
 
+#define DISK_FREE_MIN (1ull << 30)
+
 static void serve_create(struct helper_ctx *h, const struct pmsg *req, struct pmsg *rep)
 {
 	const char *name = prec_str(&req->body, "name");
 	uint64_t size = 0;
 	int fd = -1;
 	prec_uint(&req->body, "size", &size);
+	/* a thin disk fills as its guest writes: none is made where there is no room for it to
+	 * grow (its size, or DISK_FREE_MIN of a bigger one) */
+	uint64_t avail = 0, room = size < DISK_FREE_MIN ? size : DISK_FREE_MIN;
+	if (!prec_str(&req->body, "base") && store_free_bytes(h->state, &avail) == 0 && avail < room) {
+		pmsg_set_error(rep, PE_NO_SPACE,
+			       "the data directory has %llu MiB free: this disk needs at least %llu MiB to grow into",
+			       (unsigned long long)(avail >> 20), (unsigned long long)(room >> 20));
+		return;
+	}
 	int rc = store_create_disk(h->state, name, size, prec_str(&req->body, "base"), &fd);
 	if (rc < 0)
 		helper_fail(h, rep, rc, name);

@@ -14,7 +14,6 @@ unset FCVM_STATE_DIR FCVM_SOCKET
 out=$("$FCVM" status --json)
 t_check started_on_demand [ "$(echo "$out" | jq -r .state_dir)" = "$rt/fcvm" ]
 t_check "its_mode ($(t_mode))" [ "$(echo "$out" | jq -r .mode)" = "$(t_mode)" ]
-t_check socket_private [ "$(stat -c %a "$rt/fcvm/fcvm.sock")" = 600 ]
 t_check state_dir_private [ "$(stat -c %a "$rt/fcvm")" = 700 ]
 t_check same_instance_next_time [ "$("$FCVM" ping --json | jq -r .pid)" = "$(echo "$out" | jq -r '.processes[0].pid')" ]
 "$FCVM" shutdown

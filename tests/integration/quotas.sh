@@ -103,6 +103,23 @@ fi
 timeout 30 "$FCVM" --state-dir "$S2" shutdown >/dev/null
 t_result second_instance_shutdown
 
+# the host's disk: no VM disk where its filesystem has no room for it to grow (root: a small
+# tmpfs as the data directory, in a mount namespace of the instance's own)
+if t_is_root; then
+	S3=$(t_state_dir)
+	mkdir -p "$T_ROOT/small"
+	unshare -m sh -c "mount -t tmpfs -o size=256m tmpfs '$T_ROOT/small' && exec '$FCVM' supervise --state-dir '$S3' --data-dir '$T_ROOT/small'" \
+		>>"$T_ROOT/supervise.out" 2>&1 &
+	t_wait_until 20 "$FCVM" --state-dir "$S3" ping
+	timeout 60 "$FCVM" --state-dir "$S3" podman run --network none --rm demo true >"$out" 2>&1
+	rc=$?
+	[ $rc -ne 0 ] && grep -q "the data directory has [0-9]* MiB free: this disk needs at least 1024 MiB" "$out" &&
+		[ "$(timeout 30 "$FCVM" --state-dir "$S3" ls --json | jq length)" = 0 ]
+	t_result "no_disk_without_room_to_grow (rc=$rc: $(head -c 200 "$out"))"
+	timeout 30 "$FCVM" --state-dir "$S3" shutdown >/dev/null
+	t_result small_instance_shutdown
+fi
+
 f stop c1 >/dev/null && t_wait_until 60 sh -c "[ \"\$(\"$FCVM\" --state-dir '$S' ls --json | jq -r '.[] | select(.name == \"c1\") | .status')\" = stopped ]" &&
 	f rm c1 >/dev/null && f rm q1 >/dev/null && f snapshot rm s1 >/dev/null
 t_result removed
