@@ -607,7 +607,7 @@ static void check_base(const char *disk, void *arg)
 	int fd = store_openat(b->s->disks, path, O_RDONLY | O_NOFOLLOW, 0);
 	if (fd < 0)
 		return;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0); /* the filter allows pread64, not read */
 	close(fd);
 	if (n > 0) {
 		buf[n] = 0;

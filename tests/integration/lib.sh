@@ -19,9 +19,15 @@ t_check() {
 	if "$@"; then t_pass "$name"; else t_fail "$name"; fi
 }
 
-# cond; t_result NAME: PASS if the previous command succeeded
+# cond; t_result NAME: PASS if the previous command succeeded. NAME may say why with $(...):
+# its expansion would set $? before t_result reads it, so the status is the one the DEBUG
+# trap kept just before the t_result command ran (set -T: in functions too; not t_result's
+# own commands, nor those of what it calls).
+set -T
+T_LAST=0
+trap 'case "${FUNCNAME[0]:-}" in t_result | t_pass | t_fail) ;; *) T_LAST=$? ;; esac' DEBUG
 t_result() {
-	if [ $? -eq 0 ]; then t_pass "$1"; else t_fail "$1"; fi
+	if [ "$T_LAST" -eq 0 ]; then t_pass "$1"; else t_fail "$1"; fi
 }
 
 t_cleanup() {

@@ -27,7 +27,7 @@ if t_is_root; then
 	as() {
 		local u=$1
 		shift
-		timeout 120 runuser -u "$u" -- env -i PATH="$PATH" HOME=/tmp "$FCVM" --state-dir "$S" "$@"
+		timeout 120 runuser -u "$u" -- env -i PATH="$PATH" HOME=/tmp FCVM_NO_SNAPSHOT=1 FCVM_QUIET=1 "$FCVM" --state-dir "$S" "$@"
 	}
 else
 	users=$(id -un)
@@ -46,11 +46,12 @@ vms_of() { as "$1" ls --json | jq -r ".[] | select(.status == \"$2\") | .name"; 
 pick() { local a=($1); [ ${#a[@]} -gt 0 ] && echo "${a[RANDOM % ${#a[@]}]}"; }
 settled() { f status --json | jq -e '[.processes[] | select(.state != "up")] | length == 0' >/dev/null; }
 
-# each user's source VM and its snapshot: clones are the cheap way to make VMs
+# each user's source VM and its snapshot (tags are still one namespace for all users: each
+# its own), from which clones are the cheap way to make VMs
 ok=1
 for u in $users; do
 	as "$u" podman run --network none -d --name src demo sh -c 'i=0; while :; do i=$((i + 1)); echo $i >/tmp/n; sleep 1; done' >/dev/null &&
-		t_wait_until 120 healthy_of "$u" src && as "$u" snapshot create src --tag base >/dev/null &&
+		t_wait_until 120 healthy_of "$u" src && as "$u" snapshot create src --tag "base-$u" >/dev/null &&
 		as "$u" stop src >/dev/null || ok=0
 done
 [ "$ok" = 1 ]
@@ -61,7 +62,7 @@ for i in $(seq "$ops"); do
 	u=$(pick "$users")
 	r=$((RANDOM % 100))
 	if [ $r -lt 30 ]; then
-		as "$u" snapshot run base --name "c$i" -d >/dev/null 2>&1 && n_ok=$((n_ok + 1)) || n_refused=$((n_refused + 1))
+		as "$u" snapshot run "base-$u" --name "c$i" -d >/dev/null 2>&1 && n_ok=$((n_ok + 1)) || n_refused=$((n_refused + 1))
 	elif [ $r -lt 50 ]; then
 		v=$(pick "$(vms_of "$u" running)") && as "$u" exec "$v" cat /tmp/n >/dev/null 2>&1 && n_ok=$((n_ok + 1))
 	elif [ $r -lt 62 ]; then
@@ -100,11 +101,13 @@ for u in $users; do
 	for v in $(as "$u" ls --json | jq -r '.[].name'); do as "$u" stop "$v" >/dev/null 2>&1; done
 	t_wait_until 60 quiet_of "$u"
 	for v in $(as "$u" ls --json | jq -r '.[].name'); do as "$u" rm "$v" >/dev/null 2>&1; done
-	as "$u" snapshot rm base >/dev/null 2>&1
+	gone_snapshot() { as "$1" snapshot rm "base-$1" >"$T_ROOT/snap-rm.out" 2>&1 || ! as "$1" snapshot ls --json | jq -e ".[] | select(.tag == \"base-$1\")" >/dev/null; }
+	t_wait_until 30 gone_snapshot "$u" || echo "INFO: soak: snapshot rm base-$u: $(head -c 200 "$T_ROOT/snap-rm.out")"
 done
+f snapshot ls >"$T_ROOT/snaps.left"
 [ "$(f ls --json | jq length)" = 0 ] && [ -z "$(ls -A "$S/vms")" ] && [ -z "$(ls "$S/data/disks" 2>/dev/null)" ] &&
 	[ "$(f snapshot ls --json | jq length)" = 0 ] && [ "$(f status --json | jq '.vmms // [] | length')" = 0 ]
-t_result "nothing_leaked (VMs $(f ls --json | jq length), dirs $(ls -A "$S/vms" | wc -l), disks $(ls "$S/data/disks" 2>/dev/null | wc -l), snapshots $(f snapshot ls --json | jq length))"
+t_result "nothing_leaked (VMs $(f ls --json | jq length), dirs $(ls -A "$S/vms" | wc -l), disks $(ls "$S/data/disks" 2>/dev/null | wc -l), snapshots: $(tail -n +2 "$T_ROOT/snaps.left" | tr -s ' ' | tr '\n' '|'))"
 f shutdown >/dev/null
 t_wait_until 30 sh -c "! pgrep -f 'state-dir[= ]$S( |\$)' >/dev/null"
 t_result "no_process_left ($(pgrep -af "state-dir[= ]$S( |\$)" | head -c 200))"

@@ -25,7 +25,7 @@ t_result "socket_for_the_group ($(stat -c '%a %U:%G' "$S/fcvm.sock"))"
 as() {
 	local u=$1
 	shift
-	timeout 300 runuser -u "$u" -- env -i PATH="$PATH" HOME=/tmp "$FCVM" --state-dir "$S" "$@"
+	timeout 300 runuser -u "$u" -- env -i PATH="$PATH" HOME=/tmp FCVM_NO_SNAPSHOT=1 FCVM_QUIET=1 "$FCVM" --state-dir "$S" "$@"
 }
 f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; }
 out=$T_ROOT/out
