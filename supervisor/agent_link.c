@@ -24,6 +24,7 @@
  * connection, or sends this much without a sync marker, is disconnected and its VM stopped. */
 #define AGENT_BAD_MAX  64
 #define AGENT_SKIP_MAX (4u << 20)
+#define HELLO_AGAIN_MS 2000
 
 /* A call's own callback, which takes the VM too. */
 struct agent_call {
@@ -206,6 +207,15 @@ static void on_read(struct bufferevent *bev, void *arg)
 		size_t have = evbuffer_get_length(in), n;
 		if (have < STREAM_HDR)
 			break;
+		/* the marker again, in sync: the agent answering a hello sent again (below) */
+		if (have >= AGENT_SYNC_MARKER_LEN &&
+		    memcmp(evbuffer_pullup(in, AGENT_SYNC_MARKER_LEN), AGENT_SYNC_MARKER, AGENT_SYNC_MARKER_LEN) == 0) {
+			evbuffer_drain(in, AGENT_SYNC_MARKER_LEN);
+			continue;
+		}
+		if (have < AGENT_SYNC_MARKER_LEN &&
+		    memcmp(evbuffer_pullup(in, (ev_ssize_t)have), AGENT_SYNC_MARKER, have) == 0)
+			break; /* perhaps the marker, not all here yet */
 		if (stream_frame_peek(evbuffer_pullup(in, STREAM_HDR), STREAM_HDR, &n) < 0) {
 			vm->agent.synced = false;
 			evbuffer_drain(in, 1);
@@ -245,9 +255,20 @@ static void on_link_event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+static void send_hello(struct vm *vm);
+
 static void on_hello(struct vm *vm, struct pmsg *rep, void *arg)
 {
 	(void)arg;
+	/* A re-attached VM's guest may still see the dead supervisor's connection close after
+	 * the new one's hello came in (the port's data and its control messages travel apart):
+	 * the agent then drops its reply with that connection. Asked again until it answers
+	 * (the boot deadline bounds it). */
+	if (rep->err_code == PE_UNAVAILABLE && vm->reattached && vm->agent.bev && vm->status == VM_BOOTING) {
+		log_info("%s: no answer to hello yet; asking again", vm->name);
+		send_hello(vm);
+		return;
+	}
 	if (rep->err_code != PE_OK) {
 		log_err("%s: agent hello failed: %s", vm->name, rep->err_msg ? rep->err_msg : "?");
 		return;
@@ -272,9 +293,16 @@ int agent_link_open(struct vm *vm)
 	}
 	bufferevent_setcb(vm->agent.bev, on_read, NULL, on_link_event, vm);
 	bufferevent_enable(vm->agent.bev, EV_READ | EV_WRITE);
+	send_hello(vm);
+	return 0;
+}
+
+/* A new VM's hello waits for its boot (the boot deadline covers it); a re-attached one's is
+ * answered at once, or asked again (on_hello). */
+static void send_hello(struct vm *vm)
+{
 	struct pmsg hello;
 	pmsg_init(&hello, PK_REQUEST, OP_AGENT_HELLO, 0);
-	agent_call_within(vm, &hello, 0, on_hello, NULL); /* the boot deadline covers it */
+	agent_call_within(vm, &hello, vm->reattached ? HELLO_AGAIN_MS : 0, on_hello, NULL);
 	pmsg_free(&hello);
-	return 0;
 }
