@@ -134,6 +134,8 @@ int cmd_status(int argc, char **argv, struct cli_opts *o)
 				       prec_str(&vmms->recs.v[k], "vm"));
 			}
 			print_quota(prec_get(&rep.body, "quota"));
+			if (prec_str(&rep.body, "vm_limits"))
+				printf("VM resource limits: %s\n", prec_str(&rep.body, "vm_limits"));
 		}
 	}
 	pmsg_free(&rep);

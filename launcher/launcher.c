@@ -151,8 +151,11 @@ static void serve_pasta_spawn(struct launcher *L, const struct pmsg *req, struct
 		L->pasta_pid[slot] = pid;
 }
 
-static void serve_ready(struct launcher *L)
+static void serve_ready(struct launcher *L, struct pmsg *rep)
 {
+	char limits[400];
+	vmm_cgroup_describe(&L->ls->cg, NULL, limits, sizeof(limits));
+	prec_set_str(rep, &rep->body, "vm_limits", limits);
 	if (L->ready)
 		return;
 	L->ready = true;
@@ -184,7 +187,7 @@ static void serve_op(struct launcher *L, const struct pmsg *req, struct pmsg *re
 		serve_pasta_spawn(L, req, rep);
 		break;
 	case OP_READY:
-		serve_ready(L);
+		serve_ready(L, rep);
 		break;
 	case OP_PING:
 		if (procinfo_fill(rep, &rep->body, "launcher", L->ls->inst->mode_name, L->started_ms) < 0)

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "common/instance.h"
+#include "launcher/vmm_cgroup.h"
 #include "proto/proto.h"
 
 /* What the spawner may start. */
@@ -52,8 +53,9 @@ struct launcher_setup {
 	gid_t launcher_gid;
 	uid_t vmm_uid_base; /* system mode: VM slot i runs as vmm_uid_base + i (/etc/subuid) */
 	gid_t vmm_gid_base;
-	unsigned vmm_uids; /* how many uids that range has (0: every VMM is inst->vmm_uid) */
-	gid_t kvm_gid;	   /* /dev/kvm's group, given to VMMs as a supplementary group (0: none) */
+	unsigned vmm_uids;     /* how many uids that range has (0: every VMM is inst->vmm_uid) */
+	gid_t kvm_gid;	       /* /dev/kvm's group, given to VMMs as a supplementary group (0: none) */
+	struct vmm_cgroups cg; /* where each VMM's cgroup is made (kind CG_NONE: no limits, why) */
 };
 
 /* ---- the spawner (spawner.c) ---- */
@@ -65,10 +67,11 @@ struct launcher_setup {
 /* One order from the launcher proper: program, VM slot (QEMU), argv as NUL-separated
  * strings, and fds attached (placed on 3.. in order). */
 struct spawn_order {
-	uint32_t prog;	/* enum prog */
-	uint32_t slot;	/* PROG_QEMU: which VM slot (its uid) */
-	uint32_t nargs; /* strings in args (argv[1..]; argv[0] is the program's own name) */
-	int32_t out_fd; /* index of the fd that becomes stdout and stderr, or -1: the log */
+	uint32_t prog;		  /* enum prog */
+	uint32_t slot;		  /* PROG_QEMU: which VM slot (its uid) */
+	uint32_t nargs;		  /* strings in args (argv[1..]; argv[0] is the program's own name) */
+	int32_t out_fd;		  /* index of the fd that becomes stdout and stderr, or -1: the log */
+	struct vmm_limits limits; /* PROG_QEMU: its cgroup's */
 	char args[SPAWN_ARGS_BYTES];
 };
 

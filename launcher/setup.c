@@ -277,7 +277,7 @@ static __attribute__((noreturn)) void run_command(const struct instance *in, int
  * `fcvm supervise` started as stays root for that alone: it serves no one, holds nothing
  * but the state directory, passes SIGINT/SIGTERM/SIGHUP on to the launcher, waits for it,
  * removes the socket and exits with its status. */
-static int root_waits(pid_t launcher, int dirfd)
+static int root_waits(pid_t launcher, int dirfd, const struct vmm_cgroups *cg)
 {
 	sigset_t set;
 	siginfo_t si;
@@ -297,6 +297,7 @@ static int root_waits(pid_t launcher, int dirfd)
 			kill(launcher, si.si_signo);
 	}
 	unlinkat(dirfd, FCVM_SOCKET_NAME, 0);
+	vmm_cgroup_release(cg);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -419,13 +420,19 @@ int launcher_setup_main(int argc, char **argv)
 	ls.vms_fd = openat(dirfd, FCVM_VMS_DIR_NAME, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (ls.vms_fd < 0)
 		return fail("cannot open %s/%s: %s", in.state_dir, FCVM_VMS_DIR_NAME, strerror(errno));
+	/* the VMs' cgroups: before the fork, as a v2 instance moves itself into a leaf first */
+	uid_t launcher_uid = getuid();
+	gid_t launcher_gid = getgid();
+	if (in.system_mode && (rc = lookup_user(FCVM_LAUNCHER_USER, &launcher_uid, &launcher_gid)) < 0)
+		return fail("no user %s (scripts/create-users makes it): %s", FCVM_LAUNCHER_USER, strerror(-rc));
+	vmm_cgroup_prepare(&ls.cg, in.tag, launcher_uid, launcher_gid);
 	fflush(NULL);
 	if (in.system_mode) {
 		pid_t launcher = fork();
 		if (launcher < 0)
 			return fail("fork: %s", strerror(errno));
 		if (launcher > 0)
-			return root_waits(launcher, dirfd);
+			return root_waits(launcher, dirfd, &ls.cg);
 	}
 	if (cmd) {
 		int go[2];
@@ -444,13 +451,13 @@ int launcher_setup_main(int argc, char **argv)
 	dup2(logfd, 2);
 	close(logfd);
 	log_init("launcher");
+	char limits[512];
+	vmm_cgroup_describe(&ls.cg, NULL, limits, sizeof(limits));
+	log_info("VM resource limits: %s", limits);
 	if (in.system_mode) {
 		vmm_range(&ls);
 		/* our own user from here on, with only what we hand on (policy/spawner.policy) */
-		uid_t uid;
-		gid_t gid;
-		if ((rc = lookup_user(FCVM_LAUNCHER_USER, &uid, &gid)) < 0 ||
-		    (rc = sandbox_drop_caps(&policy_spawner, true, uid, gid)) < 0) {
+		if ((rc = sandbox_drop_caps(&policy_spawner, true, launcher_uid, launcher_gid)) < 0) {
 			log_err("becoming %s: %s", FCVM_LAUNCHER_USER, strerror(-rc));
 			dprintf(ls.user_err, "fcvm: cannot become %s: %s\n", FCVM_LAUNCHER_USER, strerror(-rc));
 			return 1;

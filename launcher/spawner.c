@@ -171,6 +171,15 @@ static __attribute__((noreturn)) void child(const struct launcher_setup *ls, con
 		fds = stored_fds;
 		nfds = 2;
 	}
+	if (p == PROG_QEMU) {
+		/* its cgroup while still the spawner's uid (the cgroup's files are not the VM's);
+		 * why not, to the spawner, which tells the supervisor */
+		char why[256];
+		if ((rc = vmm_cgroup_enter(&ls->cg, o->slot, &o->limits, why, sizeof(why))) < 0) {
+			dprintf(report, "!%s\n", why);
+			die(why, rc);
+		}
+	}
 	int exe = place_fds(fds, nfds, o->out_fd, ls->devnull, ls->exe_fd[p], report);
 	if (exe < 0)
 		die("fds", exe);
@@ -271,7 +280,7 @@ static pid_t start(const struct launcher_setup *ls, const struct spawn_order *o,
 	}
 	if (rp[0] < 0)
 		return pid;
-	char line[32] = "";
+	char line[256] = "";
 	ssize_t n;
 	while ((n = read(rp[0], line, sizeof(line) - 1)) < 0 && errno == EINTR)
 		;
@@ -279,6 +288,10 @@ static pid_t start(const struct launcher_setup *ls, const struct spawn_order *o,
 	uint64_t qpid = 0;
 	line[n > 0 ? n : 0] = '\0';
 	line[strcspn(line, "\n")] = '\0';
+	if (line[0] == '!') { /* the child's own reason */
+		snprintf(msg, len, "%s", line + 1);
+		return -EPERM;
+	}
 	if (!parse_uint(line, INT32_MAX, &qpid) || qpid == 0) {
 		snprintf(msg, len, "the VMM did not start (see its console file)");
 		return -ECHILD;
@@ -335,9 +348,20 @@ int spawner_start(const struct launcher_setup *ls)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() == 1)
 			_exit(0);
-		int keep[] = {sv[1],	     ls->devnull,	    ls->data_fd,	   ls->listen_fd,
-			      ls->vms_fd,    ls->exe_fd[0],	    ls->exe_fd[1],	   ls->exe_fd[2],
-			      ls->exe_fd[3], ls->exe_fd[PROG_QEMU], ls->exe_fd[PROG_PASTA]};
+		int keep[] = {sv[1],
+			      ls->devnull,
+			      ls->data_fd,
+			      ls->listen_fd,
+			      ls->vms_fd,
+			      ls->exe_fd[0],
+			      ls->exe_fd[1],
+			      ls->exe_fd[2],
+			      ls->exe_fd[3],
+			      ls->exe_fd[PROG_QEMU],
+			      ls->exe_fd[PROG_PASTA],
+			      vmm_cgroup_fd(&ls->cg, CG_MEMORY),
+			      vmm_cgroup_fd(&ls->cg, CG_PIDS),
+			      vmm_cgroup_fd(&ls->cg, CG_CPU)};
 		struct sandbox_opts so = {.keep_fds = keep, .nkeep = ARRAY_LEN(keep)};
 		if (sandbox_enter(&policy_spawner, &so, err, sizeof(err)) < 0) {
 			log_err("%s", err);

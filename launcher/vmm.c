@@ -91,6 +91,7 @@ pid_t vmm_spawn(struct launcher *L, unsigned slot, const struct pmsg *req, struc
 	o.slot = slot;
 	o.nargs = (uint32_t)n;
 	o.out_fd = VFD_CONSOLE;
+	vmm_limits_for(&L->ls->cg, c.cpus, c.mem_mib, &o.limits);
 	/* argv's strings lie one after another in buf, in order */
 	memcpy(o.args, buf, (size_t)(argv[n - 1] + strlen(argv[n - 1]) + 1 - buf));
 	pid_t pid = spawner_ask(L->spawner, &o, req->fds, (unsigned)req->nfds, msg, sizeof(msg));
@@ -98,8 +99,12 @@ pid_t vmm_spawn(struct launcher *L, unsigned slot, const struct pmsg *req, struc
 		pmsg_set_error(rep, PE_INTERNAL, "the VMM did not start: %s", msg);
 		return -1;
 	}
-	log_info("started the VMM of %s as pid %d (slot %u)", prec_str(&req->body, "vm"), (int)pid, slot);
+	char limits[400];
+	vmm_cgroup_describe(&L->ls->cg, &o.limits, limits, sizeof(limits));
+	log_info("started the VMM of %s as pid %d (slot %u); limits: %s", prec_str(&req->body, "vm"), (int)pid, slot,
+		 limits);
 	prec_set_uint(rep, &rep->body, "pid", (uint64_t)pid);
+	prec_set_str(rep, &rep->body, "limits", limits);
 	gid_t gid;
 	prec_set_uint(rep, &rep->body, "uid", vmm_ids(L->ls, slot, &gid));
 	return pid;

@@ -94,6 +94,12 @@ static const struct field_def status_rep[] = {
     F_RECORDS("launcher", false, 1, &proc_info),
     F_RECORDS("vmms", false, PROTO_MAX_ARRAY, &vmm_proc), /* the caller's VMs' (every VM's, for root) */
     F_RECORDS("quota", false, 16, &quota_rec),		  /* the caller's */
+    F_STR("vm_limits", false, 1, 400, SC_TEXT),		  /* how VMMs are held on this host */
+};
+
+/* ready: the launcher answers with how it holds VMMs to their resources. */
+static const struct field_def ready_rep[] = {
+    F_STR("vm_limits", false, 1, 400, SC_TEXT),
 };
 
 static const struct field_def version_rep[] = {
@@ -179,7 +185,8 @@ static const struct field_def vmm_spawn_req[] = {
 };
 static const struct field_def vmm_spawn_rep[] = {
     F_UINT("pid", true, 1, INT32_MAX),
-    F_UINT("uid", false, 0, UINT32_MAX), /* vmm_spawn: the VM's own uid, as the spawner ran it */
+    F_UINT("uid", false, 0, UINT32_MAX),     /* vmm_spawn: the VM's own uid, as the spawner ran it */
+    F_STR("limits", false, 1, 400, SC_TEXT), /* its host resource limits (launcher/vmm_cgroup.h) */
 };
 
 /* ---- netd (docs/networking.md) ---- */
@@ -361,6 +368,7 @@ static const struct field_def vm_info_fields[] = {
     F_STR("guest_ip", false, 7, IPV4_STR_MAX, SC_TEXT),
     F_STR("host_addr", false, 7, IPV4_STR_MAX, SC_TEXT),   /* bridged: the host end of the VM's veth */
     F_STRLIST("ports", false, NET_PORTS_MAX, 32, SC_TEXT), /* [IP:]HOST:GUEST/PROTO */
+    F_STR("limits", false, 1, 400, SC_TEXT),		   /* its VMM's host resource limits */
 };
 static const struct record_def vm_info = REC(vm_info_fields);
 static const struct field_def vm_list_rep[] = {
@@ -481,7 +489,7 @@ static const struct op_def ops[OP__COUNT] = {
 		  .rep = REC(spawn_rep),
 		  .nfds_rep = 1,
 		  .fdk_rep = {FDK_SEQPACKET}},
-    [OP_READY] = {.id = OP_READY, .name = "ready", .req = REC_EMPTY, .rep = REC_EMPTY},
+    [OP_READY] = {.id = OP_READY, .name = "ready", .req = REC_EMPTY, .rep = REC(ready_rep)},
     [OP_SHUTDOWN] = {.id = OP_SHUTDOWN, .name = "shutdown", .req = REC(shutdown_req), .rep = REC_EMPTY},
     [OP_DISK_CREATE] = {.id = OP_DISK_CREATE,
 			.name = "disk_create",

@@ -29,9 +29,11 @@
 
 static void on_ready_ack(struct pmsg *rep, void *arg)
 {
-	(void)arg;
+	struct supervisor *s = arg;
 	if (rep->err_code != PE_OK)
 		log_err("launcher refused 'ready': %s", rep->err_msg);
+	else if (prec_str(&rep->body, "vm_limits"))
+		snprintf(s->vm_limits, sizeof(s->vm_limits), "%s", prec_str(&rep->body, "vm_limits"));
 }
 
 void supervisor_check_ready(struct supervisor *s)
@@ -42,7 +44,7 @@ void supervisor_check_ready(struct supervisor *s)
 	log_info("all helpers are up; ready");
 	struct pmsg req;
 	pmsg_init(&req, PK_REQUEST, OP_READY, 0);
-	peer_call(&s->launcher, &req, on_ready_ack, NULL);
+	peer_call(&s->launcher, &req, on_ready_ack, s);
 	pmsg_free(&req);
 }
 

@@ -159,6 +159,8 @@ static void op_status(struct client *c, const struct pmsg *req)
 		prec_set_uint(m, r, "pid", (uint64_t)vm->pid);
 		prec_set_uint(m, r, "uid", vm->vmm_uid);
 	}
+	if (s->vm_limits[0])
+		prec_set_str(m, &m->body, "vm_limits", s->vm_limits);
 	for (int i = 0; i < HELPER__COUNT; i++)
 		j->slot[i] = prec_add_record(m, &m->body, "processes");
 	j->slot[HELPER__COUNT] = prec_add_record(m, &m->body, "launcher");

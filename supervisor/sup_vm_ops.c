@@ -99,6 +99,8 @@ void op_vm_list(struct client *c, const struct pmsg *req)
 			prec_set_uint(&rep, r, "exit_code", (uint64_t)vm->exit_code);
 		if (vm->boot_ms)
 			prec_set_uint(&rep, r, "boot_ms", vm->boot_ms);
+		if (vm->limits[0])
+			prec_set_str(&rep, r, "limits", vm->limits);
 		vm_net_list(vm, &rep, r);
 	}
 	client_send(c, &rep);

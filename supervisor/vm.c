@@ -206,6 +206,8 @@ static void on_vmm_spawned(struct pmsg *rep, void *arg)
 	}
 	uint64_t uid = 0;
 	prec_uint(&rep->body, "uid", &uid);
+	snprintf(vm->limits, sizeof(vm->limits), "%s",
+		 prec_str(&rep->body, "limits") ? prec_str(&rep->body, "limits") : "");
 	vm->pid = (pid_t)pid;
 	vm->vmm_uid = (uid_t)uid;
 	vm->status = VM_BOOTING;

@@ -106,6 +106,7 @@ struct vm {
 	uid_t owner;
 	enum vm_status status;
 	char health[16];
+	char limits[400]; /* its VMM's host resource limits, as the launcher set them */
 	uint64_t created_ms, spawned_mono_ms, boot_ms;
 	struct vm_config qc;
 	char network[16]; /* bridged | rootless | none */

@@ -37,6 +37,7 @@ void vm_record_save(struct vm *vm)
 	if (j) {
 		json_object_set_new(j, "log_max", json_integer((json_int_t)vm->log_max));
 		json_object_set_new(j, "foreground", json_boolean(vm->foreground));
+		json_object_set_new(j, "limits", json_string(vm->limits));
 	}
 	if (!j)
 		return;
@@ -105,6 +106,7 @@ static struct vm *load_one(struct supervisor *s, const char *dirname)
 	snprintf(vm->image, sizeof(vm->image), "%s", jstr(j, "image"));
 	snprintf(vm->network, sizeof(vm->network), "%s", jstr(j, "network"));
 	snprintf(vm->health, sizeof(vm->health), "unknown");
+	snprintf(vm->limits, sizeof(vm->limits), "%s", jstr(j, "limits"));
 	vm->owner = (uid_t)jint(j, "owner");
 	vm->created_ms = (uint64_t)jint(j, "created_ms");
 	vm->qc.cpus = (unsigned)jint(j, "cpu");
