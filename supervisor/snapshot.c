@@ -30,7 +30,8 @@ struct snapshot_job {
 	char kind[8];
 	struct pmsg rep;
 	struct vm *vm; /* NULL once the VM has gone */
-	char tag[65];
+	char tag[65];  /* stored's name (snapshot_names.c) */
+	uid_t viewer;  /* whom the replies name it to */
 	int state_fd;
 	bool begun, stopped;
 	uint64_t t_stop, t_state;
@@ -150,7 +151,7 @@ static void on_commit(struct pmsg *rep, void *arg)
 		return;
 	}
 	static const char *const sizes[] = {"mem_bytes", "state_bytes", "disk_bytes", "size"};
-	prec_set_str(&j->rep, &j->rep.body, "tag", j->tag);
+	prec_set_str(&j->rep, &j->rep.body, "tag", snapshot_shown_tag(j->viewer, j->tag));
 	prec_copy_fields(&j->rep, &j->rep.body, &rep->body, sizes, ARRAY_LEN(sizes));
 	vmm_of(j->vm)->resume(j->vm, on_resumed, j);
 }
@@ -216,8 +217,9 @@ static void on_begun(struct pmsg *rep, void *arg)
 {
 	struct snapshot_job *j = arg;
 	if (rep->err_code == PE_EXISTS) {
+		const char *shown = snapshot_shown_tag(j->viewer, j->tag);
 		job_fail(j, PE_EXISTS, "a snapshot tagged '%s' exists already (remove it with `fcvm snapshot rm %s`)",
-			 j->tag, j->tag);
+			 shown, shown);
 		return;
 	}
 	if (rep->err_code != PE_OK) {
@@ -255,7 +257,7 @@ static int cannot_snapshot(const struct vm *vm, bool booting_ok, char *why, size
 	}
 	if (vm->qc.restore) {
 		snprintf(why, n, "VM '%s' is a clone of '%s': snapshot the VM it was cloned from", vm->name,
-			 vm->clone_of);
+			 snapshot_shown_tag(vm->owner, vm->clone_of));
 		return PE_INVALID;
 	}
 	if (vm->ram_fd < 0 || vm->image_fd < 0) {
@@ -281,6 +283,7 @@ static struct snapshot_job *job_start(struct vm *vm, const char *tag, const char
 	j->vm = vm;
 	j->state_fd = -1;
 	snprintf(j->tag, sizeof(j->tag), "%s", tag);
+	j->viewer = vm->owner;
 	snprintf(j->kind, sizeof(j->kind), "%s", kind);
 	vm->snapshot = j;
 	return j;
@@ -346,14 +349,19 @@ void op_snapshot_create(struct client *c, const struct pmsg *req)
 			      CACHE_TAG_PREFIX);
 		return;
 	}
-	char why[300];
+	char why[300], store_tag[SNAP_STORE_TAG_MAX + 1];
+	if (snapshot_store_tag(c->uid, vm->owner, tag, store_tag, sizeof(store_tag), why, sizeof(why)) < 0) {
+		client_refuse(c, req, PE_INVALID, "%s", why);
+		return;
+	}
 	int code = cannot_snapshot(vm, false, why, sizeof(why));
 	if (code) {
 		client_refuse(c, req, code, "%s", why);
 		return;
 	}
-	struct snapshot_job *j = job_start(vm, tag, "user");
+	struct snapshot_job *j = job_start(vm, store_tag, "user");
 	j->c = c;
+	j->viewer = c->uid;
 	client_hold(c);
 	pmsg_init_reply(&j->rep, req);
 	/* the owner's snapshots, counted by stored, against their quota (the VM is marked as
@@ -413,6 +421,7 @@ static void on_list(struct pmsg *rep, void *arg)
 		if (!out)
 			break;
 		prec_copy(&l->rep, out, in);
+		prec_set_str(&l->rep, out, "tag", snapshot_shown_tag(l->c->uid, prec_str(in, "tag")));
 		prec_set_uint(&l->rep, out, "clones", snapshot_clones(l->c->sup, prec_str(in, "tag")));
 	}
 	client_send(l->c, &l->rep);
@@ -440,7 +449,8 @@ void op_snapshot_list(struct client *c, const struct pmsg *req)
 struct rm_job {
 	struct client *c;
 	struct pmsg rep;
-	char tag[65];
+	char tag[65];	/* stored's name */
+	char shown[65]; /* the caller's */
 };
 
 static void rm_done(struct rm_job *r)
@@ -455,7 +465,7 @@ static void on_removed(struct pmsg *rep, void *arg)
 {
 	struct rm_job *r = arg;
 	if (rep->err_code != PE_OK)
-		pmsg_set_error(&r->rep, rep->err_code, "snapshot '%s' not removed: %s", r->tag,
+		pmsg_set_error(&r->rep, rep->err_code, "snapshot '%s' not removed: %s", r->shown,
 			       rep->err_msg ? rep->err_msg : "?");
 	rm_done(r);
 }
@@ -475,10 +485,10 @@ static void on_rm_list(struct pmsg *rep, void *arg)
 	if (rep->err_code != PE_OK) {
 		pmsg_set_error(&r->rep, rep->err_code, "%s", rep->err_msg ? rep->err_msg : "stored failed");
 	} else if (!found || !may_see(r->c, (uid_t)owner)) {
-		pmsg_set_error(&r->rep, PE_NOT_FOUND, "no snapshot tagged '%s' (see `fcvm snapshot ls`)", r->tag);
+		pmsg_set_error(&r->rep, PE_NOT_FOUND, "no snapshot tagged '%s' (see `fcvm snapshot ls`)", r->shown);
 	} else if (n) {
-		pmsg_set_error(&r->rep, PE_BUSY, "snapshot '%s' has %u clone%s: remove %s first (`fcvm ls`)", r->tag, n,
-			       n == 1 ? "" : "s", n == 1 ? "it" : "them");
+		pmsg_set_error(&r->rep, PE_BUSY, "snapshot '%s' has %u clone%s: remove %s first (`fcvm ls`)", r->shown,
+			       n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
 	} else {
 		struct pmsg sreq;
 		pmsg_init(&sreq, PK_REQUEST, OP_STORE_SNAP_REMOVE, 0);
@@ -497,8 +507,14 @@ void op_snapshot_remove(struct client *c, const struct pmsg *req)
 		abort();
 	r->c = c;
 	client_hold(c);
-	snprintf(r->tag, sizeof(r->tag), "%s", prec_str(&req->body, "tag"));
+	char err[200];
+	snprintf(r->shown, sizeof(r->shown), "%s", prec_str(&req->body, "tag"));
 	pmsg_init_reply(&r->rep, req);
+	if (snapshot_store_tag(c->uid, c->uid, r->shown, r->tag, sizeof(r->tag), err, sizeof(err)) < 0) {
+		pmsg_set_error(&r->rep, PE_INVALID, "%s", err);
+		rm_done(r);
+		return;
+	}
 	struct pmsg sreq;
 	pmsg_init(&sreq, PK_REQUEST, OP_STORE_SNAP_LIST, 0);
 	helper_call(c->sup, HELPER_STORED, &sreq, on_rm_list, r);

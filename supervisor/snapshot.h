@@ -25,6 +25,15 @@ int snapshot_assets_id(struct supervisor *s, char *buf, size_t n);
 /* The startup cache's tags (startup_cache.c): `snapshot create` refuses them. */
 #define CACHE_TAG_PREFIX "cache-"
 
+/* Tags are per user (snapshot_names.c): stored's name for owner's TAG ("uUID.TAG"), as the
+ * caller names it (root may give such a full name: it is then taken as it is, and must be
+ * owner's). 0, or -1 with why in err. */
+#define SNAP_STORE_TAG_MAX 64
+#define SNAP_USER_TAG_MAX  (SNAP_STORE_TAG_MAX - 12) /* "u4294967295." */
+int snapshot_store_tag(uid_t caller, uid_t owner, const char *tag, char *out, size_t len, char *err, size_t elen);
+/* What viewer calls stored's STORE_TAG: their own by its tag, another's (root) by its full name. */
+const char *snapshot_shown_tag(uid_t viewer, const char *store_tag);
+
 /* A snapshot the supervisor takes for itself (KIND "cache"): DONE gets the outcome, as a
  * snapshot_create reply (err_code), with the VM (NULL if it went away meanwhile). Returns
  * PE_OK, or why it cannot be taken now (DONE is then never called). */

@@ -21,6 +21,7 @@
 #include "supervisor/client.h"
 #include "supervisor/startup_cache.h"
 #include "supervisor/quota.h"
+#include "supervisor/snapshot.h"
 #include "supervisor/vm.h"
 #include "supervisor/vmm.h"
 #include "supervisor/vm_start.h"
@@ -506,8 +507,13 @@ void vm_run(struct client *c, const struct pmsg *req)
 	random_id(vm->id, sizeof(vm->id));
 	/* a clone's image, size and acceleration are its snapshot's (vm_clone.c) */
 	snprintf(vm->image, sizeof(vm->image), "%s", clone ? "" : prec_str(&req->body, "image"));
-	if (clone)
-		snprintf(vm->clone_of, sizeof(vm->clone_of), "%s", prec_str(&req->body, "tag"));
+	if (clone && snapshot_store_tag(c->uid, c->uid, prec_str(&req->body, "tag"), vm->clone_of, sizeof(vm->clone_of),
+					err, sizeof(err)) < 0) {
+		free(vm);
+		free(st);
+		client_refuse(c, req, PE_INVALID, "%s", err);
+		return;
+	}
 	snprintf(vm->health, sizeof(vm->health), "starting");
 	vm->owner = c->uid;
 	vm->created_ms = now_realtime_ms();

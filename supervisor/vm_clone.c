@@ -42,16 +42,17 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 	const struct precord *b = &rep->body;
 	uint64_t owner = 0, cpu = 0, mem = 0;
 	char assets[80];
+	const char *shown = snapshot_shown_tag(vm->owner, st->tag);
 	if (start_retry_later(st, rep, clone_ask_for_snapshot))
 		return;
 	if (rep->err_code != PE_OK && cache_open_failed(st, rep))
 		return;
 	if (rep->err_code == PE_NOT_FOUND) {
-		start_fail(st, PE_NOT_FOUND, "no snapshot tagged '%s' (see `fcvm snapshot ls`)", st->tag);
+		start_fail(st, PE_NOT_FOUND, "no snapshot tagged '%s' (see `fcvm snapshot ls`)", shown);
 		return;
 	}
 	if (rep->err_code != PE_OK) {
-		start_fail(st, rep->err_code, "snapshot '%s' cannot be cloned: %s", st->tag,
+		start_fail(st, rep->err_code, "snapshot '%s' cannot be cloned: %s", shown,
 			   rep->err_msg ? rep->err_msg : "?");
 		return;
 	}
@@ -69,14 +70,14 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 	prec_uint(b, "mem", &mem);
 	if (owner != vm->owner && vm->owner != 0) {
 		/* as if it did not exist: another user's snapshots are not even named */
-		start_fail(st, PE_NOT_FOUND, "no snapshot tagged '%s' (see `fcvm snapshot ls`)", st->tag);
+		start_fail(st, PE_NOT_FOUND, "no snapshot tagged '%s' (see `fcvm snapshot ls`)", shown);
 		return;
 	}
 	if ((st->want_cpu && st->want_cpu != cpu) || (st->want_mem && st->want_mem != mem)) {
 		start_fail(st, PE_INVALID,
 			   "snapshot '%s' is of a VM with %llu vCPUs and %llu MiB: a clone has the same (leave out "
 			   "--cpu and --mem)",
-			   st->tag, (unsigned long long)cpu, (unsigned long long)mem);
+			   shown, (unsigned long long)cpu, (unsigned long long)mem);
 		return;
 	}
 	if (snapshot_assets_id(vm->sup, assets, sizeof(assets)) < 0 ||
@@ -84,7 +85,7 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 		start_fail(st, PE_INVALID,
 			   "snapshot '%s' was taken on another kernel or root filesystem than the guest assets "
 			   "installed now (`fcvm setup` changed them): take it again",
-			   st->tag);
+			   shown);
 		return;
 	}
 	/* the same devices as the VM it was taken of: a NIC if and only if that had one */
@@ -93,7 +94,7 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 	if (nic != st->has_net) {
 		if (st->net_asked) {
 			start_fail(st, PE_INVALID,
-				   "snapshot '%s' is of a VM %s network: a clone has the same devices (%s)", st->tag,
+				   "snapshot '%s' is of a VM %s network: a clone has the same devices (%s)", shown,
 				   nic ? "with a" : "without",
 				   nic ? "--network bridged or rootless" : "--network none");
 			return;
@@ -104,7 +105,7 @@ static void on_snapshot(struct pmsg *rep, void *arg)
 			snprintf(vm->network, sizeof(vm->network), "none");
 		} else {
 			start_fail(st, PE_INVALID, "snapshot '%s' is of a VM with a network: give the clone one too",
-				   st->tag);
+				   shown);
 			return;
 		}
 	}
@@ -159,6 +160,7 @@ static void on_identity(struct vm *vm, struct pmsg *rep, void *arg)
 	prec_uint(&rep->body, "clock_step_ms", &step);
 	log_info("%s: identity set (the guest clock stepped %llu ms)", vm->name, (unsigned long long)step);
 	vm->identity_set = true;
+	vm_record_save(vm);
 	vm_agent_ready(vm, NULL);
 }
 

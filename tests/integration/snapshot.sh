@@ -11,14 +11,12 @@ t_need_vm || exit 0
 S=$(t_state_dir)
 t_supervise "$S"
 t_result supervisor_up
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; } # bounded: a hung VM fails, never hangs
-field() { f ls --json | jq -r ".[] | select(.name == \"$1\") | .$2"; }
-healthy() { [ "$(field "$1" health)" = healthy ] && [ "$(field "$1" status)" = running ]; }
 counter() { f exec "$1" -- cat /tmp/counter 2>>"$T_ROOT/exec.err"; }
 # stop, wait until stopped, remove (the demo image is busybox without applets: guest-side
 # commands run with --vm)
 remove() { f stop "$1" >/dev/null && t_wait_until 60 sh -c "[ \"\$(\"$FCVM\" --state-dir '$S' ls --json | jq -r '.[] | select(.name == \"$1\") | .status')\" = stopped ]" && f rm "$1" >/dev/null; }
 snaps=$S/data/snapshots
+t1dir=$snaps/u$(id -u).t1 # stored names a user's snapshot by its owner and tag
 out=$T_ROOT/out
 
 f podman run --network none -d --name src demo sh -c \
@@ -41,11 +39,11 @@ jq -e --arg u "$(id -u)" '.[] | select(.tag == "t1" and .vm == "src" and .image 
 t_result ls_shows_the_snapshot
 files_ro=1
 for p in mem state disk.img image meta; do
-	m=$(stat -c %a "$snaps/t1/$p" 2>/dev/null) && [ "$m" = 400 ] || files_ro=0
+	m=$(stat -c %a "$t1dir/$p" 2>/dev/null) && [ "$m" = 400 ] || files_ro=0
 done
 [ "$files_ro" = 1 ]
 t_result snapshot_files_read_only
-sum_before=$(sha256sum <"$snaps/t1/mem")
+sum_before=$(sha256sum <"$t1dir/mem")
 
 # 2. a clone carries on from the snapshot's instant; the source carries on on its own
 f snapshot run t1 --name c1 -d >/dev/null
@@ -75,7 +73,7 @@ t_result clone_reports_its_restore_time
 f exec c1 -- sh -c 'echo clone >/tmp/mark' && f exec c1 -- sh -c '[ -e /tmp/mark ]' && ! f exec src -- sh -c '[ -e /tmp/mark ]' 
 t_result clone_files_are_its_own
 f exec c1 -- sh -c 'head -c 67108864 /dev/urandom >/dev/shm/fill && sync' >/dev/null 2>&1
-sum_after=$(sha256sum <"$snaps/t1/mem")
+sum_after=$(sha256sum <"$t1dir/mem")
 [ "$sum_before" = "$sum_after" ]
 t_result template_unchanged_after_a_clone_wrote_64_MiB
 f exec src -- sh -c 'echo src >/tmp/src-only' && ! f exec c1 -- sh -c '[ -e /tmp/src-only ]' 
@@ -89,7 +87,7 @@ t_result "clone_clock_within_1s_of_the_host (diff=${d}s)"
 t_result clone_hostname_is_its_name
 
 # the source goes: two clones at once must still differ from each other
-remove src && [ -d "$snaps/t1" ]
+remove src && [ -d "$t1dir" ]
 t_result source_removed_snapshot_stays
 f snapshot run t1 --name c2 -d >/dev/null
 t_wait_until 60 healthy c2
@@ -109,7 +107,7 @@ f snapshot run t1 --name nonet --network rootless -d >"$out" 2>&1
 t_result network_the_snapshot_lacks_refused
 f snapshot rm t1 >"$out" 2>&1
 rc=$?
-[ $rc -ne 0 ] && grep -q "clone" "$out" && [ -d "$snaps/t1" ]
+[ $rc -ne 0 ] && grep -q "clone" "$out" && [ -d "$t1dir" ]
 t_result "rm_refused_while_cloned (rc=$rc: $(head -c 200 "$out"))"
 f snapshot create c1 --tag t2 >"$out" 2>&1
 [ $? -ne 0 ] && grep -q "clone" "$out"
@@ -171,7 +169,7 @@ remove cnet && f snapshot rm tnet
 t_result networked_clone_and_snapshot_removed
 
 # 10. removal once unused: nothing left of it
-f snapshot rm t1 && [ ! -e "$snaps/t1" ] && [ "$(f snapshot ls --json | jq length)" = 0 ] &&
+f snapshot rm t1 && [ ! -e "$t1dir" ] && [ "$(f snapshot ls --json | jq length)" = 0 ] &&
 	[ -z "$(ls -A "$S/data/.tmp")" ]
 t_result rm_leaves_nothing
 

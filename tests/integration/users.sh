@@ -1,7 +1,7 @@
 # Two unprivileged users on the system instance (`fcvm supervise --system`, here in a private
 # directory): its socket is for the fcvm-users group; names are each user's own (both may
 # have 'web', neither sees, stops or learns of the other's); root sees both with their owners
-# and names one by its ID when the name is ambiguous.
+# and names one by its ID when the name is ambiguous. Snapshot tags likewise.
 . "$(dirname "$0")/lib.sh"
 
 if ! t_is_root; then
@@ -27,7 +27,6 @@ as() {
 	shift
 	timeout 300 runuser -u "$u" -- env -i PATH="$PATH" HOME=/tmp FCVM_NO_SNAPSHOT=1 FCVM_QUIET=1 "$FCVM" --state-dir "$S" "$@"
 }
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; }
 out=$T_ROOT/out
 
 runuser -u nobody -- "$FCVM" --state-dir "$S" status >"$out" 2>&1
@@ -47,6 +46,26 @@ t_result each_lists_only_their_own
 [ "$(f ls --json | jq -r '[.[] | select(.name == "web") | .owner | tostring] | sort | join(",")')" = \
 	"$(printf '%s\n' "$(id -u $A)" "$(id -u $B)" | sort | paste -sd,)" ]
 t_result root_lists_both_with_owners
+
+# snapshot tags are per user too: both may have 's1', each sees and removes only their own;
+# root sees both by their full names (uUID.TAG) and removes one by it
+snaps() { as "$1" snapshot ls --json | jq -r '[.[] | select(.kind == "user") | "\(.tag):\(.owner)"] | sort | join(",")'; }
+as $A snapshot create web --tag s1 >/dev/null
+t_result a_snapshots_s1
+as $B snapshot create web --tag s1 >"$out" 2>&1
+t_result "b_snapshots_s1_too ($(head -c 200 "$out"))"
+[ "$(snaps $A)" = "s1:$(id -u $A)" ] && [ "$(snaps $B)" = "s1:$(id -u $B)" ]
+t_result "each_lists_only_their_own_snapshot ($(snaps $A) / $(snaps $B))"
+root_snaps=$(f snapshot ls --json | jq -r '[.[] | select(.kind == "user") | .tag] | sort | join(",")')
+[ "$root_snaps" = "$(printf 'u%s.s1\n' "$(id -u $A)" "$(id -u $B)" | sort | paste -sd,)" ]
+t_result "root_sees_both_by_full_name ($root_snaps)"
+as $B snapshot rm s1 >/dev/null && [ -z "$(snaps $B)" ] && [ "$(snaps $A)" = "s1:$(id -u $A)" ]
+t_result b_removes_only_its_own_snapshot
+as $B snapshot rm s1 >"$out" 2>&1
+[ $? -ne 0 ] && grep -q "no snapshot tagged 's1'" "$out"
+t_result "b_cannot_reach_a_s_snapshot ($(head -c 200 "$out"))"
+f snapshot rm "u$(id -u $A).s1" >/dev/null && [ -z "$(snaps $A)" ]
+t_result root_removes_a_s_by_full_name
 
 # nothing answers differently for a name another user has: no oracle, no squatting
 as $A podman run --network none -d --name aonly demo sleep 600 >/dev/null
