@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "supervisor/quota.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/vm.h"
@@ -61,7 +62,15 @@ static uint64_t host_mem_available_mib(void)
 	return errno || end == p + strlen("MemAvailable:") ? UINT64_MAX : kb >> 10;
 }
 
-int quota_check_vm(const struct supervisor *s, const struct vm *vm, char *err, size_t n)
+/* A refusal is logged as refusals are: per uid, at most LOG_BURST lines per window. */
+static int refused(uid_t owner, int rc, const char *err)
+{
+	if (rc != PE_OK)
+		log_audit_limited((unsigned)owner, "uid %u refused: %s", (unsigned)owner, err);
+	return rc;
+}
+
+static int check_vm(const struct supervisor *s, const struct vm *vm, char *err, size_t n)
 {
 	struct quota_limits l;
 	struct quota_use u;
@@ -89,11 +98,16 @@ int quota_check_vm(const struct supervisor *s, const struct vm *vm, char *err, s
 	return PE_OK;
 }
 
+int quota_check_vm(const struct supervisor *s, const struct vm *vm, char *err, size_t n)
+{
+	return refused(vm->owner, check_vm(s, vm, err, n), err);
+}
+
 int quota_check_snapshot(const struct supervisor *s, uid_t owner, uint64_t have, char *err, size_t n)
 {
 	struct quota_limits l;
 	quotas_for(&s->quotas, owner, &l);
-	return over(Q_SNAPSHOTS, l.v[Q_SNAPSHOTS], have, 1, err, n);
+	return refused(owner, over(Q_SNAPSHOTS, l.v[Q_SNAPSHOTS], have, 1, err, n), err);
 }
 
 void quota_put(const struct supervisor *s, uid_t owner, uint64_t snapshots, struct pmsg *m)

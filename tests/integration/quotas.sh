@@ -27,9 +27,6 @@ CONF
 S=$(t_state_dir)
 t_supervise "$S" --quotas "$T_ROOT/quotas.conf"
 t_result supervisor_up
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; }
-field() { f ls --json | jq -r ".[] | select(.name == \"$1\") | .$2"; }
-healthy() { [ "$(field "$1" health)" = healthy ] && [ "$(field "$1" status)" = running ]; }
 quota() { f status --json | jq -r ".quota[] | select(.name == \"$1\") | \"\(.used)/\(.limit)\""; }
 # refused CHECK WANT CMD...: CMD fails, saying WANT, and leaves no VM behind
 refused() {
@@ -54,6 +51,8 @@ refused vcpus_refused "quota vcpus: you may have 1 vCPUs; you have 0 and this wa
 	podman run --network none --cpu 2 --rm demo true
 refused ports_refused "quota ports: you may have 1 published ports; you have 0 and this wants 2 more" \
 	podman run -p 18081:80 -p 18082:80 --rm demo true
+grep -q "audit: uid $(id -u) refused: quota mem_mib: you may have 768 MiB" "$S/supervisor.log"
+t_result "refusals_logged ($(grep -c 'refused: quota' "$S/supervisor.log") lines)"
 
 f podman run --network none -d --name q1 demo sleep 600 >/dev/null && t_wait_until 120 healthy q1
 t_result first_vm_runs
