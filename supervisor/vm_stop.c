@@ -248,11 +248,11 @@ void vm_remove(struct vm *vm)
 
 void vm_remove_for(struct vm *vm, struct client *c, const struct pmsg *req)
 {
-	if (vm->rm_waiter) { /* a second rm while the first runs: answered at once */
-		struct pmsg rep;
-		pmsg_init_reply(&rep, req);
-		client_send(c, &rep);
-		pmsg_free(&rep);
+	if (vm->rm_waiter) { /* a second rm while the first runs: not a success it cannot vouch for */
+		client_refuse(c, req, PE_BUSY,
+			      "VM '%s' is being removed already (by another `fcvm rm`, which is told "
+			      "how it ends)",
+			      vm->name);
 		return;
 	}
 	vm->rm_waiter = c;

@@ -12,8 +12,6 @@ out=$T_ROOT/out
 S=$(t_state_dir)
 t_supervise "$S"
 t_result supervisor_up
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; }
-field() { f ls --json | jq -r ".[] | select(.name == \"$1\") | .$2"; }
 status_is() { [ "$(f ls --json | jq -r ".[] | select(.name == \"$1\") | .status")" = "$2" ]; }
 proc_pid() { f status --json | jq -r ".processes[] | select(.name == \"$1\") | .pid"; }
 disks() { ls "$S/data/disks" 2>/dev/null | grep -c '^vm-'; }
@@ -44,6 +42,23 @@ for i in 1 2 3; do
 done
 [ -z "$(f ls --json | jq -r '.[].name')" ] && [ "$(disks)" = 0 ]
 t_result "all_removed_in_the_end (disks: $(disks), listed: $(f ls --json | jq -c '[.[] | {name, status}]'))"
+
+# 1b. a second rm while the first waits for the disk (stored stopped): refused, not a false yes;
+# the first answers once the disk is gone
+f podman run --network none -d --name twice demo true >/dev/null && t_wait_until 120 status_is twice stopped
+id=$(field twice id)
+pid=$(proc_pid stored)
+kill -STOP "$pid"
+f rm twice >"$T_ROOT/rm1" 2>&1 &
+rm1=$!
+t_wait_until 10 sh -c "[ -z \"\$(\"$FCVM\" --state-dir '$S' ls --json | jq -r '.[] | select(.name == \"twice\") | .name')\" ]"
+f rm twice >"$out" 2>&1
+rc2=$?
+kill -CONT "$pid"
+wait $rm1
+rc1=$?
+[ $rc2 -ne 0 ] && grep -q "being removed already" "$out" && [ $rc1 -eq 0 ] && [ ! -e "$S/data/disks/vm-$id" ]
+t_result "second_rm_says_no_false_yes (first rc=$rc1 $(head -c 150 "$T_ROOT/rm1"), second rc=$rc2 $(head -c 150 "$out"))"
 
 # 2. a foreground --rm run whose supervisor dies: the next one stops and removes it
 "$FCVM" --state-dir "$S" podman run --network none --rm --name fg demo sleep 600 >/dev/null 2>&1 &
