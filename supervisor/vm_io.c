@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "supervisor/client.h"
+#include "supervisor/snapshot.h"
 #include "supervisor/startup_cache.h"
 #include "supervisor/vm.h"
 
@@ -334,8 +335,11 @@ void vm_agent_ready(struct vm *vm, const struct precord *hello)
 	const char *c = hello ? prec_str(hello, "container") : NULL;
 	if (c && strcmp(c, "running") == 0)
 		vm->container_ran = true;
-	/* a clone answers nothing else until it knows it is one (vm_clone.c) */
-	if (vm->status == VM_BOOTING && vm->clone_of[0] && !vm->reattached && !vm->identity_set) {
+	/* a clone answers nothing else until it knows it is one (vm_clone.c); a re-attached one
+	 * whose supervisor died before it was told is told now (a startup-cache clone is not: its
+	 * container was never released, and it ends as such VMs do) */
+	if (vm->status == VM_BOOTING && vm->clone_of[0] && !vm->identity_set &&
+	    (!vm->reattached || strncmp(vm->clone_of, CACHE_TAG_PREFIX, strlen(CACHE_TAG_PREFIX)) != 0)) {
 		clone_identity(vm);
 		return;
 	}
@@ -347,7 +351,9 @@ void vm_agent_ready(struct vm *vm, const struct precord *hello)
 		event_del(vm->timer);
 		if (vm->reattached) {
 			log_info("%s: re-attached", vm->name);
-			if (vm_reattached_ends(vm, c))
+			if (vm_reattached_ends(vm, c		       ? c
+						   : vm->container_ran ? "running"
+								       : NULL)) /* NULL hello: after identity */
 				return;
 			start_health_checks(vm);
 		} else {

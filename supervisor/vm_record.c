@@ -38,6 +38,7 @@ void vm_record_save(struct vm *vm)
 		json_object_set_new(j, "log_max", json_integer((json_int_t)vm->log_max));
 		json_object_set_new(j, "foreground", json_boolean(vm->foreground));
 		json_object_set_new(j, "limits", json_string(vm->limits));
+		json_object_set_new(j, "identity_set", json_boolean(vm->identity_set));
 	}
 	if (!j)
 		return;
@@ -117,6 +118,7 @@ static struct vm *load_one(struct supervisor *s, const char *dirname)
 	vm->remove_on_stop = json_is_true(json_object_get(j, "remove"));
 	vm->disk_made = json_is_true(json_object_get(j, "disk"));
 	vm->foreground = json_is_true(json_object_get(j, "foreground"));
+	vm->identity_set = json_is_true(json_object_get(j, "identity_set"));
 	vm->exit_code = (int)jint(j, "exit_code");
 	vm->boot_ms = (uint64_t)jint(j, "boot_ms");
 	json_t *net = json_object_get(j, "net");
