@@ -12,8 +12,6 @@ S=$(t_state_dir)
 D=$(mktemp -d "$T_ROOT/out.XXXXXX")
 t_supervise "$S"
 t_result supervisor_up
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; } # bounded: a hung VM fails, never hangs
-field() { f ls --json | jq -r ".[] | select(.name == \"$1\") | .$2"; }
 
 # run -d in the background; an exec sent while it boots waits, then runs
 f podman run -d --network none --name px demo sleep 3600 >"$D/run.out" 2>"$D/run.err" &

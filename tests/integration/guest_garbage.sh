@@ -9,9 +9,6 @@ t_need_vm || exit 0
 S=$(t_state_dir)
 t_supervise "$S"
 t_result supervisor_up
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; }
-field() { f ls --json | jq -r ".[] | select(.name == \"$1\") | .$2"; }
-healthy() { [ "$(field "$1" health)" = healthy ] && [ "$(field "$1" status)" = running ]; }
 out=$T_ROOT/out
 
 f podman run --network none -d --name bad demo sleep 600 >/dev/null && t_wait_until 120 healthy bad

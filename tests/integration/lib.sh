@@ -88,6 +88,13 @@ t_same_as_oracle() {
 	if [ -z "$why" ]; then t_pass "$name"; else t_fail "$name" "$why"; fi
 }
 
+# With S set to the test's state dir: f runs the CLI against it (bounded: a hung VM fails,
+# never hangs the test), field NAME KEY reads one of VM NAME's `ls --json` fields, and
+# healthy NAME is true once it runs and its health says so. A script may define its own.
+f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; }
+field() { f ls --json | jq -r ".[] | select(.name == \"$1\") | .$2"; }
+healthy() { [ "$(field "$1" health)" = healthy ] && [ "$(field "$1" status)" = running ]; }
+
 t_is_root() { [ "$(id -u)" -eq 0 ]; }
 t_mode() { if t_is_root; then echo system; else echo rootless; fi; }
 

@@ -28,7 +28,6 @@ P1=$((20000 + ($$ % 9000) * 4)) P2=$((P1 + 1)) P3=$((P1 + 2))
 S=$(t_state_dir)
 t_supervise "$S"
 t_result supervisor_up
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; }
 web() { # NAME PORT TEXT: a detached VM whose container serves TEXT on port 80
 	f podman run -d --name "$1" --network "$MODE" --publish "$2:80" demo \
 		sh -c "mkdir -p /w && echo $3 >/w/index.html && exec httpd -f -p 80 -h /w" >/dev/null

@@ -8,8 +8,6 @@ t_need_vm || exit 0
 S=$(t_state_dir)
 t_supervise "$S"
 t_result supervisor_up
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; }
-field() { f ls --json | jq -r ".[] | select(.name == \"$1\") | .$2"; }
 out=$T_ROOT/out
 
 f podman run --log-opt max-size=-1 --network none --rm demo true >"$out" 2>&1

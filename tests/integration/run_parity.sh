@@ -10,7 +10,6 @@ S=$(t_state_dir)
 D=$(mktemp -d "$T_ROOT/out.XXXXXX")
 t_supervise "$S"
 t_result supervisor_up
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; } # bounded: a hung VM fails, never hangs
 
 f podman run -d --network none --name oracle demo sleep 3600 >/dev/null
 t_result oracle_up

@@ -12,7 +12,6 @@ unset FCVM_NO_SNAPSHOT
 S=$(t_state_dir)
 t_supervise "$S"
 t_result supervisor_up
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; } # bounded: a hung VM fails, never hangs
 log=$S/supervisor.log
 D=$T_ROOT/out
 mkdir -p "$D"

@@ -10,9 +10,6 @@ t_need_vm || exit 0
 S=$(t_state_dir)
 t_supervise "$S"
 t_result supervisor_up
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; }
-field() { f ls --json | jq -r ".[] | select(.name == \"$1\") | .$2"; }
-healthy() { [ "$(field "$1" health)" = healthy ] && [ "$(field "$1" status)" = running ]; }
 # the launcher tells the supervisor as it becomes ready, just after it answers
 has_limits() { [ "$(f status --json | jq -r .vm_limits)" != null ]; }
 t_wait_until 20 has_limits

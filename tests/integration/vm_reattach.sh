@@ -9,7 +9,6 @@ S=$(t_state_dir)
 t_supervise "$S"
 SUP=$T_SUP
 t_result supervisor_up
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; } # bounded: a hung VM fails, never hangs
 field() { f ls --json | jq -r ".[] | select(.name == \"keep\") | .$1"; }
 sup_pid() { f status --json | jq -r '.processes[] | select(.name == "supervisor") | .pid'; }
 

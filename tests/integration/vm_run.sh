@@ -10,7 +10,6 @@ S=$(t_state_dir)
 t_supervise "$S"
 SUP=$T_SUP
 t_result supervisor_up
-f() { timeout 300 "$FCVM" --state-dir "$S" "$@"; } # bounded: a hung VM fails, never hangs
 out=$T_ROOT/out err=$T_ROOT/err
 
 # 1. echo, and the exit code
