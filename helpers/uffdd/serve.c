@@ -64,14 +64,27 @@ static void close_fd(int *fd)
 
 /* ---- snapshots: the working set of each key ---- */
 
-static void snap_release(struct snap *s)
+static void snap_clear(struct snap *s)
 {
-	if (!s || --s->refs > 0 || s->key[0])
-		return;
-	/* detached (its key was served from another file) and unreferenced */
 	free(s->ws);
 	free(s->data);
+	if (s->map && s->map != MAP_FAILED)
+		munmap((void *)s->map, s->size);
 	memset(s, 0, sizeof(*s));
+}
+
+static void snap_release(struct snap *s)
+{
+	if (!s || --s->refs > 0)
+		return;
+	if (!s->key[0]) { /* detached (its key was served from another file) and unreferenced */
+		snap_clear(s);
+		return;
+	}
+	/* no clone serves from it: its working set stays, its file does not (the mapping would
+	 * hold a removed snapshot's file, and its disk space, until evicted) */
+	munmap((void *)s->map, s->size);
+	s->map = NULL;
 }
 
 /* Which pages of the file hold data: SEEK_DATA/SEEK_HOLE (a file system without them
@@ -107,6 +120,12 @@ static struct snap *snap_get(struct uffdd *u, const char *key, const struct stat
 		}
 		if (strcmp(s->key, key) == 0) {
 			if (s->dev == st->st_dev && s->ino == st->st_ino && s->size == (uint64_t)st->st_size) {
+				if (!s->map) {
+					const char *m = mmap(NULL, s->size, PROT_READ, MAP_SHARED, fd, 0);
+					if (m == MAP_FAILED)
+						return NULL;
+					s->map = m;
+				}
 				s->refs++;
 				s->used_ms = now_mono_ms();
 				return s;
@@ -116,9 +135,7 @@ static struct snap *snap_get(struct uffdd *u, const char *key, const struct stat
 			log_info("snapshot %s: another memory file than before: its working set starts again", key);
 			s->key[0] = '\0';
 			if (s->refs == 0) {
-				free(s->ws);
-				free(s->data);
-				memset(s, 0, sizeof(*s));
+				snap_clear(s);
 				free_slot = free_slot ? free_slot : s;
 			}
 			continue;
@@ -128,9 +145,7 @@ static struct snap *snap_get(struct uffdd *u, const char *key, const struct stat
 	}
 	struct snap *s = free_slot;
 	if (!s && lru) {
-		free(lru->ws);
-		free(lru->data);
-		memset(lru, 0, sizeof(*lru));
+		snap_clear(lru);
 		s = lru;
 	}
 	if (!s)
@@ -138,10 +153,11 @@ static struct snap *snap_get(struct uffdd *u, const char *key, const struct stat
 	s->npages = ((uint64_t)st->st_size + u->page - 1) / u->page;
 	s->ws = bm_new(s->npages);
 	s->data = bm_new(s->npages);
-	if (!s->ws || !s->data) {
-		free(s->ws);
-		free(s->data);
-		memset(s, 0, sizeof(*s));
+	s->size = (uint64_t)st->st_size;
+	/* pages in the page cache are copied straight from it by UFFDIO_COPY (docs/uffdd.md) */
+	s->map = mmap(NULL, s->size, PROT_READ, MAP_SHARED, fd, 0);
+	if (!s->ws || !s->data || s->map == MAP_FAILED) {
+		snap_clear(s);
 		return NULL;
 	}
 	s->used = true;
@@ -236,16 +252,15 @@ int uffdd_init(struct uffdd *u)
 		clone_free(&u->clones[i]);
 	u->page = (uint64_t)sysconf(_SC_PAGESIZE);
 	u->chan_open = true;
-	u->fbuf = mmap(NULL, UFFDD_FAULT_BATCH * u->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	u->pbuf = mmap(NULL, UFFDD_PF_CHUNK * u->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (u->fbuf == MAP_FAILED || u->pbuf == MAP_FAILED)
+	if (u->pbuf == MAP_FAILED)
 		return -ENOMEM;
 	return 0;
 }
 
 struct clone *uffdd_find(struct uffdd *u, const char *vm)
 {
-	for (size_t i = 0; i < UFFDD_MAX_CLONES; i++)
+	for (size_t i = 0; i < u->hi; i++)
 		if (u->clones[i].used && strcmp(u->clones[i].vm, vm) == 0)
 			return &u->clones[i];
 	return NULL;
@@ -307,6 +322,8 @@ int uffdd_serve(struct uffdd *u, const struct serve_args *a, uint64_t *pages, ui
 		return refuse(why, whylen, "%d clones served already", UFFDD_MAX_CLONES), -ENOSPC;
 	}
 	clone_free(c);
+	if ((unsigned)(c - u->clones) >= u->hi)
+		u->hi = (unsigned)(c - u->clones) + 1;
 	struct snap *s = snap_get(u, a->key, &st, a->memfd);
 	if (!s) {
 		close(pidfd);
@@ -553,7 +570,7 @@ struct fault {
 	struct clone *c;
 	uint64_t addr; /* page-aligned */
 	uint64_t fpage;
-	int read; /* index in the reads, or -1: zero */
+	int read; /* 1: from the file, -1: a zero page */
 };
 
 static bool defer(struct clone *c, uint64_t addr)
@@ -627,9 +644,6 @@ static bool read_events(struct clone *c, struct fault *batch, unsigned *nb)
 
 static void serve_batch(struct uffdd *u, struct fault *batch, unsigned nb)
 {
-	struct rd_req reads[UFFDD_FAULT_BATCH];
-	unsigned nr = 0;
-
 	for (unsigned i = 0; i < nb; i++) {
 		struct fault *f = &batch[i];
 		const struct uffd_region *r;
@@ -644,27 +658,18 @@ static void serve_batch(struct uffdd *u, struct fault *batch, unsigned nb)
 		/* a hole reads as zeros, and a removed page is zero since the balloon took it */
 		if (bm_test(f->c->removed, f->fpage) || !bm_test(f->c->snap->data, f->fpage))
 			continue;
-		f->read = (int)nr;
-		reads[nr] = (struct rd_req){.fd = f->c->memfd,
-					    .off = f->fpage * u->page,
-					    .len = (uint32_t)u->page,
-					    .buf = (char *)u->fbuf + (size_t)nr * u->page};
-		nr++;
+		f->read = 1;
 	}
-	reader_run(&u->rd, reads, nr);
 	for (unsigned i = 0; i < nb; i++) {
 		struct fault *f = &batch[i];
 		struct clone *c = f->c;
 		uint64_t done, existed = 0;
 		if (c->state != C_SERVING)
 			continue;
-		if (f->read >= 0 && reads[f->read].res < 0) {
-			/* never a zero page in its place: the guest would run on with wrong memory */
-			clone_fail(c, "reading page %llu of the memory file: %s", (unsigned long long)f->fpage,
-				   strerror(-reads[f->read].res));
-			continue;
-		}
-		int rc = place(c, f->addr, u->page, f->read >= 0 ? reads[f->read].buf : NULL, &done, &existed);
+		/* straight from the file's mapping: one ioctl, no read (the kernel copies from the
+		 * page cache, reading from the disk first if it must) */
+		int rc = place(c, f->addr, u->page, f->read >= 0 ? c->snap->map + f->fpage * u->page : NULL, &done,
+			       &existed);
 		if (rc == -EAGAIN) {
 			c->st.retries++;
 			if (!defer(c, f->addr))
@@ -676,7 +681,10 @@ static void serve_batch(struct uffdd *u, struct fault *batch, unsigned nb)
 			continue;
 		}
 		if (rc < 0) {
-			clone_fail(c, "placing page 0x%llx: %s", (unsigned long long)f->addr, strerror(-rc));
+			/* EFAULT: the file could not be read. Never a zero page in its place: the guest
+			 * would run on with wrong memory */
+			clone_fail(c, "placing page 0x%llx (file page %llu): %s", (unsigned long long)f->addr,
+				   (unsigned long long)f->fpage, strerror(-rc));
 			continue;
 		}
 		c->st.faults++;
@@ -692,6 +700,18 @@ static void serve_batch(struct uffdd *u, struct fault *batch, unsigned nb)
 		if (!bm_test(c->removed, f->fpage))
 			record(c, f->fpage);
 	}
+}
+
+/* Are the n pages at p (in a file's mapping) all in the page cache? */
+static bool resident(struct uffdd *u, const char *p, uint64_t n)
+{
+	unsigned char vec[UFFDD_PF_RUN];
+	if (n > UFFDD_PF_RUN || mincore((void *)p, n * u->page, vec) < 0)
+		return false;
+	for (uint64_t i = 0; i < n; i++)
+		if (!(vec[i] & 1))
+			return false;
+	return true;
 }
 
 /* One round of prefetch for c: up to UFFDD_PF_CHUNK pages of its working set. */
@@ -740,6 +760,16 @@ static void prefetch_round(struct uffdd *u, struct clone *c)
 				clone_gone(c);
 			continue;
 		}
+		if (resident(u, c->snap->map + fp * u->page, n)) {
+			/* in the page cache: one copy, by UFFDIO_COPY from the mapping */
+			uint64_t before = existed;
+			int rc = place(c, addr, n * u->page, c->snap->map + fp * u->page, &done, &existed);
+			c->st.prefetched += done / u->page - (existed - before);
+			if (rc == -ESRCH)
+				clone_gone(c);
+			continue;
+		}
+		/* from the disk: read through the ring with the chunk's others, overlapping */
 		reads[nr] = (struct rd_req){.fd = c->memfd,
 					    .off = fp * u->page,
 					    .len = (uint32_t)(n * u->page),
@@ -791,7 +821,7 @@ int uffdd_run(struct uffdd *u, int chan_fd, int (*chan_ready)(void *arg), void *
 			pfd[n] = (struct pollfd){.fd = chan_fd, .events = POLLIN};
 			w[n++] = (struct watch){NULL, W_CHAN};
 		}
-		for (size_t i = 0; i < UFFDD_MAX_CLONES; i++) {
+		for (size_t i = 0; i < u->hi; i++) {
 			struct clone *c = &u->clones[i];
 			if (!lives(c))
 				continue;
@@ -863,7 +893,7 @@ int uffdd_run(struct uffdd *u, int chan_fd, int (*chan_ready)(void *arg), void *
 			}
 		}
 		/* faults deferred by EAGAIN, now that the remove events have been read */
-		for (size_t i = 0; i < UFFDD_MAX_CLONES; i++) {
+		for (size_t i = 0; i < u->hi; i++) {
 			struct clone *c = &u->clones[i];
 			if (!lives(c) || c->state != C_SERVING)
 				continue;
@@ -878,7 +908,7 @@ int uffdd_run(struct uffdd *u, int chan_fd, int (*chan_ready)(void *arg), void *
 		if (nb)
 			serve_batch(u, batch, nb);
 		now = now_mono_ms();
-		for (size_t i = 0; i < UFFDD_MAX_CLONES; i++) {
+		for (size_t i = 0; i < u->hi; i++) {
 			struct clone *c = &u->clones[i];
 			if (lives(c) && c->state == C_HANDSHAKE && now >= c->deadline_ms)
 				handshake_refused(c, "no regions within %d ms of connecting", UFFDD_HANDSHAKE_MS);
@@ -886,13 +916,13 @@ int uffdd_run(struct uffdd *u, int chan_fd, int (*chan_ready)(void *arg), void *
 				clone_gone(c);
 		}
 		/* one prefetch round, for one clone in turn, between rounds of faults */
-		for (unsigned k = 0; k < UFFDD_MAX_CLONES; k++) {
-			struct clone *c = &u->clones[(u->pf_turn + k) % UFFDD_MAX_CLONES];
+		for (unsigned k = 0; k < u->hi; k++) {
+			struct clone *c = &u->clones[(u->pf_turn + k) % u->hi];
 			if (lives(c) && c->pf_active && c->state == C_SERVING) {
 				prefetch_round(u, c);
 				if (!c->pf_active)
 					log_stats(c, "working set prefetched");
-				u->pf_turn = (u->pf_turn + k + 1) % UFFDD_MAX_CLONES;
+				u->pf_turn = (u->pf_turn + k + 1) % u->hi;
 				break;
 			}
 		}
@@ -903,7 +933,7 @@ int uffdd_run(struct uffdd *u, int chan_fd, int (*chan_ready)(void *arg), void *
 				/* no new clones: those without a VMM connected go, the live ones are
 				 * served until their VMMs are gone */
 				unsigned live = 0;
-				for (size_t i = 0; i < UFFDD_MAX_CLONES; i++) {
+				for (size_t i = 0; i < u->hi; i++) {
 					struct clone *c = &u->clones[i];
 					if (lives(c) && (c->state == C_LISTENING || c->state == C_HANDSHAKE))
 						clone_free(c);

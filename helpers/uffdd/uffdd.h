@@ -32,8 +32,9 @@ struct snap {
 	dev_t dev;
 	ino_t ino;
 	uint64_t size, npages;
-	uint64_t *ws;	/* the working set: file pages the clones faulted in their first seconds */
-	uint64_t *data; /* file pages that hold data (0: a hole, read as zeros) */
+	uint64_t *ws;	 /* the working set: file pages the clones faulted in their first seconds */
+	uint64_t *data;	 /* file pages that hold data (0: a hole, read as zeros) */
+	const char *map; /* the file, PROT_READ: UFFDIO_COPY's source for what the page cache holds */
 	uint64_t ws_pages;
 	unsigned refs; /* clones serving from it */
 	uint64_t used_ms;
@@ -67,8 +68,8 @@ struct uffdd {
 	struct snap snaps[UFFDD_MAX_SNAPS];
 	struct reader rd;
 	uint64_t page; /* the host's */
-	void *fbuf;    /* UFFDD_FAULT_BATCH pages */
 	void *pbuf;    /* UFFDD_PF_CHUNK pages */
+	unsigned hi;   /* clones[hi..] have never been used: the loops stop there */
 	unsigned pf_turn;
 	bool chan_open;
 };

@@ -606,6 +606,8 @@ TEST(working_set_recorded_then_prefetched)
 	WAIT_FOR(state_is("first", "gone"), 5000);
 	CHECK_EQ(uc_stat(ud.chan, "first", "recorded"), want);
 
+	/* from the disk this time (io_uring; unprivileged, without io-wq workers: pread) */
+	CHECK(fdatasync(memfd) == 0 && posix_fadvise(memfd, 0, 0, POSIX_FADV_DONTNEED) == 0);
 	struct client c2 = spawn(ws_client, &a2);
 	char path[160];
 	struct pmsg rep;
