@@ -9,7 +9,7 @@ CC         ?= cc
 CLANG      ?= clang
 
 # Each program links what it uses, no more (--as-needed keeps the rest out of DT_NEEDED).
-PKGS       := msgpack libevent jansson libseccomp libcap liblzma libarchive libcrypto libmnl libnftnl nettle
+PKGS       := msgpack libevent jansson libseccomp libcap liblzma libarchive libcrypto libmnl libnftnl nettle liburing
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 libs_of     = $(shell pkg-config --libs $(1))
@@ -19,6 +19,7 @@ LAUNCHER_LIBS := $(call libs_of,$(CORE_LIBS))
 SUP_LIBS      := $(call libs_of,$(CORE_LIBS) libevent jansson nettle)
 NETD_LIBS     := $(call libs_of,$(CORE_LIBS) libmnl libnftnl)
 HELPER_LIBS   := $(call libs_of,$(CORE_LIBS))
+UFFDD_LIBS    := $(call libs_of,$(CORE_LIBS) liburing)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wno-unused-parameter
 DEFS     := -D_GNU_SOURCE -DFCVM_VERSION='"$(VERSION)"' -DFCVM_LIBEXECDIR='"$(LIBEXECDIR)"'
@@ -117,7 +118,7 @@ $(BUILD)/fcvm-netd: $(call obj_of,$(NETD_SRC)) $(BUILD)/libfcvm.a
 $(BUILD)/fcvm-stored: $(call obj_of,$(STORED_SRC)) $(BUILD)/libfcvm.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HELPER_LIBS)
 $(BUILD)/fcvm-uffdd: $(call obj_of,$(UFFDD_SRC)) $(BUILD)/libfcvm.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HELPER_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(UFFDD_LIBS)
 
 # The guest agent: static (it is PID 1 of a guest with no libraries of ours), proto/ and
 # common/util.c only, linked with the static libraries of msgpack-c, jansson (the container's
@@ -196,7 +197,7 @@ $(ASAN_BIN)/fcvm-stored: $(BUILD)/asan/helpers/stored/main.o $(ASAN_OPTS_OBJ) $(
 	$(CC) $(SAN_FLAGS) $(ALL_LDFLAGS) -o $@ $^ $(HELPER_LIBS)
 $(ASAN_BIN)/fcvm-uffdd: $(BUILD)/asan/helpers/uffdd/main.o $(ASAN_OPTS_OBJ) $(BUILD)/libfcvm-asan.a
 	@mkdir -p $(@D)
-	$(CC) $(SAN_FLAGS) $(ALL_LDFLAGS) -o $@ $^ $(HELPER_LIBS)
+	$(CC) $(SAN_FLAGS) $(ALL_LDFLAGS) -o $@ $^ $(UFFDD_LIBS)
 $(ASAN_OPTS_OBJ): tests/asan_options.c # its one deliberate UB (see there) reports and goes on
 	@mkdir -p $(@D)
 	$(CC) $(SAN_CFLAGS) -fsanitize-recover=shift -MMD -MP -c -o $@ $<

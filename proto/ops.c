@@ -477,6 +477,39 @@ static const struct field_def agent_restore_rep[] = {
     F_UINT("clock_step_ms", true, 0, UINT64_MAX), /* how far the guest's clock was behind */
 };
 
+/* uffdd (docs/uffdd.md): one clone's memory served from its snapshot's memory file. The
+ * key names the snapshot (its working set is shared by the clones of one key); pid is the
+ * VMM that must be the peer of the handshake. */
+#define UFFD_KEY_MAX 128
+static const struct field_def uffd_serve_req[] = {
+    F_STR("vm", true, 1, VM_NAME_MAX, SC_IDENT),
+    F_STR("key", true, 1, UFFD_KEY_MAX, SC_IDENT),
+    F_UINT("pid", true, 1, INT32_MAX),
+    F_UINT("record_ms", false, 0, 3600000), /* faults after the handshake that count into the working set (10 s) */
+    F_BOOL("prefetch", false),		    /* the key's recorded working set, at once (true) */
+};
+static const struct field_def uffd_serve_rep[] = {
+    F_UINT("pages", true, 0, UINT64_MAX),	/* in the memory file */
+    F_UINT("working_set", true, 0, UINT64_MAX), /* of them, recorded for the key so far */
+};
+static const struct field_def uffd_vm_req[] = {
+    F_STR("vm", true, 1, VM_NAME_MAX, SC_IDENT),
+};
+static const struct field_def uffd_stats_rep[] = {
+    F_STR("state", true, 1, 16, SC_IDENT), /* listening | handshake | serving | gone | failed */
+    F_UINT("pid", true, 1, INT32_MAX),
+    F_UINT("faults", true, 0, UINT64_MAX),     /* fault events resolved */
+    F_UINT("copied", true, 0, UINT64_MAX),     /* pages copied from the file for faults */
+    F_UINT("zero", true, 0, UINT64_MAX),       /* zero pages (holes in the file, removed pages) */
+    F_UINT("prefetched", true, 0, UINT64_MAX), /* pages placed before the guest asked */
+    F_UINT("removes", true, 0, UINT64_MAX),    /* remove events (the balloon) */
+    F_UINT("removed", true, 0, UINT64_MAX),    /* pages they covered */
+    F_UINT("retries", true, 0, UINT64_MAX),    /* EAGAIN: placed again after a remove event */
+    F_UINT("recorded", true, 0, UINT64_MAX),   /* pages this clone added to the key's working set */
+    F_STR("why", false, 1, 256, SC_TEXT),      /* failed: the reason */
+    F_BOOL("pending", false),		       /* uffd_stop: its VMM still runs, served until it is gone */
+};
+
 #define EVENT_OP(ID, NAME, FIELDS) [ID] = {.id = (ID), .name = (NAME), .req = REC(FIELDS), .rep = REC_EMPTY}
 
 static const struct op_def ops[OP__COUNT] = {
@@ -658,6 +691,14 @@ static const struct op_def ops[OP__COUNT] = {
 			   .rep = REC(snapshot_prune_rep)},
     EVENT_OP(OP_CONTAINER_HELD, "container_held", session_only),
     EVENT_OP(OP_CONTAINER_GO, "container_go", session_only),
+    [OP_UFFD_SERVE] = {.id = OP_UFFD_SERVE,
+		       .name = "uffd_serve",
+		       .req = REC(uffd_serve_req),
+		       .rep = REC(uffd_serve_rep),
+		       .nfds_req = 2,
+		       .fdk_req = {FDK_SOCKET, FDK_FILE}}, /* the listening socket, the memory file */
+    [OP_UFFD_STOP] = {.id = OP_UFFD_STOP, .name = "uffd_stop", .req = REC(uffd_vm_req), .rep = REC(uffd_stats_rep)},
+    [OP_UFFD_STATS] = {.id = OP_UFFD_STATS, .name = "uffd_stats", .req = REC(uffd_vm_req), .rep = REC(uffd_stats_rep)},
 };
 
 const struct op_def *proto_op(enum proto_op id)

@@ -174,6 +174,10 @@ enum proto_op {
 	OP_SNAPSHOT_PRUNE, /* the caller's startup-cache entries (supervisor/startup_cache.c) */
 	OP_CONTAINER_HELD, /* agent -> supervisor: the container waits before its process starts */
 	OP_CONTAINER_GO,   /* supervisor -> agent: let it start */
+	/* supervisor -> uffdd: serve a clone's memory over userfaultfd (docs/uffdd.md) */
+	OP_UFFD_SERVE, /* its listening socket and the snapshot's memory file as fds */
+	OP_UFFD_STOP,
+	OP_UFFD_STATS,
 	OP__COUNT
 };
 

@@ -154,11 +154,39 @@ static int handle_frame(struct helper_ctx *h, const struct helper_op *ops, size_
 	return rc < 0 ? -1 : 0;
 }
 
-int helper_main(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops, size_t nops,
-		helper_init init, int argc, char **argv)
+int helper_serve_request(struct helper_ctx *h)
+{
+	struct pmsg req;
+	struct perr e = {0};
+	int r = chan_recv_msg(FCVM_HELPER_CHANNEL_FD, &req, &e);
+	if (r == 0) {
+		log_info("supervisor closed the channel");
+		return 0;
+	}
+	if (r < 0) {
+		log_audit("channel error: %s; closing it", strerror(-r));
+		return -1;
+	}
+	int go_on = handle_frame(h, h->ops, h->nops, &req, &e);
+	pmsg_free(&req);
+	return go_on < 0 ? -1 : 1;
+}
+
+/* The blocking loop of the helpers that wait on their channel alone. */
+static int blocking_loop(struct helper_ctx *h)
+{
+	for (;;) {
+		int r = helper_serve_request(h);
+		if (r <= 0)
+			return r == 0 ? 0 : 1;
+	}
+}
+
+int helper_main_hooks(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops, size_t nops,
+		      const struct helper_hooks *hooks, int argc, char **argv)
 {
 	struct helper_args a;
-	struct helper_ctx h = {.name = name, .started_ms = now_realtime_ms()};
+	struct helper_ctx h = {.name = name, .started_ms = now_realtime_ms(), .ops = ops, .nops = nops};
 	char err[256];
 	int rc;
 
@@ -170,10 +198,18 @@ int helper_main(const char *name, const struct sandbox_policy *policy, const str
 	}
 	h.mode = a.mode;
 	h.instance = a.instance ? a.instance : "0";
-	int keep[] = {FCVM_HELPER_CHANNEL_FD, FCVM_HELPER_DATA_FD};
+	int keep[2 + HELPER_PRE_FDS_MAX] = {FCVM_HELPER_CHANNEL_FD, FCVM_HELPER_DATA_FD};
+	size_t nkeep = 2;
+	if (hooks->pre_sandbox) {
+		if ((rc = hooks->pre_sandbox(&h, keep + nkeep)) < 0) {
+			log_err("cannot start: %s", strerror(-rc));
+			return 1;
+		}
+		nkeep += (size_t)rc;
+	}
 	struct sandbox_opts so = {
 	    .keep_fds = keep,
-	    .nkeep = ARRAY_LEN(keep),
+	    .nkeep = nkeep,
 	    .change_ids = a.change_ids,
 	    .uid = a.uid,
 	    .gid = a.gid,
@@ -182,27 +218,17 @@ int helper_main(const char *name, const struct sandbox_policy *policy, const str
 		log_err("sandbox: %s", err);
 		return 1;
 	}
-	if (init && (rc = init(&h)) < 0) {
+	if (hooks->init && (rc = hooks->init(&h)) < 0) {
 		log_err("cannot start: %s", strerror(-rc));
 		return 1;
 	}
 	log_info("serving (%s mode, uid %u)", h.mode, (unsigned)getuid());
+	return (hooks->loop ? hooks->loop : blocking_loop)(&h);
+}
 
-	for (;;) {
-		struct pmsg req;
-		struct perr e = {0};
-		int r = chan_recv_msg(FCVM_HELPER_CHANNEL_FD, &req, &e);
-		if (r == 0) {
-			log_info("supervisor closed the channel; exiting");
-			return 0;
-		}
-		if (r < 0) {
-			log_audit("channel error: %s; closing it", strerror(-r));
-			return 1;
-		}
-		int go_on = handle_frame(&h, ops, nops, &req, &e);
-		pmsg_free(&req);
-		if (go_on < 0)
-			return 1;
-	}
+int helper_main(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops, size_t nops,
+		helper_init init, int argc, char **argv)
+{
+	struct helper_hooks hooks = {.init = init};
+	return helper_main_hooks(name, policy, ops, nops, &hooks, argc, argv);
 }

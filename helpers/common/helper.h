@@ -13,6 +13,8 @@ struct helper_ctx {
 	const char *mode;     /* "system" | "rootless" */
 	const char *instance; /* --instance: which supervisor's objects are this helper's */
 	uint64_t started_ms;
+	const struct helper_op *ops; /* its dispatch table (helper_serve_request) */
+	size_t nops;
 };
 
 /* Serve req: fill rep (initialised as a reply to req) or make it an error with
@@ -37,5 +39,25 @@ bool instance_tag_ok(const char *s);
  * Its channel is fd 3; stored also gets the data directory as fd 4. */
 int helper_main(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops, size_t nops,
 		helper_init init, int argc, char **argv);
+
+/* A helper that waits on more than its channel (uffdd: userfaultfds, sockets, pidfds) runs
+ * its own loop instead of the blocking one: it polls the channel (fd 3) beside its other fds
+ * and calls helper_serve_request when the channel is readable (one SOCK_SEQPACKET frame is
+ * there, so the call does not block). Returns 1 to go on, 0 when the supervisor closed the
+ * channel, -1 when the channel must be closed (malformed frame, channel error). */
+int helper_serve_request(struct helper_ctx *h);
+
+#define HELPER_PRE_FDS_MAX 4
+struct helper_hooks {
+	/* Before the sandbox, for what its filter will not allow again (uffdd's io_uring, set up
+	 * once): fills keep with the fds it made, to be kept through stage 1; returns how many
+	 * (at most HELPER_PRE_FDS_MAX) or -errno. */
+	int (*pre_sandbox)(struct helper_ctx *h, int *keep);
+	helper_init init;
+	/* The loop, instead of the blocking one; its return value is the exit status. */
+	int (*loop)(struct helper_ctx *h);
+};
+int helper_main_hooks(const char *name, const struct sandbox_policy *policy, const struct helper_op *ops, size_t nops,
+		      const struct helper_hooks *hooks, int argc, char **argv);
 
 #endif
