@@ -9,14 +9,14 @@ CC         ?= cc
 CLANG      ?= clang
 
 # Each program links what it uses, no more (--as-needed keeps the rest out of DT_NEEDED).
-PKGS       := msgpack libevent jansson libseccomp libcap liblzma libarchive libcrypto libmnl libnftnl nettle liburing
+PKGS       := msgpack libevent jansson libseccomp libcap liblzma libarchive libcrypto libmnl libnftnl nettle liburing libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 libs_of     = $(shell pkg-config --libs $(1))
 CORE_LIBS     := msgpack libseccomp libcap
 CLI_LIBS      := $(call libs_of,$(CORE_LIBS) jansson liblzma libarchive libcrypto)
 LAUNCHER_LIBS := $(call libs_of,$(CORE_LIBS))
-SUP_LIBS      := $(call libs_of,$(CORE_LIBS) libevent jansson nettle)
+SUP_LIBS      := $(call libs_of,$(CORE_LIBS) libevent jansson nettle libcurl)
 NETD_LIBS     := $(call libs_of,$(CORE_LIBS) libmnl libnftnl)
 HELPER_LIBS   := $(call libs_of,$(CORE_LIBS))
 UFFDD_LIBS    := $(call libs_of,$(CORE_LIBS) liburing)

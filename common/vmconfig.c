@@ -137,3 +137,25 @@ int vmconfig_get(const struct pmsg *m, struct vm_config *c, char *err, size_t le
 	}
 	return 0;
 }
+
+int vmconfig_cmdline(const struct vm_config *c, enum vmm_kind kind, char *buf, size_t len)
+{
+	char tsc[48] = "", net[96] = "none";
+	if (c->net.on) {
+		if (!vmconfig_net_ok(&c->net))
+			return -1;
+		snprintf(net, sizeof(net), "%s/%u,%s,%s%s%s", c->net.addr, c->net.prefix, c->net.gw, c->net.mac,
+			 c->net.dns[0] ? "," : "", c->net.dns);
+	}
+	if (c->tsc_khz)
+		snprintf(tsc, sizeof(tsc), " tsc_early_khz=%lu", c->tsc_khz);
+	/* Firecracker ends when the guest resets through the i8042: its keyboard stays */
+	bool fc = kind == VMM_KIND_FIRECRACKER;
+	int n = snprintf(buf, len,
+			 "console=ttyS0 reboot=%s panic=%s %s cryptomgr.notests no_timer_check tsc=reliable%s "
+			 "i8042.noaux %si8042.nopnp 8250.nr_uarts=1 pci=off mitigations=off init_on_alloc=0 "
+			 "apparmor=0 audit=0 rodata=off fcvm.net=%s",
+			 fc ? "k" : "t", fc ? "1" : "-1", c->debug_console ? "fcvm.debug=1" : "quiet", tsc,
+			 fc ? "i8042.dumbkbd " : "i8042.nokbd ", net);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}

@@ -66,6 +66,15 @@ int vmconfig_get(const struct pmsg *m, struct vm_config *c, char *err, size_t le
 /* The strings of c->net are dotted quads and a MAC (held within their fields). */
 bool vmconfig_net_ok(const struct guest_net *n);
 
+/* Which VMM runs a VM: QEMU (microvm) or Firecracker. */
+enum vmm_kind { VMM_KIND_QEMU, VMM_KIND_FIRECRACKER };
+
+/* The guest kernel's command line for c, the same for both VMMs but how the guest's reboot
+ * ends the VMM (QEMU -no-reboot: a triple fault, reboot=t; Firecracker: the i8042 reset,
+ * reboot=k). 0, or -1 if c's network is malformed or buf too small. */
+#define VMCONFIG_CMDLINE_MAX 640
+int vmconfig_cmdline(const struct vm_config *c, enum vmm_kind kind, char *buf, size_t len);
+
 const char *accel_name(enum accel a);
 /* KVM only where the host has a hardware KVM module: /dev/kvm alone is not enough (a nested
  * PVM host offers /dev/kvm on which ordinary guests hang). sysfs_root is "/sys" or a test's. */

@@ -7,15 +7,9 @@
 int qemu_build_argv(const struct vm_config *c, const char **argv, size_t max, char *buf, size_t buflen)
 {
 	struct argv_builder b = {.argv = argv, .max = max, .buf = buf, .cap = buflen};
-	char tsc[48] = "", net[96] = "none";
-	if (c->net.on) {
-		if (!vmconfig_net_ok(&c->net))
-			return -1;
-		snprintf(net, sizeof(net), "%s/%u,%s,%s%s%s", c->net.addr, c->net.prefix, c->net.gw, c->net.mac,
-			 c->net.dns[0] ? "," : "", c->net.dns);
-	}
-	if (c->tsc_khz)
-		snprintf(tsc, sizeof(tsc), " tsc_early_khz=%lu", c->tsc_khz);
+	char cmdline[VMCONFIG_CMDLINE_MAX];
+	if (vmconfig_cmdline(c, VMM_KIND_QEMU, cmdline, sizeof(cmdline)) < 0)
+		return -1;
 
 	/* The RTC stays on (rtc=off costs two 1 s timeouts at boot); no option ROMs, no
 	 * default devices; -no-reboot: the guest's reboot (reboot=t) ends the VMM. */
@@ -50,11 +44,7 @@ int qemu_build_argv(const struct vm_config *c, const char **argv, size_t max, ch
 	argv_add(&b, "-initrd");
 	argv_add(&b, "/proc/self/fd/%d", VMM_FD(VFD_INITRD));
 	argv_add(&b, "-append");
-	argv_add(&b,
-		 "console=ttyS0 reboot=t panic=-1 %s cryptomgr.notests no_timer_check tsc=reliable%s "
-		 "i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=1 pci=off mitigations=off init_on_alloc=0 "
-		 "apparmor=0 audit=0 rodata=off fcvm.net=%s",
-		 c->debug_console ? "fcvm.debug=1" : "quiet", tsc, net);
+	argv_add(&b, "%s", cmdline);
 	argv_add(&b, "-serial");
 	argv_add(&b, "file:/dev/fdset/%d", VFD_CONSOLE + 1);
 	argv_add(&b, "-add-fd");
