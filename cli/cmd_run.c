@@ -25,6 +25,7 @@ static const char usage_text[] =
     "  the VM:  --name NAME, --cpu N, --mem MiB, --accel auto|kvm|tcg, --rm, -d/--detach,\n"
     "           --network bridged|rootless|none, -p/--publish [IP:]HOST:GUEST[/tcp|udp],\n"
     "           --no-snapshot (or FCVM_NO_SNAPSHOT=1): boot, neither from nor into the startup cache\n"
+    "           --vmm auto|qemu|firecracker (auto: Firecracker where installed with hardware KVM)\n"
     "  as podman run: -i, -t, -e/--env KEY[=VALUE], --env-file FILE, -w/--workdir DIR,\n"
     "           -u/--user USER[:GROUP], --hostname NAME, --entrypoint CMD, -l/--label K=V,\n"
     "           --read-only, --tmpfs DIR[:OPTS], --cap-add CAP, --cap-drop CAP, --privileged,\n"
@@ -269,6 +270,7 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 		O_HEALTH_RETRIES,
 		O_NO_SNAPSHOT,
 		O_LOG_OPT,
+		O_VMM,
 	};
 	static const struct option opts[] = {
 	    {"name", required_argument, NULL, O_NAME},
@@ -282,6 +284,7 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 	    {"rm", no_argument, NULL, O_RM},
 	    {"network", required_argument, NULL, O_NETWORK},
 	    {"accel", required_argument, NULL, O_ACCEL},
+	    {"vmm", required_argument, NULL, O_VMM},
 	    {"publish", required_argument, NULL, 'p'},
 	    {"workdir", required_argument, NULL, 'w'},
 	    {"user", required_argument, NULL, 'u'},
@@ -311,6 +314,7 @@ int cmd_podman(int argc, char **argv, struct cli_opts *o)
 	    {O_RM, "remove", FO_FLAG},
 	    {O_NETWORK, "network", FO_STR},
 	    {O_ACCEL, "accel", FO_STR},
+	    {O_VMM, "vmm", FO_STR},
 	    {'w', "workdir", FO_STR},
 	    {'u', "user", FO_STR},
 	    {O_HOSTNAME, "hostname", FO_STR},

@@ -14,7 +14,8 @@
 #include "proto/stream.h"
 
 static const char usage_text[] =
-    "usage: fcvm snapshot create VM --tag TAG [--json]    pause VM, keep it as TAG, resume it\n"
+    "usage: fcvm snapshot create VM --tag TAG [--vmm auto|qemu|firecracker] [--json]\n"
+    "                                                   pause VM, keep it as TAG, resume it\n"
     "       fcvm snapshot run TAG [--name NAME] [-d] [-i] [-t] [--rm] [--network bridged|rootless|none]\n"
     "                             [-p|--publish [IP:]HOST:GUEST[/tcp|udp]]...\n"
     "                                                   a clone of TAG, its container running on\n"
@@ -37,16 +38,19 @@ static int snap_create(int argc, char **argv, struct cli_opts *o)
 {
 	static const struct option opts[] = {
 	    {"tag", required_argument, NULL, 'T'},
+	    {"vmm", required_argument, NULL, 'V'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *tag = NULL;
+	const char *tag = NULL, *vmm = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'T')
 			tag = optarg;
+		else if (c == 'V')
+			vmm = optarg;
 		else if (c == 'j')
 			o->json = true;
 		else
@@ -58,6 +62,8 @@ static int snap_create(int argc, char **argv, struct cli_opts *o)
 	pmsg_init(&req, PK_REQUEST, OP_SNAPSHOT_CREATE, 0);
 	prec_set_str(&req, &req.body, "vm", argv[optind]);
 	prec_set_str(&req, &req.body, "tag", tag);
+	if (vmm)
+		prec_set_str(&req, &req.body, "vmm", vmm);
 	int code = cli_simple_call(o, &req, &rep);
 	pmsg_free(&req);
 	if (code == EXIT_OK && o->json) {

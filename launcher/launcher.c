@@ -156,6 +156,7 @@ static void serve_ready(struct launcher *L, struct pmsg *rep)
 	char limits[400];
 	vmm_cgroup_describe(&L->ls->cg, NULL, limits, sizeof(limits));
 	prec_set_str(rep, &rep->body, "vm_limits", limits);
+	prec_set_bool(rep, &rep->body, "firecracker", L->ls->firecracker);
 	if (L->ready)
 		return;
 	L->ready = true;

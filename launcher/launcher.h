@@ -56,6 +56,7 @@ struct launcher_setup {
 	unsigned vmm_uids;     /* how many uids that range has (0: every VMM is inst->vmm_uid) */
 	gid_t kvm_gid;	       /* /dev/kvm's group, given to VMMs as a supplementary group (0: none) */
 	struct vmm_cgroups cg; /* where each VMM's cgroup is made (kind CG_NONE: no limits, why) */
+	bool firecracker;      /* a firecracker binary is installed (told to the supervisor) */
 };
 
 /* ---- the spawner (spawner.c) ---- */

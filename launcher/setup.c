@@ -404,6 +404,7 @@ int launcher_setup_main(int argc, char **argv)
 	static struct launcher_setup ls = {.cmd_go = -1};
 	if (open_programs(ls.exe_fd) < 0)
 		return 1;
+	ls.firecracker = access("/usr/bin/firecracker", X_OK) == 0 || access("/usr/local/bin/firecracker", X_OK) == 0;
 	int data_fd = open_data_dir(&in);
 	if (data_fd < 0)
 		return 1;

@@ -99,7 +99,7 @@ static const struct field_def status_rep[] = {
 
 /* ready: the launcher answers with how it holds VMMs to their resources. */
 static const struct field_def ready_rep[] = {
-    F_STR("vm_limits", false, 1, 400, SC_TEXT),
+    F_STR("vm_limits", false, 1, 400, SC_TEXT), F_BOOL("firecracker", false), /* a firecracker binary is installed */
 };
 
 static const struct field_def version_rep[] = {
@@ -317,6 +317,7 @@ static const struct field_def vm_run_req[] = {
     F_STR("network", false, 1, 16, SC_IDENT),		 /* bridged | rootless | none */
     F_RECORDS("ports", false, NET_PORTS_MAX, &net_port), /* --publish */
     F_STR("accel", false, 1, 8, SC_IDENT),		 /* auto | kvm | tcg */
+    F_STR("vmm", false, 1, 16, SC_IDENT),		 /* auto | qemu | firecracker */
     F_UINT("rows", false, 1, 4096), F_UINT("cols", false, 1, 4096),
     F_BOOL("no_cache", false), /* --no-snapshot: neither from nor into the startup cache */
     /* podman run's options (proc_start says what each is) */
@@ -412,8 +413,8 @@ static const struct field_def snap_tag_req[] = {
     F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
 };
 static const struct field_def snapshot_create_req[] = {
-    F_STR("vm", true, 1, VM_NAME_MAX, SC_IDENT),
-    F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
+    F_STR("vm", true, 1, VM_NAME_MAX, SC_IDENT), F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),
+    F_STR("vmm", false, 1, 16, SC_IDENT), /* auto | qemu | firecracker: the VMM its clones run on */
 };
 static const struct field_def snapshot_create_rep[] = {
     F_STR("tag", true, 1, SNAP_TAG_MAX, SC_IDENT),

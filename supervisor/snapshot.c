@@ -350,6 +350,19 @@ void op_snapshot_create(struct client *c, const struct pmsg *req)
 		return;
 	}
 	char why[300], store_tag[SNAP_STORE_TAG_MAX + 1];
+	enum vmm_kind kind;
+	int vrc = vmm_choose(c->sup, prec_str(&req->body, "vmm"), &kind, why, sizeof(why));
+	if (vrc == PE_OK && prec_str(&req->body, "vmm") && kind != VMM_KIND_QEMU) { /* VMs run on QEMU alone yet */
+		vrc = PE_INVALID;
+		snprintf(
+		    why, sizeof(why),
+		    "VM '%s' runs on QEMU, and a snapshot is loaded only by the VMM that took it: --vmm qemu (or auto)",
+		    vm->name);
+	}
+	if (vrc) {
+		client_refuse(c, req, vrc, "%s", why);
+		return;
+	}
 	if (snapshot_store_tag(c->uid, vm->owner, tag, store_tag, sizeof(store_tag), why, sizeof(why)) < 0) {
 		client_refuse(c, req, PE_INVALID, "%s", why);
 		return;

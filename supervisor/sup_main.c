@@ -34,6 +34,9 @@ static void on_ready_ack(struct pmsg *rep, void *arg)
 		log_err("launcher refused 'ready': %s", rep->err_msg);
 	else if (prec_str(&rep->body, "vm_limits"))
 		snprintf(s->vm_limits, sizeof(s->vm_limits), "%s", prec_str(&rep->body, "vm_limits"));
+	bool fc = false;
+	if (rep->err_code == PE_OK && prec_bool(&rep->body, "firecracker", &fc))
+		s->firecracker_installed = fc;
 }
 
 void supervisor_check_ready(struct supervisor *s)

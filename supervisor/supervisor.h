@@ -43,12 +43,13 @@ struct supervisor {
 	bool ready_sent;
 	bool stopping;
 	struct vm_list_head vms;
-	int vms_dirfd;		  /* STATE_DIR/vms */
-	bool kvm_usable;	  /* a hardware KVM module is loaded (looked at once, at start) */
-	char vm_limits[400];	  /* how the launcher holds VMMs to their resources (its ready reply) */
-	unsigned host_cpus;	  /* online CPUs: a VM's default vCPU count is at most this */
-	uint64_t cache_max_bytes; /* the startup cache's bound per user (FCVM_CACHE_MAX_MB; 0: off) */
-	struct quotas quotas;	  /* per user (supervisor/quota.c), read as it starts */
+	int vms_dirfd;		    /* STATE_DIR/vms */
+	bool kvm_usable;	    /* a hardware KVM module is loaded (looked at once, at start) */
+	char vm_limits[400];	    /* how the launcher holds VMMs to their resources (its ready reply) */
+	bool firecracker_installed; /* the launcher found a firecracker binary (its ready reply) */
+	unsigned host_cpus;	    /* online CPUs: a VM's default vCPU count is at most this */
+	uint64_t cache_max_bytes;   /* the startup cache's bound per user (FCVM_CACHE_MAX_MB; 0: off) */
+	struct quotas quotas;	    /* per user (supervisor/quota.c), read as it starts */
 	struct event *stop_timer;
 	struct event *sig_term, *sig_int;
 };

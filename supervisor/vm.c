@@ -557,6 +557,12 @@ void vm_run(struct client *c, const struct pmsg *req)
 		start_fail(st, PE_INVALID, "--accel must be auto, kvm or tcg");
 		return;
 	}
+	enum vmm_kind kind;
+	int vrc = clone ? PE_OK : vmm_choose(s, prec_str(&req->body, "vmm"), &kind, err, sizeof(err));
+	if (vrc) {
+		start_fail(st, vrc, "%s", err);
+		return;
+	}
 	if (!clone && !prec_has(&req->body, "cpu") &&
 	    ((vm->qc.accel == ACCEL_TCG && s->host_cpus < VM_TCG_SMP_MIN_HOST_CPUS) || s->host_cpus < VM_DEFAULT_CPUS))
 		vm->qc.cpus = 1;

@@ -8,6 +8,9 @@
 #define FCVM_VMM_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+#include "common/vmconfig.h"
 
 struct vm;
 
@@ -31,6 +34,12 @@ struct vmm_backend {
 };
 
 extern const struct vmm_backend vmm_qemu;
+
+struct supervisor;
+/* --vmm ASKED (NULL: auto) for a new VM (vmm_choice.c): PE_OK with *kind, or a PE_ code with
+ * why (Firecracker asked for where it cannot run: not installed, no hardware KVM). */
+int vmm_choose(const struct supervisor *s, const char *asked, enum vmm_kind *kind, char *why, size_t n);
+const char *vmm_kind_name(enum vmm_kind k);
 
 static inline const struct vmm_backend *vmm_of(const struct vm *vm)
 {
