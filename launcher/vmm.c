@@ -91,7 +91,7 @@ pid_t vmm_spawn(struct launcher *L, unsigned slot, const struct pmsg *req, struc
 	o.slot = slot;
 	o.nargs = (uint32_t)n;
 	o.out_fd = VFD_CONSOLE;
-	vmm_limits_for(&L->ls->cg, c.cpus, c.mem_mib, &o.limits);
+	vmm_limits_for(&L->ls->cg, c.cpus, c.mem_mib, c.accel == ACCEL_TCG, &o.limits);
 	/* argv's strings lie one after another in buf, in order */
 	memcpy(o.args, buf, (size_t)(argv[n - 1] + strlen(argv[n - 1]) + 1 - buf));
 	pid_t pid = spawner_ask(L->spawner, &o, req->fds, (unsigned)req->nfds, msg, sizeof(msg));

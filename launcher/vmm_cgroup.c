@@ -32,9 +32,11 @@
 
 static const char *const ctrl_name[CG__CTRLS] = {"memory", "pids", "cpu"};
 
-void vmm_limits_for(const struct vmm_cgroups *cg, unsigned cpus, unsigned mem_mib, struct vmm_limits *l)
+void vmm_limits_for(const struct vmm_cgroups *cg, unsigned cpus, unsigned mem_mib, bool tcg, struct vmm_limits *l)
 {
-	l->mem_bytes = ((uint64_t)mem_mib + cg->overhead_mib + mem_mib / 16) << 20;
+	uint64_t overhead =
+	    cg->overhead_mib >= 0 ? (uint64_t)cg->overhead_mib : CG_OVERHEAD_MIB + (tcg ? CG_TCG_CODE_MIB : 0);
+	l->mem_bytes = ((uint64_t)mem_mib + overhead + mem_mib / 16) << 20;
 	l->pids = CG_TASKS;
 	l->cpu_period_us = CG_PERIOD_US;
 	l->cpu_quota_us = (uint64_t)cpus * CG_PERIOD_US + CG_PERIOD_US / 2;
@@ -260,11 +262,11 @@ static int prepare_v1(struct vmm_cgroups *cg, const char *tag, uid_t owner, gid_
 	return 0;
 }
 
-static unsigned overhead_from_env(void)
+static int overhead_from_env(void)
 {
 	uint64_t v;
 	const char *env = getenv("FCVM_VMM_MEM_OVERHEAD_MIB");
-	return env && parse_uint(env, 1u << 20, &v) ? (unsigned)v : CG_OVERHEAD_MIB;
+	return env && parse_uint(env, 1u << 20, &v) ? (int)v : -1;
 }
 
 void vmm_cgroup_prepare(struct vmm_cgroups *cg, const char *tag, uid_t owner, gid_t group)

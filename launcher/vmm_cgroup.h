@@ -23,16 +23,17 @@ enum cg_ctrl { CG_MEMORY, CG_PIDS, CG_CPU, CG__CTRLS };
 
 struct vmm_cgroups {
 	enum cg_kind kind;
-	int dir[CG__CTRLS];		/* the VMs' parent cgroup (O_PATH): v2 one for all, v1 one per hierarchy */
-	char where[208];		/* the parent's path (v2) or the memory one's (v1), for messages */
-	char why[320];			/* CG_NONE: why there are no limits */
-	unsigned overhead_mib;		/* QEMU's own memory beyond the guest's RAM (FCVM_VMM_MEM_OVERHEAD_MIB) */
+	int dir[CG__CTRLS]; /* the VMs' parent cgroup (O_PATH): v2 one for all, v1 one per hierarchy */
+	char where[208];    /* the parent's path (v2) or the memory one's (v1), for messages */
+	char why[320];	    /* CG_NONE: why there are no limits */
+	int overhead_mib;   /* QEMU's own memory beyond the guest's RAM: FCVM_VMM_MEM_OVERHEAD_MIB, or -1 (ours) */
 	char path[CG__CTRLS][PATH_MAX]; /* the parents (v2: path[0] alone) */
 	char origin[PATH_MAX];		/* v2: the cgroup the instance moved out of */
 	bool made;			/* v2: the parent is one prepare made (not the delegated own) */
 };
 
-#define CG_OVERHEAD_MIB 384 /* QEMU's own: its code, TCG's translations, device buffers */
+#define CG_OVERHEAD_MIB 384  /* QEMU's own: its code, heap, device buffers */
+#define CG_TCG_CODE_MIB 1024 /* and under TCG its translation cache, which QEMU 7.2 sizes to 1 GiB */
 
 struct vmm_limits {
 	uint64_t mem_bytes; /* memory.max / memory.limit_in_bytes */
@@ -41,14 +42,15 @@ struct vmm_limits {
 };
 
 /* What a VM of cpus vCPUs and mem_mib of RAM is held to: its RAM, a sixteenth more and
- * cg->overhead_mib for QEMU; 256 tasks; its vCPUs and half a CPU. */
-void vmm_limits_for(const struct vmm_cgroups *cg, unsigned cpus, unsigned mem_mib, struct vmm_limits *l);
+ * QEMU's own (CG_OVERHEAD_MIB, and CG_TCG_CODE_MIB more under TCG; or what the environment
+ * said); 256 tasks; its vCPUs and half a CPU. */
+void vmm_limits_for(const struct vmm_cgroups *cg, unsigned cpus, unsigned mem_mib, bool tcg, struct vmm_limits *l);
 
 /* At the start, with the starting user's rights (root in system mode): find where limits can
  * be had, make the instance's parent cgroup ("fcvm-TAG"), hand it to owner (the uid the
  * spawner runs as), clear empty vm-* left by an earlier run. Never fails: cg->kind says
- * what was had. The memory overhead is CG_OVERHEAD_MIB unless the environment says
- * otherwise (the instance's owner tunes it; a test makes it 0). */
+ * what was had. FCVM_VMM_MEM_OVERHEAD_MIB in the environment replaces the memory overhead
+ * (the instance's owner tunes it; a test makes it 0). */
 void vmm_cgroup_prepare(struct vmm_cgroups *cg, const char *tag, uid_t owner, gid_t group);
 
 /* At the end, root's last process (system mode): the parents and their empty vm-* removed. */
