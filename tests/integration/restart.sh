@@ -64,6 +64,8 @@ t_result hung_helper_times_out
 t_check status_names_unresponsive [ "$(timeout 20 "$FCVM" --state-dir "$d" status --json | jq -r '.processes[3].state')" = unresponsive ]
 sig CONT "$cur"
 t_check hung_helper_answers_again t_wait_until 3 f ping uffdd
+[ "$(pid_of uffdd pid)" = "$cur" ]
+t_result "hung_helper_is_the_same_process (was $cur, now $(pid_of uffdd pid): its filter lets its poll resume)"
 
 # kill every helper at once: all return
 for h in netd stored uffdd; do sig KILL "$(pid_of $h pid)"; done
