@@ -228,7 +228,6 @@ static int prepare_v2(struct vmm_cgroups *cg, const char *tag, uid_t owner, gid_
 	if (cg->dir[0] < 0)
 		return -1;
 	cg->dir[CG_PIDS] = cg->dir[CG_CPU] = cg->dir[0];
-	snprintf(cg->where, sizeof(cg->where), "%.200s", base);
 	cg->kind = CG_V2;
 	return 0;
 }
@@ -255,8 +254,6 @@ static int prepare_v1(struct vmm_cgroups *cg, const char *tag, uid_t owner, gid_
 		snprintf(cg->path[c], sizeof(cg->path[c]), "%s", base);
 		if ((cg->dir[c] = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 			return -1;
-		if (c == CG_MEMORY)
-			snprintf(cg->where, sizeof(cg->where), "%.200s", base);
 	}
 	cg->kind = CG_V1;
 	return 0;
@@ -269,27 +266,29 @@ static int overhead_from_env(void)
 	return env && parse_uint(env, 1u << 20, &v) ? (int)v : -1;
 }
 
-void vmm_cgroup_prepare(struct vmm_cgroups *cg, const char *tag, uid_t owner, gid_t group)
+/* No cgroups (yet): kind CG_NONE, no directory. */
+static void reset(struct vmm_cgroups *cg, int overhead_mib)
 {
-	char v2_why[sizeof(cg->why)];
 	memset(cg, 0, sizeof(*cg));
 	for (int c = 0; c < CG__CTRLS; c++)
 		cg->dir[c] = -1;
-	cg->overhead_mib = overhead_from_env();
+	cg->overhead_mib = overhead_mib;
+}
+
+void vmm_cgroup_prepare(struct vmm_cgroups *cg, const char *tag, uid_t owner, gid_t group)
+{
+	char v2_why[sizeof(cg->why)], v1_why[sizeof(cg->why)];
+	reset(cg, overhead_from_env());
 	if (prepare_v2(cg, tag, owner, group) == 0)
 		return;
 	snprintf(v2_why, sizeof(v2_why), "%s", cg->why);
 	if (prepare_v1(cg, tag, owner, group) == 0)
 		return;
-	for (int c = 0; c < CG__CTRLS; c++)
-		if (cg->dir[c] >= 0 && (c == 0 || cg->dir[c] != cg->dir[0]))
+	for (int c = 0; c < CG__CTRLS; c++) /* v1's, opened before one failed */
+		if (cg->dir[c] >= 0)
 			close(cg->dir[c]);
-	char v1_why[sizeof(cg->why)];
 	snprintf(v1_why, sizeof(v1_why), "%s", cg->why);
-	memset(cg, 0, sizeof(*cg));
-	for (int c = 0; c < CG__CTRLS; c++)
-		cg->dir[c] = -1;
-	cg->overhead_mib = overhead_from_env();
+	reset(cg, cg->overhead_mib);
 	snprintf(cg->why, sizeof(cg->why), "%.150s; %.150s", v2_why, v1_why);
 }
 
@@ -379,7 +378,7 @@ void vmm_cgroup_describe(const struct vmm_cgroups *cg, const struct vmm_limits *
 		snprintf(buf, len, "none: %s", cg->why);
 		return;
 	}
-	int n = snprintf(buf, len, "cgroup %s at %s", cg->kind == CG_V1 ? "v1" : "v2", cg->where);
+	int n = snprintf(buf, len, "cgroup %s at %.200s", cg->kind == CG_V1 ? "v1" : "v2", cg->path[0]);
 	if (l && n > 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, ": memory %llu MiB, %u tasks, %llu.%llu CPUs",
 			 (unsigned long long)(l->mem_bytes >> 20), l->pids,

@@ -24,7 +24,6 @@ enum cg_ctrl { CG_MEMORY, CG_PIDS, CG_CPU, CG__CTRLS };
 struct vmm_cgroups {
 	enum cg_kind kind;
 	int dir[CG__CTRLS]; /* the VMs' parent cgroup (O_PATH): v2 one for all, v1 one per hierarchy */
-	char where[208];    /* the parent's path (v2) or the memory one's (v1), for messages */
 	char why[320];	    /* CG_NONE: why there are no limits */
 	int overhead_mib;   /* QEMU's own memory beyond the guest's RAM: FCVM_VMM_MEM_OVERHEAD_MIB, or -1 (ours) */
 	char path[CG__CTRLS][PATH_MAX]; /* the parents (v2: path[0] alone) */

@@ -50,6 +50,31 @@ int chan_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds
 	return (size_t)n == len ? 0 : -EIO; /* seqpacket sends are atomic; never expected */
 }
 
+size_t chan_take_fds(const struct msghdr *mh, int *fds, size_t max, bool *other)
+{
+	size_t total = 0;
+	if (other)
+		*other = false;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+			if (other)
+				*other = true;
+			continue;
+		}
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		const unsigned char *d = CMSG_DATA(c);
+		for (size_t i = 0; i < k; i++, total++) {
+			int fd;
+			memcpy(&fd, d + i * sizeof(int), sizeof(int));
+			if (total < max)
+				fds[total] = fd;
+			else
+				close(fd);
+		}
+	}
+	return total;
+}
+
 static void close_all(int *fds, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -62,7 +87,6 @@ long chan_recv(int sock, void *buf, size_t cap, int *fds, size_t maxfds, size_t 
 	struct iovec iov = {.iov_base = buf, .iov_len = cap};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf, .msg_controllen = sizeof(cb.buf)};
 	int got[PROTO_MAX_FDS];
-	size_t ngot = 0;
 	bool bad = false;
 	ssize_t n;
 
@@ -74,23 +98,10 @@ long chan_recv(int sock, void *buf, size_t cap, int *fds, size_t maxfds, size_t 
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 
 	/* Collect every fd that arrived before judging anything, so that none can leak. */
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
-			bad = true;
-			continue;
-		}
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		const unsigned char *d = CMSG_DATA(c);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, d + i * sizeof(int), sizeof(int));
-			if (ngot < PROTO_MAX_FDS)
-				got[ngot++] = fd;
-			else {
-				close(fd); /* cannot happen with our buffer size; be safe anyway */
-				bad = true;
-			}
-		}
+	size_t ngot = chan_take_fds(&mh, got, PROTO_MAX_FDS, &bad);
+	if (ngot > PROTO_MAX_FDS) { /* cannot happen with our buffer size; be safe anyway */
+		ngot = PROTO_MAX_FDS;
+		bad = true;
 	}
 	if (bad || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || ngot > maxfds || (n == 0 && ngot)) {
 		close_all(got, ngot);

@@ -3,7 +3,10 @@
 #ifndef FCVM_CHAN_H
 #define FCVM_CHAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
+
 #include "proto/proto.h"
 
 /* socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC). Returns 0 or -errno. */
@@ -19,6 +22,11 @@ int chan_send(int sock, const void *buf, size_t len, const int *fds, size_t nfds
  * control data is not SCM_RIGHTS; in that case every fd that did arrive is closed;
  * -EAGAIN on a non-blocking socket with nothing to read; other -errno. */
 long chan_recv(int sock, void *buf, size_t cap, int *fds, size_t maxfds, size_t *nfds);
+
+/* The fds a received message carries (SCM_RIGHTS), whoever reads it: up to max into fds,
+ * every further one closed at once (none can leak). Returns how many came in all; *other
+ * (if not NULL) says whether control data other than SCM_RIGHTS came too. */
+size_t chan_take_fds(const struct msghdr *mh, int *fds, size_t max, bool *other);
 
 /* Encode m and send it with m's fds (the fds stay owned by m). Returns 0 or -errno
  * (-EINVAL if m does not fit its schema; e may be NULL). */

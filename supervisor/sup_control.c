@@ -18,6 +18,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "proto/chan.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/stream.h"
@@ -220,22 +221,9 @@ static bool receive(struct client *c)
 	ssize_t n = recvmsg(bufferevent_getfd(c->bev), &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return false;
-	bool bad = false;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); n > 0 && cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (c->nfds < CLIENT_MAX_FDS)
-				c->fds[c->nfds++] = fd;
-			else {
-				close(fd);
-				bad = true;
-			}
-		}
-	}
+	size_t room = CLIENT_MAX_FDS - c->nfds, got = n > 0 ? chan_take_fds(&mh, c->fds + c->nfds, room, NULL) : 0;
+	bool bad = got > room;
+	c->nfds += bad ? room : got;
 	if (n <= 0 || bad || (mh.msg_flags & MSG_CTRUNC)) {
 		if (n > 0)
 			log_audit_limited(c->uid, "uid %u pid %d: too many file descriptors; closing the connection",

@@ -17,6 +17,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "proto/chan.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "helpers/uffdd/uffdd.h"
@@ -439,24 +440,14 @@ static void handshake(struct uffdd *u, struct clone *c)
 	} ctl;
 	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b)};
-	int fds[8], nfds = 0;
+	int fds[8];
 
 	ssize_t n = recvmsg(c->conn, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	for (struct cmsghdr *cm = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (nfds < (int)ARRAY_LEN(fds))
-				fds[nfds++] = fd;
-			else
-				close(fd);
-		}
-	}
+	/* every fd that came is counted (two, a forgery, is refused as such); those past fds[] closed */
+	int nfds = n >= 0 ? (int)chan_take_fds(&mh, fds, ARRAY_LEN(fds), NULL) : 0;
+	int nkept = nfds < (int)ARRAY_LEN(fds) ? nfds : (int)ARRAY_LEN(fds);
 	const char *bad = NULL;
 	char why[160];
 	struct uffd_region reg[UFFDD_MAX_REGIONS];
@@ -479,7 +470,7 @@ static void handshake(struct uffdd *u, struct clone *c)
 	else if (regions_check(reg, (unsigned)nreg, c->snap->size, c->page, why, sizeof(why)) < 0)
 		bad = why;
 	if (bad) {
-		for (int i = 0; i < nfds; i++)
+		for (int i = 0; i < nkept; i++)
 			close(fds[i]);
 		handshake_refused(c, "%s", bad);
 		return;
